@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Exec'ing a CNI plugin: lookup in CNI_PATH, env, stdin, error decoding.
+
+Part of the spec layer (stdlib only). Used by plugins that delegate to an
+IPAM plugin (pkg/invoke/delegate.go) and by the runtime half (libcni).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
+
+
+@dataclass
+class ExecRecord:
+    """One plugin exec, as cni_attach traces it."""
+
+    path: str
+    command: str
+    env: Dict[str, str]
+    stdin: str
+    stdout: str
+    stderr: str
+    exit_code: int
+    duration_ms: float
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "path": self.path,
+            "command": self.command,
+            "env": self.env,
+            "stdin": self.stdin,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "exit_code": self.exit_code,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+
+def split_path(value: str) -> List[str]:
+    return [p for p in value.split(os.pathsep) if p]
+
+
+def find_plugin(plugin_type: str, paths: Sequence[str]) -> str:
+    """First regular file named plugin_type across paths (pkg/invoke/find.go)."""
+    if not plugin_type:
+        raise CNIError(ERR_INVALID_NETCONF, "no plugin name provided")
+    if os.sep in plugin_type:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid plugin name %r: must not contain %s" % (plugin_type, os.sep))
+    if not paths:
+        raise CNIError(ERR_INVALID_NETCONF, "no paths provided to look up plugin %r" % plugin_type)
+    for directory in paths:
+        candidate = os.path.join(directory, plugin_type)
+        if os.path.isfile(candidate):
+            return candidate
+    raise CNIError(ERR_INTERNAL, "failed to find plugin %r in path %s" % (plugin_type, json.dumps(list(paths))))
+
+
+def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = None) -> ExecRecord:
+    """Run a plugin once; never raises for a plugin failure, only records it."""
+    start = time.monotonic()
+    for attempt in range(5):
+        try:
+            proc = subprocess.run(
+                [path], input=stdin, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False
+            )
+            break
+        except OSError as e:
+            # ETXTBSY: the binary is being written (libcni retries 5x, 1s apart).
+            if e.errno == 26 and attempt < 4:
+                time.sleep(1)
+                continue
+            raise CNIError(ERR_INTERNAL, "failed to exec plugin %s: %s" % (path, e))
+        except subprocess.TimeoutExpired:
+            raise CNIError(ERR_INTERNAL, "plugin %s timed out after %ss" % (path, timeout))
+    return ExecRecord(
+        path=path,
+        command=env.get("CNI_COMMAND", ""),
+        env={k: v for k, v in env.items() if k.startswith("CNI_")},
+        stdin=stdin.decode("utf-8", "replace"),
+        stdout=proc.stdout.decode("utf-8", "replace"),
+        stderr=proc.stderr.decode("utf-8", "replace"),
+        exit_code=proc.returncode,
+        duration_ms=(time.monotonic() - start) * 1000.0,
+    )
+
+
+def error_from_record(rec: ExecRecord) -> CNIError:
+    """Decode a failed plugin's error JSON (pkg/invoke/raw_exec.go rules)."""
+    out = rec.stdout.strip()
+    if not out:
+        return CNIError(ERR_INTERNAL, "netplugin failed: %r" % rec.stderr.strip())
+    try:
+        obj = json.loads(out)
+        code = int(obj.get("code", ERR_INTERNAL))
+        return CNIError(code, str(obj.get("msg", "")), str(obj.get("details", "") or ""))
+    except (ValueError, AttributeError, TypeError):
+        return CNIError(ERR_INTERNAL, "netplugin failed but error parsing its diagnostic message %r" % out)
+
+
+def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str]) -> Optional[Result]:
+    """Run a delegated plugin (IPAM) with the caller's env, CNI_COMMAND overridden.
+
+    Returns the parsed result for ADD, None otherwise. Raises the delegate's
+    own CNIError on failure, so its code and message reach the runtime.
+    """
+    path = find_plugin(plugin_type, split_path(env.get("CNI_PATH", "")))
+    child_env = dict(env)
+    child_env["CNI_COMMAND"] = command
+    rec = exec_plugin(path, child_env, stdin)
+    if rec.exit_code != 0:
+        raise error_from_record(rec)
+    if command != "ADD":
+        return None
+    try:
+        obj = json.loads(rec.stdout)
+    except ValueError as e:
+        raise CNIError(ERR_INTERNAL, "failed to decode result of %s: %s" % (plugin_type, e))
+    return Result.from_dict(obj, "%s result" % plugin_type)

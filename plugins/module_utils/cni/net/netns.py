@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Entering a network namespace by path (CNI_NETNS), like Go's pkg/ns.
+
+os.setns exists only from Python 3.12; nodes run 3.9+, so this calls
+libc's setns(2) through ctypes. A namespace switch affects the calling
+thread only; plugins are single-threaded while inside one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+from typing import Iterator, Optional
+
+from ..spec import ERR_INTERNAL, CNIError
+
+CLONE_NEWNET = 0x40000000
+_libc: Optional[ctypes.CDLL] = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if hasattr(os, "setns"):
+        os.setns(fd, CLONE_NEWNET)  # type: ignore[attr-defined]
+        return
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def netns_exists(path: str) -> bool:
+    return bool(path) and os.path.exists(path)
+
+
+def open_netns(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise CNIError(ERR_INTERNAL, "failed to open netns %r: %s" % (path, e.strerror))
+
+
+@contextlib.contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the body inside the netns at `path`, then return to ours."""
+    target = open_netns(path)
+    origin = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            _setns(target)
+        except OSError as e:
+            code = "not a network namespace" if e.errno == errno.EINVAL else e.strerror
+            raise CNIError(ERR_INTERNAL, "failed to enter netns %r: %s" % (path, code))
+        try:
+            yield
+        finally:
+            _setns(origin)
+    finally:
+        os.close(target)
+        os.close(origin)
+
+
+def current_netns_fd() -> int:
+    """An fd for our own netns (to move a veth peer back to the host side)."""
+    return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)

@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Installing the Python CNI plugins into a CNI bin dir.
+
+The installed plugins must run on the node's own python3 with nothing else
+installed by hand, so we ship a *bundle*: this collection's `cni` package
+(as `nodenet_cni`) plus the pure-Python libraries it uses (pyroute2,
+netaddr). The bundle is built on the controller (`collect_sources`,
+`write_bundle`), unpacked on the node into a content-addressed directory
+under `lib_dir`, byte-compiled for the node's interpreter, and exposed as
+small launcher scripts in `bin_dir`. Every write is atomic (temp + rename),
+so a runtime exec'ing a plugin during an upgrade sees the old or the new
+one, never half of either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from typing import Dict, List, Optional, Tuple
+
+PACKAGE_NAME = "nodenet_cni"
+BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
+MANIFEST = "MANIFEST.json"
+LAUNCHER_MARK = "# Managed by nodenet.cni.cni_plugin; do not edit."
+
+# canonical plugin -> default installed name (not overwriting a Go plugin set)
+DEFAULT_PREFIX = "nodenet-"
+PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+
+
+def plugin_names(plugins: List[str], prefix: str, reference_names: bool) -> Dict[str, str]:
+    """installed file name -> canonical plugin name."""
+    names: Dict[str, str] = {}
+    for canonical in plugins:
+        names[prefix + canonical] = canonical
+        if reference_names:
+            names[canonical] = canonical
+    return names
+
+
+# ---------------------------------------------------------------------------
+# controller side: gather and pack
+
+
+def _package_files(root: str, arcroot: str) -> Dict[str, bytes]:
+    files: Dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and d != "tests")
+        for fname in sorted(filenames):
+            if fname.endswith((".pyc", ".pyo")):
+                continue
+            full = os.path.join(dirpath, fname)
+            rel = os.path.relpath(full, root)
+            with open(full, "rb") as f:
+                files[os.path.join(arcroot, rel)] = f.read()
+    return files
+
+
+def collect_sources() -> Dict[str, bytes]:
+    """Bundle contents (relative path -> bytes) from this Python's import path."""
+    import importlib.util
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cni")
+    if not os.path.isdir(here):
+        raise RuntimeError("the cni package is not on disk at %s (run from a collection checkout)" % here)
+    files = _package_files(here, PACKAGE_NAME)
+    for lib in BUNDLED_LIBRARIES:
+        spec = importlib.util.find_spec(lib)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("python library %r is needed to build the plugin bundle" % lib)
+        files.update(_package_files(list(spec.submodule_search_locations)[0], lib))
+    return files
+
+
+def bundle_digest(files: Dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def write_bundle(files: Dict[str, bytes], path: str) -> str:
+    """Write a reproducible tar.gz of the bundle; returns its digest."""
+    digest = bundle_digest(files)
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        manifest = json.dumps({"digest": digest, "files": sorted(files)}, indent=1).encode()
+        for rel, data in sorted(files.items()) + [(MANIFEST, manifest)]:
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    return digest
+
+
+def read_bundle(path: str) -> Tuple[str, Dict[str, bytes]]:
+    files: Dict[str, bytes] = {}
+    digest = ""
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar.getmembers():
+            if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
+                raise ValueError("unsafe member %r in plugin bundle" % member.name)
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == MANIFEST:
+                digest = json.loads(data)["digest"]
+            else:
+                files[member.name] = data
+    if bundle_digest(files) != digest:
+        raise ValueError("plugin bundle %s is corrupt: digest mismatch" % path)
+    return digest, files
+
+
+# ---------------------------------------------------------------------------
+# node side: plan and apply
+
+
+def render_launcher(canonical: str, interpreter: str, runtime_dir: str) -> str:
+    # -I: ignore PYTHON* env and user site; the runtime's env must not change us.
+    return (
+        "#!%s -I\n"
+        "%s\n"
+        "# CNI plugin %r, Python runtime in %s\n"
+        "import sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from %s.skel import main\n"
+        "main(%r)\n"
+    ) % (interpreter, LAUNCHER_MARK, canonical, runtime_dir, runtime_dir, PACKAGE_NAME, canonical)
+
+
+def runtime_dir_for(lib_dir: str, digest: str) -> str:
+    return os.path.join(lib_dir, digest[:16])
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def current_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str, object]:
+    """What is installed now, normalised for before/after comparison."""
+    launchers: Dict[str, object] = {}
+    for installed in sorted(names):
+        text = _read(os.path.join(bin_dir, installed))
+        if text is None:
+            launchers[installed] = None
+        elif LAUNCHER_MARK in text:
+            launchers[installed] = text
+        else:
+            launchers[installed] = "(a file not managed by nodenet.cni)"
+    runtimes = sorted(d for d in os.listdir(lib_dir) if os.path.isfile(os.path.join(lib_dir, d, MANIFEST))) if os.path.isdir(lib_dir) else []
+    return {"launchers": launchers, "runtimes": runtimes}
+
+
+def desired_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str) -> Dict[str, object]:
+    rdir = runtime_dir_for(lib_dir, digest)
+    return {
+        "launchers": {n: render_launcher(c, interpreter, rdir) for n, c in sorted(names.items())},
+        "runtimes": [os.path.basename(rdir)],
+    }
+
+
+def _atomic_write(path: str, data: bytes, mode: int) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".nodenet-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def unpack_runtime(lib_dir: str, digest: str, files: Dict[str, bytes], interpreter: str) -> str:
+    """Unpack into <lib_dir>/<digest16>, byte-compiled; atomic via rename."""
+    rdir = runtime_dir_for(lib_dir, digest)
+    if os.path.isfile(os.path.join(rdir, MANIFEST)):
+        return rdir
+    os.makedirs(lib_dir, mode=0o755, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=lib_dir)
+    try:
+        for rel, data in files.items():
+            target = os.path.join(staging, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+        # Compile for the interpreter that will run the plugins: every exec saves the parse.
+        proc = subprocess.run([interpreter, "-I", "-m", "compileall", "-q", staging], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError("byte-compiling the plugin runtime with %s failed: %s" % (interpreter, proc.stdout.decode(errors="replace")[-2000:]))
+        with open(os.path.join(staging, MANIFEST), "w") as f:
+            json.dump({"digest": digest, "files": sorted(files)}, f, indent=1)
+        os.chmod(staging, 0o755)
+        if os.path.exists(rdir):  # a leftover without manifest: half-made, replace it
+            shutil.rmtree(rdir)
+        os.rename(staging, rdir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return rdir
+
+
+def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
+    """Make the node match desired_state(); the caller compares before/after."""
+    os.makedirs(bin_dir, mode=0o755, exist_ok=True)
+    rdir = unpack_runtime(lib_dir, digest, files, interpreter)
+    for installed, canonical in sorted(names.items()):
+        path = os.path.join(bin_dir, installed)
+        text = render_launcher(canonical, interpreter, rdir)
+        if _read(path) != text:
+            _atomic_write(path, text.encode(), 0o755)
+    # Old runtimes are unreachable once every launcher points at the new one.
+    keep = os.path.basename(rdir)
+    for entry in os.listdir(lib_dir):
+        if entry != keep and os.path.isfile(os.path.join(lib_dir, entry, MANIFEST)) and not _in_use(bin_dir, os.path.join(lib_dir, entry)):
+            shutil.rmtree(os.path.join(lib_dir, entry), ignore_errors=True)
+
+
+def _in_use(bin_dir: str, rdir: str) -> bool:
+    """Another launcher in bin_dir (e.g. a different name set) still points there."""
+    for entry in os.listdir(bin_dir):
+        text = _read(os.path.join(bin_dir, entry))
+        if text and LAUNCHER_MARK in text and repr(rdir) in text:
+            return True
+    return False
+
+
+def remove_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> None:
+    for installed in names:
+        path = os.path.join(bin_dir, installed)
+        text = _read(path)
+        if text is not None and LAUNCHER_MARK in text:
+            os.unlink(path)
+    if os.path.isdir(lib_dir):
+        for entry in os.listdir(lib_dir):
+            full = os.path.join(lib_dir, entry)
+            if os.path.isfile(os.path.join(full, MANIFEST)) and not _in_use(bin_dir, full):
+                shutil.rmtree(full, ignore_errors=True)
+
+
+def install_local(bin_dir: str, names: Dict[str, str], interpreter: str, lib_dir: Optional[str] = None) -> str:
+    """Build the bundle from this checkout and install it (tests, bench, dev)."""
+    lib_dir = lib_dir or default_lib_dir(bin_dir)
+    files = collect_sources()
+    digest = bundle_digest(files)
+    apply_state(bin_dir, lib_dir, names, digest, files, interpreter)
+    return digest
+
+
+def default_lib_dir(bin_dir: str) -> str:
+    return os.path.join(bin_dir, ".nodenet-cni")
