@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""skel.run: env validation, version gating, VERSION, about text — the pure call, no exec."""
+
+import json
+
+import pytest
+
+from ansible_collections.nodenet.cni.plugins.module_utils.cni import skel
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import load_cni_args, parse_cni_args
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+BASE_ENV = {"CNI_CONTAINERID": "abc", "CNI_NETNS": "/var/run/netns/none", "CNI_IFNAME": "eth0", "CNI_PATH": "/opt/cni/bin"}
+CONF = {"cniVersion": "1.0.0", "name": "net", "type": "loopback"}
+
+
+def run(env, conf=CONF, stdin=None):
+    data = stdin if stdin is not None else json.dumps(conf).encode()
+    return skel.run("loopback", env, data)
+
+
+def test_no_command_prints_about_on_stderr_and_exits_zero():
+    code, out, err = run({})
+    assert code == 0 and out == ""
+    assert err.startswith("CNI loopback plugin (nodenet.cni) v")
+    assert "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" in err
+
+
+def test_version_echoes_a_supported_request_and_lists_all():
+    code, out, _ = run({"CNI_COMMAND": "VERSION"}, stdin=b'{"cniVersion":"0.3.1"}')
+    assert code == 0 and out.endswith("\n")
+    assert json.loads(out) == {"cniVersion": "0.3.1", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
+    code, out, _ = run({"CNI_COMMAND": "VERSION"}, stdin=b"")
+    assert json.loads(out)["cniVersion"] == "1.1.0"
+
+
+@pytest.mark.parametrize(
+    "env, conf, stdin, code, words",
+    [
+        (dict(BASE_ENV, CNI_COMMAND="FROB"), CONF, None, 4, "unknown CNI_COMMAND: FROB"),
+        ({"CNI_COMMAND": "ADD"}, CONF, None, 4, "CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME,CNI_PATH"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_PATH=""), CONF, None, 4, "CNI_PATH"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_CONTAINERID="a/b"), CONF, None, 4, "CNI_CONTAINERID"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_CONTAINERID="-a"), CONF, None, 4, "CNI_CONTAINERID"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_IFNAME="eth0:1"), CONF, None, 4, "CNI_IFNAME"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_IFNAME="a" * 16), CONF, None, 4, "CNI_IFNAME"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_IFNAME=".."), CONF, None, 4, "CNI_IFNAME"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), None, b"{not json", 6, "network config"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), None, b"[]", 6, "JSON object"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), {"cniVersion": "1.0.0", "type": "loopback"}, None, 7, "missing network name"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), dict(CONF, name="../x"), None, 7, "network name"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), dict(CONF, name=5), None, 7, "'name'"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), dict(CONF, cniVersion="0.9.9"), None, 1, "incompatible CNI versions"),
+        (dict(BASE_ENV, CNI_COMMAND="CHECK"), dict(CONF, cniVersion="0.3.1"), None, 1, "CHECK"),
+        (dict(BASE_ENV, CNI_COMMAND="GC"), dict(CONF, cniVersion="1.0.0"), None, 1, "GC"),
+        (dict(BASE_ENV, CNI_COMMAND="STATUS"), dict(CONF, cniVersion="0.4.0"), None, 1, "STATUS"),
+        (dict(BASE_ENV, CNI_COMMAND="DEL", CNI_NETNS="/proc/self/ns/net"), CONF, None, 4, "CNI_NETNS"),
+    ],
+)
+def test_bad_input_is_a_spec_error(env, conf, stdin, code, words):
+    rc, out, _ = run(env, conf, stdin)
+    assert rc == 1
+    err = json.loads(out)
+    assert err["code"] == code
+    assert words in err["msg"] + " " + err.get("details", "")
+
+
+def test_gc_and_status_without_implementation_succeed_on_110():
+    for command in ("GC", "STATUS"):
+        rc, out, _ = run(dict(BASE_ENV, CNI_COMMAND=command), dict(CONF, cniVersion="1.1.0"))
+        assert (rc, out) == (0, "")
+
+
+def test_del_does_not_need_netns():
+    env = dict(BASE_ENV, CNI_COMMAND="DEL", CNI_NETNS="")
+    assert run(env)[0] == 0
+
+
+def test_cni_args_parsing_matches_go():
+    assert parse_cni_args("IP=10.0.0.2;MAC=aa") == [("IP", "10.0.0.2"), ("MAC", "aa")]
+    with pytest.raises(CNIError):
+        parse_cni_args("IP")
+    with pytest.raises(CNIError) as e:
+        load_cni_args("ip=10.0.0.2", ["IP"])
+    assert e.value.code == 4 and "unknown args" in e.value.msg
+    assert load_cni_args("IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.0.0.2", ["IP"]) == {"IP": "10.0.0.2"}
