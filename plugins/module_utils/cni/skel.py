@@ -119,6 +119,7 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
             return 0, _version_reply(plugin, stdin) + "\n", ""
         from .config.netconf import decode_json, validate_name
 
+        cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
         cmd.netconf = decode_json(stdin)
         validate_name(cmd.netconf.get("name"))
         version = cmd.cni_version
