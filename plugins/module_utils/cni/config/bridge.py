@@ -1,0 +1,313 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The bridge plugin's stdin, typed (plugins/main/bridge NetConf).
+
+Every option of the reference bridge is here with its reference default.
+Where Go's JSON decoder would silently accept something odd we reject it
+with code 7 naming the field (a string "true" for a bool, a bool for an
+int), because a typo in a netconf should fail the first ADD, not become
+`false` on every node.
+
+Strictness per verb: ADD and CHECK validate everything. DEL and GC check
+the types (without them the config cannot be read) but not the combinations
+and ranges that only matter when creating something (hairpin + promisc, VLAN
+ranges, MAC syntax): a runtime must be able to DEL an attachment whose ADD
+was refused, or it retries the teardown forever.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..spec import (
+    DNS,
+    ERR_INVALID_ENV,
+    ERR_INVALID_NETCONF,
+    CNIError,
+    version_ge,
+)
+from .netconf import NetConf, load_cni_args, parse_netconf
+
+DEFAULT_BRIDGE = "cni0"
+IPMASQ_BACKENDS = ("iptables", "nftables")
+# Linux interface MTU bounds (IPv4 minimum, 16-bit field maximum); 0 = kernel default.
+MIN_MTU = 68
+MAX_MTU = 65535
+MAX_VLAN = 4094
+IFNAMSIZ = 15
+
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+_MAC_DOT_RE = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")
+
+
+@dataclass
+class BridgeConf:
+    """A validated bridge netconf. Field names follow the JSON keys' meaning."""
+
+    net: NetConf
+    bridge: str = DEFAULT_BRIDGE
+    is_gateway: bool = False
+    is_default_gateway: bool = False
+    force_address: bool = False
+    ip_masq: bool = False
+    # "" means "choose at setup time" (net.ipmasq.default_backend): nftables
+    # when `nft` works, else iptables. The Go plugin prefers iptables; we
+    # prefer the backend that can be torn down without addresses and GC'd.
+    ip_masq_backend: str = ""
+    mtu: int = 0
+    hairpin_mode: bool = False
+    promisc_mode: bool = False
+    vlan: int = 0
+    vlan_trunk: List[int] = field(default_factory=list)
+    preserve_default_vlan: bool = False
+    enable_dad: bool = False
+    mac_spoof_check: bool = False
+    disable_container_interface: bool = False
+    port_isolation: bool = False
+    mac: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.net.name
+
+    @property
+    def cni_version(self) -> str:
+        return self.net.cni_version
+
+    @property
+    def ipam_type(self) -> str:
+        return self.net.ipam_type
+
+    @property
+    def is_layer3(self) -> bool:
+        # L3 iff ipam.type is set; "ipam": {} is an L2 bridge (reference rule)
+        return bool(self.net.ipam_type)
+
+    @property
+    def dns(self) -> DNS:
+        return self.net.dns
+
+    @property
+    def vlan_filtering(self) -> bool:
+        return self.vlan != 0 or bool(self.vlan_trunk)
+
+    @property
+    def vlan_gateway_name(self) -> str:
+        """The host-side interface that carries the gateway address of a VLAN network."""
+        return "%s.%d" % (self.bridge, self.vlan)
+
+
+def parse_bridge_conf(raw: Dict[str, Any], cni_args: str = "", strict: bool = True) -> BridgeConf:
+    """Validate a bridge plugin's stdin (already JSON-decoded) and CNI_ARGS.
+
+    `strict` (ADD/CHECK) also checks option combinations, ranges and MAC syntax.
+    """
+    net = parse_netconf(raw)
+    conf = BridgeConf(net=net)
+    conf.bridge = _str(raw, "bridge", DEFAULT_BRIDGE)
+    conf.is_gateway = _bool(raw, "isGateway")
+    conf.is_default_gateway = _bool(raw, "isDefaultGateway")
+    if conf.is_default_gateway:
+        conf.is_gateway = True  # a default gateway is a gateway (reference)
+    conf.force_address = _bool(raw, "forceAddress")
+    conf.ip_masq = _bool(raw, "ipMasq")
+    conf.ip_masq_backend = _str(raw, "ipMasqBackend", "")
+    conf.mtu = _int(raw, "mtu")
+    conf.hairpin_mode = _bool(raw, "hairpinMode")
+    conf.promisc_mode = _bool(raw, "promiscMode")
+    conf.vlan = _int(raw, "vlan")
+    trunk = _trunk_entries(raw.get("vlanTrunk"))
+    conf.preserve_default_vlan = _bool(raw, "preserveDefaultVlan")
+    conf.enable_dad = _bool(raw, "enabledad")
+    conf.mac_spoof_check = _bool(raw, "macspoofchk")
+    conf.disable_container_interface = _bool(raw, "disableContainerInterface")
+    conf.port_isolation = _bool(raw, "portIsolation")
+    # The runtime passes CNI_ARGS to every plugin; unknown keys are an error
+    # unless IgnoreUnknown is set, on every verb, as Go's LoadArgs does.
+    conf.mac, mac_source = _container_mac(net, cni_args)
+    if not strict:
+        conf.vlan_trunk = _collect_trunk(trunk, strict=False)
+        return conf
+
+    validate_ifname(conf.bridge, "bridge")
+    if conf.ip_masq_backend and conf.ip_masq_backend not in IPMASQ_BACKENDS:
+        raise CNIError(ERR_INVALID_NETCONF, "unknown ipmasq backend %r in field 'ipMasqBackend' (use %s)" % (conf.ip_masq_backend, " or ".join(IPMASQ_BACKENDS)))
+    if conf.mtu and not MIN_MTU <= conf.mtu <= MAX_MTU:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid 'mtu' %d (must be 0 or between %d and %d)" % (conf.mtu, MIN_MTU, MAX_MTU))
+    if not 0 <= conf.vlan <= MAX_VLAN:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid VLAN ID %d in field 'vlan' (must be between 0 and %d)" % (conf.vlan, MAX_VLAN))
+    conf.vlan_trunk = _collect_trunk(trunk, strict=True)
+    if conf.hairpin_mode and conf.promisc_mode:
+        raise CNIError(ERR_INVALID_NETCONF, "cannot set hairpin mode and promiscuous mode at the same time ('hairpinMode', 'promiscMode')")
+    if conf.disable_container_interface and conf.is_layer3:
+        raise CNIError(ERR_INVALID_NETCONF, "cannot use IPAM when DisableContainerInterface flag is set ('disableContainerInterface' with 'ipam.type')")
+    if conf.vlan and conf.is_gateway and conf.is_layer3:
+        validate_ifname(conf.vlan_gateway_name, "bridge", "VLAN gateway interface %r (bridge name + '.' + vlan)" % conf.vlan_gateway_name)
+    if conf.mac:
+        conf.mac = _checked_mac(conf.mac, mac_source)
+    # The 0.1.0/0.2.0 result can only carry addresses: an L2 ADD would do
+    # all the work and then fail to print (reference). Refuse it up front.
+    if not conf.is_layer3 and not version_ge(conf.cni_version or "0.1.0", "0.3.0"):
+        raise CNIError(
+            ERR_INVALID_NETCONF,
+            "an L2 bridge (no 'ipam.type') has no IP addresses to report in a cniVersion %s result; use 0.3.0 or later" % (conf.cni_version or "0.1.0"),
+        )
+    return conf
+
+
+def validate_ifname(name: str, key: str, what: str = "") -> str:
+    """Kernel rules for an interface name, reported as a netconf error naming `key`."""
+    what = what or "interface name %r" % name
+    if not name:
+        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s must not be empty" % (key, what))
+    if len(name) > IFNAMSIZ:
+        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s is longer than %d characters" % (key, what, IFNAMSIZ))
+    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
+        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s contains an invalid character or is '.'/'..'" % (key, what))
+    return name
+
+
+def normalize_mac(value: str, where: str = "MAC") -> str:
+    """'AA-BB-CC-DD-EE-FF' / 'aabb.ccdd.eeff' -> 'aa:bb:cc:dd:ee:ff'; a unicast 48-bit MAC only."""
+    if _MAC_RE.match(value):
+        hexdigits = re.sub(r"[:-]", "", value)
+    elif _MAC_DOT_RE.match(value):
+        hexdigits = value.replace(".", "")
+    else:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid %s address %r" % (where, value))
+    hexdigits = hexdigits.lower()
+    if int(hexdigits[:2], 16) & 1:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid %s address %r: a multicast address cannot be an interface address" % (where, value))
+    if int(hexdigits, 16) == 0:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid %s address %r: all zeros" % (where, value))
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+def valid_attachments(raw: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """GC's still-valid (containerID, ifname) pairs.
+
+    libcni sends `cni.dev/valid-attachments` and the legacy
+    `cni.dev/attachments` (the spec-v1.1.0 text's name); accept either.
+    """
+    key = "cni.dev/valid-attachments" if "cni.dev/valid-attachments" in raw else "cni.dev/attachments"
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CNIError(ERR_INVALID_NETCONF, "field %r must be a list" % key)
+    out: List[Tuple[str, str]] = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("containerID"), str) or not isinstance(item.get("ifname"), str):
+            raise CNIError(ERR_INVALID_NETCONF, "field %r: every entry must be {\"containerID\": string, \"ifname\": string}" % key)
+        out.append((item["containerID"], item["ifname"]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# typed readers: absent or null means the default; a wrong type is code 7
+
+
+def _bool(raw: Dict[str, Any], key: str) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a boolean, got %s" % (key, _shown(value)))
+    return value
+
+
+def _int(raw: Dict[str, Any], key: str, where: str = "") -> int:
+    value = raw.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON 1500.0 is still 1500, as for Go's decoder
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be an integer, got %s" % (where or key, _shown(value)))
+    return value
+
+
+def _str(raw: Dict[str, Any], key: str, default: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a string, got %s" % (key, _shown(value)))
+    return value
+
+
+def _shown(value: Any) -> str:
+    import json
+
+    return "%s %s" % (type(value).__name__ if not isinstance(value, str) else "string", json.dumps(value))
+
+
+def _trunk_entries(value: Any) -> List[Tuple[Optional[int], Optional[int], Optional[int]]]:
+    """vlanTrunk as (minID, maxID, id) triples, types checked."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CNIError(ERR_INVALID_NETCONF, "network config field 'vlanTrunk' must be a list of objects, got %s" % _shown(value))
+    entries = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise CNIError(ERR_INVALID_NETCONF, "network config field 'vlanTrunk[%d]' must be an object, got %s" % (i, _shown(item)))
+        triple = []
+        for key in ("minID", "maxID", "id"):
+            triple.append(_int(item, key, "vlanTrunk[%d].%s" % (i, key)) if item.get(key) is not None else None)
+        entries.append((triple[0], triple[1], triple[2]))
+    return entries
+
+
+def _collect_trunk(entries: List[Tuple[Optional[int], Optional[int], Optional[int]]], strict: bool) -> List[int]:
+    """The trunk's VLAN IDs, sorted and unique, with the reference's checks and messages."""
+    vids = set()
+    for min_id, max_id, single in entries:
+        if min_id is not None and max_id is not None:
+            if strict and not 0 < min_id <= MAX_VLAN:
+                raise CNIError(ERR_INVALID_NETCONF, "incorrect trunk minID parameter in 'vlanTrunk': %d" % min_id)
+            if strict and not 0 < max_id <= MAX_VLAN:
+                raise CNIError(ERR_INVALID_NETCONF, "incorrect trunk maxID parameter in 'vlanTrunk': %d" % max_id)
+            if strict and max_id < min_id:
+                raise CNIError(ERR_INVALID_NETCONF, "minID is greater than maxID in trunk parameter 'vlanTrunk'")
+            vids.update(range(max(min_id, 1), min(max_id, MAX_VLAN) + 1))
+        elif strict and min_id is None and max_id is not None:
+            raise CNIError(ERR_INVALID_NETCONF, "minID and maxID should be configured simultaneously, minID is missing in 'vlanTrunk'")
+        elif strict and min_id is not None and max_id is None:
+            raise CNIError(ERR_INVALID_NETCONF, "minID and maxID should be configured simultaneously, maxID is missing in 'vlanTrunk'")
+        if single is not None:
+            if strict and not 0 < single <= MAX_VLAN:
+                raise CNIError(ERR_INVALID_NETCONF, "incorrect trunk id parameter in 'vlanTrunk': %d" % single)
+            vids.add(single)
+    return sorted(v for v in vids if 0 < v <= MAX_VLAN)
+
+
+def _container_mac(net: NetConf, cni_args: str) -> Tuple[str, str]:
+    """The requested container MAC and where it came from.
+
+    CNI_ARGS MAC=, then args.cni.mac, then runtimeConfig.mac; later wins (reference).
+    """
+    mac, source = "", ""
+    if cni_args:
+        mac = load_cni_args(cni_args, ("MAC",)).get("MAC", "")
+        source = "CNI_ARGS MAC" if mac else ""
+    for value, where in ((net.cni_args("mac"), "args.cni.mac"), (net.runtime_config.get("mac"), "runtimeConfig.mac")):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a string, got %s" % (where, _shown(value)))
+        if value:
+            mac, source = value, where
+    return mac, source
+
+
+def _checked_mac(value: str, source: str) -> str:
+    try:
+        return normalize_mac(value, "'%s'" % source if source != "CNI_ARGS MAC" else source)
+    except CNIError as e:
+        # A bad CNI_ARGS value is an environment error (code 4), not a netconf one.
+        raise CNIError(ERR_INVALID_ENV if source == "CNI_ARGS MAC" else ERR_INVALID_NETCONF, e.msg)

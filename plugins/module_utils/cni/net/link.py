@@ -1,0 +1,378 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Links through pyroute2: bridges, veth pairs across namespaces, bridge ports.
+
+Every function takes the pyroute2 handle (`ipr`) of the namespace it acts
+in, so a caller holds one handle per namespace. A netlink socket stays in
+the namespace it was opened in even after the thread leaves it, which is how
+one process drives the host and a container at once (`ipr_in_netns`).
+
+The equivalents in the Go reference are pkg/ip/link_linux.go and the
+bridge plugin's ensureBridge/setupVeth. Netlink failures become CNIError
+999 (the Go library's ErrInternal) with the operation named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+from ..spec import ERR_INTERNAL, CNIError
+from .netns import entered
+
+IFF_UP = 0x1
+IFF_PROMISC = 0x100
+AF_BRIDGE = 7
+# bridge VLAN flags (include/uapi/linux/if_bridge.h)
+BRIDGE_VLAN_INFO_PVID = 0x2
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
+
+VETH_PREFIX = "veth"
+VETH_NAME_ATTEMPTS = 10
+# Reference backoff for a new bridge port to come up (plugins#463/#468), in seconds.
+PORT_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
+
+
+@dataclass
+class LinkInfo:
+    """What we read back about a link; enough for every check the plugins make."""
+
+    index: int
+    name: str
+    kind: str
+    mac: str
+    mtu: int
+    flags: int
+    operstate: str
+    master: int
+    # IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace)
+    link: int
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+    @property
+    def promisc(self) -> bool:
+        return bool(self.flags & IFF_PROMISC)
+
+    @property
+    def is_bridge(self) -> bool:
+        return self.kind == "bridge"
+
+    @property
+    def is_veth(self) -> bool:
+        return self.kind == "veth"
+
+
+def netlink_failure(what: str, exc: BaseException) -> CNIError:
+    """A netlink error as the CNIError the runtime sees ("failed to <what>: <strerror>")."""
+    code = getattr(exc, "code", None)
+    reason = os.strerror(code) if isinstance(code, int) and code > 0 else str(exc)
+    return CNIError(ERR_INTERNAL, "failed to %s: %s" % (what, reason))
+
+
+def errno_of(exc: BaseException) -> Optional[int]:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+# ---------------------------------------------------------------------------
+# handles
+
+
+@contextlib.contextmanager
+def open_ipr() -> Iterator[Any]:
+    """A pyroute2 IPRoute in the calling thread's current netns."""
+    from pyroute2 import IPRoute
+
+    ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+@contextlib.contextmanager
+def ipr_in_netns(path: str) -> Iterator[Any]:
+    """An IPRoute bound to the netns at `path`, usable after we left it again."""
+    from pyroute2 import IPRoute
+
+    with entered(path):
+        ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+def _info(msg: Any) -> LinkInfo:
+    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else ""
+    return LinkInfo(
+        index=msg["index"],
+        name=msg.get_attr("IFLA_IFNAME") or "",
+        kind=kind or "",
+        mac=(msg.get_attr("IFLA_ADDRESS") or "").lower(),
+        mtu=msg.get_attr("IFLA_MTU") or 0,
+        flags=msg["flags"],
+        operstate=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
+        master=msg.get_attr("IFLA_MASTER") or 0,
+        link=msg.get_attr("IFLA_LINK") or 0,
+    )
+
+
+def get_link(ipr: Any, name: str) -> Optional[LinkInfo]:
+    """The link called `name`, or None."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        msgs = ipr.link("get", ifname=name)
+    except NetlinkError as e:
+        if e.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise netlink_failure("look up link %r" % name, e)
+    return _info(msgs[0]) if msgs else None
+
+
+def get_link_by_index(ipr: Any, index: int) -> Optional[LinkInfo]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        msgs = ipr.link("get", index=index)
+    except NetlinkError as e:
+        if e.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise netlink_failure("look up link #%d" % index, e)
+    return _info(msgs[0]) if msgs else None
+
+
+def list_links(ipr: Any) -> List[LinkInfo]:
+    return [_info(m) for m in ipr.get_links()]
+
+
+def require_link(ipr: Any, name: str) -> LinkInfo:
+    link = get_link(ipr, name)
+    if link is None:
+        raise CNIError(ERR_INTERNAL, "link %r not found" % name)
+    return link
+
+
+# ---------------------------------------------------------------------------
+# changing
+
+
+def set_link_up(ipr: Any, link: LinkInfo) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=link.index, state="up")
+    except NetlinkError as e:
+        raise netlink_failure("set %r up" % link.name, e)
+
+
+def set_link_mac(ipr: Any, link: LinkInfo, mac: str) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=link.index, address=mac)
+    except NetlinkError as e:
+        raise netlink_failure("set the MAC address of %r to %s" % (link.name, mac), e)
+
+
+def set_promisc_on(ipr: Any, link: LinkInfo) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=link.index, flags=IFF_PROMISC, change=IFF_PROMISC)
+    except NetlinkError as e:
+        raise netlink_failure("set promiscuous mode on %r" % link.name, e)
+
+
+def delete_link(ipr: Any, name: str) -> bool:
+    """Delete `name` if it exists; True if something was deleted. Missing is fine (DEL)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    link = get_link(ipr, name)
+    if link is None:
+        return False
+    try:
+        ipr.link("del", index=link.index)
+    except NetlinkError as e:
+        if e.code in (errno.ENODEV, errno.ENOENT):
+            return False
+        raise netlink_failure("delete link %r" % name, e)
+    return True
+
+
+def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan_filtering: bool = False) -> LinkInfo:
+    """Create bridge `name` if missing (MTU and vlan_filtering only at creation), make it usable, return it.
+
+    An existing non-bridge link of that name is an error: we never adopt it.
+    Idempotent, and safe against a concurrent ADD creating the same bridge.
+    """
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    existing = get_link(ipr, name)
+    if existing is None:
+        spec = {"ifname": name, "kind": "bridge"}
+        if mtu:
+            spec["mtu"] = mtu
+        if vlan_filtering:
+            spec["br_vlan_filtering"] = 1
+        try:
+            ipr.link("add", **spec)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:  # EEXIST: another ADD won the race
+                if e.code == errno.EOPNOTSUPP and vlan_filtering:
+                    raise CNIError(ERR_INTERNAL, "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name)
+                raise netlink_failure("add bridge %r" % name, e)
+    link = require_link(ipr, name)
+    if not link.is_bridge:
+        raise CNIError(ERR_INTERNAL, "%r already exists but is not a bridge" % name)
+    if promisc and not link.promisc:
+        set_promisc_on(ipr, link)
+    # We own the bridge's routes; router advertisements must not add more (reference, errors ignored).
+    from .sysctl import try_write_sysctl
+
+    try_write_sysctl("net/ipv6/conf/%s/accept_ra" % name, "0")
+    if not link.up:
+        set_link_up(ipr, link)
+    return require_link(ipr, name)
+
+
+def random_veth_name(prefix: str = VETH_PREFIX) -> str:
+    """`veth` + 8 hex characters, as the reference names host ends."""
+    return prefix + secrets.token_hex(4)
+
+
+def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int = 0, mac: str = "", host_name: str = "") -> Tuple[str, LinkInfo]:
+    """Create a veth pair from inside the container: `ifname` there, the peer directly in the host netns.
+
+    Creating it in the container means a host link that happens to be called
+    `ifname` (eth0 on most hosts) can never collide. Returns (host end name,
+    container end). The container end is left down.
+    """
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    if get_link(ipr_container, ifname) is not None:
+        raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
+    last: Optional[BaseException] = None
+    for _ in range(VETH_NAME_ATTEMPTS if not host_name else 1):
+        peer_name = host_name or random_veth_name()
+        peer = {"ifname": peer_name, "net_ns_fd": host_ns_fd}
+        spec = {"ifname": ifname, "kind": "veth", "peer": peer}
+        if mtu:
+            spec["mtu"] = mtu
+            peer["mtu"] = mtu
+        if mac:
+            spec["address"] = mac
+        try:
+            ipr_container.link("add", **spec)
+        except NetlinkError as e:
+            last = e
+            if e.code == errno.EEXIST:
+                if get_link(ipr_container, ifname) is not None:
+                    raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
+                continue  # the random host name was taken; draw another
+            if e.code == errno.EADDRNOTAVAIL and mac:
+                raise CNIError(ERR_INTERNAL, "failed to create veth %r with MAC %s: %s" % (ifname, mac, os.strerror(e.code)))
+            raise netlink_failure("create veth pair %s <-> %s" % (ifname, peer_name), e)
+        return peer_name, require_link(ipr_container, ifname)
+    raise netlink_failure("create veth pair for %s (no free host name after %d tries)" % (ifname, VETH_NAME_ATTEMPTS), last or OSError(errno.EEXIST, "exists"))
+
+
+def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=port.index, master=bridge.index)
+    except NetlinkError as e:
+        raise netlink_failure("connect %r to bridge %s" % (port.name, bridge.name), e)
+
+
+def set_port_flags(ipr: Any, port: LinkInfo, hairpin: bool, isolated: bool) -> None:
+    """Bridge port flags, set explicitly every time (on or off), as the reference does."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.brport("set", index=port.index, mode=1 if hairpin else 0)
+    except NetlinkError as e:
+        raise netlink_failure("setup hairpin mode for %s" % port.name, e)
+    try:
+        ipr.brport("set", index=port.index, isolated=1 if isolated else 0)
+    except NetlinkError as e:
+        raise netlink_failure("set isolation mode for %s" % port.name, e)
+
+
+def port_flags(ipr: Any, port: LinkInfo) -> Tuple[bool, bool]:
+    """(hairpin, isolated) of a bridge port."""
+    msgs = ipr.brport("show", index=port.index)
+    for msg in msgs:
+        info = msg.get_attr("IFLA_PROTINFO")
+        if info is not None:
+            return bool(info.get_attr("IFLA_BRPORT_MODE")), bool(info.get_attr("IFLA_BRPORT_ISOLATED"))
+    return False, False
+
+
+def port_vlans(ipr: Any, port: LinkInfo) -> List[Tuple[int, int]]:
+    """(vid, flags) entries of a bridge port's VLAN table."""
+    out: List[Tuple[int, int]] = []
+    for msg in ipr.get_vlans():
+        if msg["index"] != port.index:
+            continue
+        spec = msg.get_attr("IFLA_AF_SPEC")
+        if spec is None:
+            continue
+        for name, value in spec["attrs"]:
+            if name == "IFLA_BRIDGE_VLAN_INFO":
+                out.append((value["vid"], value["flags"]))
+    return out
+
+
+def setup_port_vlans(ipr: Any, port: LinkInfo, vlan: int, trunk: Sequence[int], preserve_default: bool) -> None:
+    """Access VLAN (PVID, untagged) and/or trunk VIDs (tagged) on a bridge port.
+
+    Without `preserve_default` the port's existing entries (the bridge's
+    default VID 1) go first. A trunk without an access VLAN keeps native
+    VLAN 1 untagged, as the reference does for backwards compatibility.
+    """
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    if not vlan and not trunk:
+        return
+    try:
+        if not preserve_default:
+            for vid, _flags in port_vlans(ipr, port):
+                ipr.vlan_filter("del", index=port.index, vlan_info={"vid": vid})
+        if vlan:
+            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vlan, "flags": BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED})
+        elif trunk:
+            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": 1, "flags": BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED})
+        for vid in trunk:
+            ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
+    except NetlinkError as e:
+        raise netlink_failure("setup vlan tag on interface %r" % port.name, e)
+
+
+def wait_oper_up(ipr: Any, name: str, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:
+    """Poll until `name` is operationally UP (the bridge port forwards); bounded by `delays`."""
+    link: Optional[LinkInfo] = None
+    for delay in delays:
+        if delay:
+            time.sleep(delay)
+        link = require_link(ipr, name)
+        if link.operstate == "UP":
+            return link
+    raise CNIError(ERR_INTERNAL, "bridge port in error state: %s" % (link.operstate if link else "missing"))
