@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""portmap chained after bridge + host-local, exec'd like a runtime, both backends.
+
+Traffic: a TCP echo server in the pod; clients connect to the node's
+gateway address on the host port, from the node itself (OUTPUT hook) and
+from another pod (PREROUTING hook, through the bridge). All inside test
+namespaces.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+from cnitest import exec_plugin
+
+SERVER = (
+    "import socket,sys\n"
+    "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('0.0.0.0', 80)); s.listen(8); s.settimeout(30)\n"
+    "print('ready', flush=True)\n"
+    "for _ in range(8):\n"
+    "    try:\n"
+    "        c,_a=s.accept()\n"
+    "    except socket.timeout:\n"
+    "        break\n"
+    "    c.sendall(b'pong'); c.close()\n"
+)
+CLIENT = (
+    "import socket,sys\n"
+    "c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
+    "print(c.recv(16).decode())\n"
+)
+
+
+@pytest.fixture(params=["nftables", "iptables"])
+def backend(request):
+    return request.param
+
+
+def _conf(data_dir, name="pmnet"):
+    return {
+        "cniVersion": "1.0.0",
+        "name": name,
+        "type": "nodenet-bridge",
+        "bridge": "cni0",
+        "isGateway": True,
+        "ipam": {"type": "nodenet-host-local", "dataDir": data_dir, "ranges": [[{"subnet": "10.77.0.0/24"}]]},
+    }
+
+
+def _portmap_conf(name, backend, prev, mappings):
+    conf = {"cniVersion": "1.0.0", "name": name, "type": "nodenet-portmap", "backend": backend,
+            "capabilities": {"portMappings": True}, "prevResult": prev}
+    if mappings is not None:
+        conf["runtimeConfig"] = {"portMappings": mappings}
+    return conf
+
+
+def _ruleset(host):
+    text = host.run(["nft", "list", "ruleset"]).stdout.decode() + host.run(["iptables-save", "-t", "nat"]).stdout.decode()
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#"))  # drop save timestamps
+
+
+def _connect(ns, address, port):
+    proc = ns.run(["python3", "-c", CLIENT, address, str(port)], check=False, timeout=15)
+    return proc.stdout.decode().strip()
+
+
+def test_portmap_forwards_host_port_and_del_removes_rules(backend, cni_bin, host_ns, netns_factory, data_dir):
+    pod, client = netns_factory("pod"), netns_factory("cli")
+    bridge, portmap = os.path.join(cni_bin, "nodenet-bridge"), os.path.join(cni_bin, "nodenet-portmap")
+    conf = _conf(data_dir)
+    res = exec_plugin(bridge, "ADD", conf, host=host_ns, netns=pod.path, container_id="pod1").ok().json
+    exec_plugin(bridge, "ADD", conf, host=host_ns, netns=client.path, container_id="cli1").ok()
+    mappings = [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]
+    pm = _portmap_conf("pmnet", backend, res, mappings)
+    out = exec_plugin(portmap, "ADD", pm, host=host_ns, netns=pod.path, container_id="pod1").ok().json
+    assert out["ips"] == res["ips"], "portmap must pass the previous result through"
+    rules = _ruleset(host_ns)
+    assert ("pod1" in rules) if backend == "nftables" else ("CNI-DN-" in rules)
+
+    server = subprocess.Popen(["ip", "netns", "exec", pod.name, "python3", "-c", SERVER], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout.readline().strip() == b"ready"
+        gateway = res["ips"][0]["gateway"]
+        assert _connect(client, gateway, 8080) == "pong", "pod -> node:hostPort (PREROUTING)"
+        assert _connect(host_ns, gateway, 8080) == "pong", "node -> its own address:hostPort (OUTPUT)"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+    exec_plugin(portmap, "CHECK", pm, host=host_ns, netns=pod.path, container_id="pod1").ok()
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns=pod.path, container_id="pod1").ok()
+    rules = _ruleset(host_ns)
+    assert "pod1" not in rules and "CNI-DN-" not in rules
+    run = exec_plugin(portmap, "CHECK", pm, host=host_ns, netns=pod.path, container_id="pod1")
+    assert run.rc != 0 and "missing" in run.json["msg"]
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns=pod.path, container_id="pod1").ok()  # repeated DEL
+
+
+def test_readd_does_not_duplicate_rules(backend, cni_bin, host_ns, container_ns, data_dir):
+    bridge, portmap = os.path.join(cni_bin, "nodenet-bridge"), os.path.join(cni_bin, "nodenet-portmap")
+    res = exec_plugin(bridge, "ADD", _conf(data_dir), host=host_ns, netns=container_ns.path, container_id="p2").ok().json
+    pm = _portmap_conf("pmnet", backend, res, [{"hostPort": 9090, "containerPort": 90}])
+    for _ in range(2):
+        exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="p2").ok()
+    if backend == "nftables":
+        listing = json.loads(host_ns.run(["nft", "-j", "list", "table", "ip", "cni_hostport"]).stdout)
+        dnats = [o for o in listing["nftables"] if "rule" in o and o["rule"]["chain"] == "hostports"]
+        assert len(dnats) == 1
+    else:
+        saved = host_ns.run(["iptables-save", "-t", "nat"]).stdout.decode().splitlines()
+        assert len([line for line in saved if line.startswith("-A CNI-HOSTPORT-DNAT")]) == 1
+        assert len([line for line in saved if line.startswith("-A PREROUTING") and "CNI-HOSTPORT-DNAT" in line]) == 1
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns=container_ns.path, container_id="p2").ok()
+
+
+@pytest.mark.parametrize(
+    "conf_update, prev, code, words",
+    [
+        ({}, None, 7, "chained"),
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 0, "containerPort": 80}]}}, True, 7, "hostPort"),
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 80, "containerPort": 70000}]}}, True, 7, "containerPort"),
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 80, "containerPort": 80, "protocol": "icmp"}]}}, True, 7, "protocol"),
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 80, "containerPort": 80, "hostIP": "nope"}]}}, True, 7, "hostIP"),
+        ({"runtimeConfig": {"portMappings": {"hostPort": 80}}}, True, 7, "portMappings"),
+        ({"markMasqBit": 40}, True, 7, "markMasqBit"),
+        ({"backend": "nftables", "markMasqBit": 3}, True, 7, "iptables-specific"),
+        ({"backend": "ebtables"}, True, 7, "backend"),
+        ({"snat": "yes"}, True, 7, "snat"),
+    ],
+)
+def test_bad_input_is_rejected_and_changes_nothing(conf_update, prev, code, words, cni_bin, host_ns, container_ns):
+    portmap = os.path.join(cni_bin, "nodenet-portmap")
+    before = _ruleset(host_ns)
+    prev_result = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": container_ns.path}],
+                   "ips": [{"address": "10.77.0.9/24", "interface": 0}]}
+    conf = {"cniVersion": "1.0.0", "name": "pmnet", "type": "nodenet-portmap",
+            "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80}]}}
+    if prev:
+        conf["prevResult"] = prev_result
+    conf.update(conf_update)
+    run = exec_plugin(portmap, "ADD", conf, host=host_ns, netns=container_ns.path)
+    assert run.rc != 0
+    assert run.json["code"] == code and words in run.json["msg"]
+    assert _ruleset(host_ns) == before
+
+
+def test_no_mappings_passes_through_and_del_is_noop(cni_bin, host_ns, container_ns):
+    portmap = os.path.join(cni_bin, "nodenet-portmap")
+    prev = {"cniVersion": "0.4.0", "interfaces": [{"name": "eth0", "sandbox": container_ns.path}],
+            "ips": [{"version": "4", "address": "10.77.0.9/24", "interface": 0}], "dns": {}}
+    conf = {"cniVersion": "0.4.0", "name": "pmnet", "type": "nodenet-portmap", "prevResult": prev}
+    out = exec_plugin(portmap, "ADD", conf, host=host_ns, netns=container_ns.path).ok().json
+    assert out == prev
+    exec_plugin(portmap, "DEL", conf, host=host_ns, netns=container_ns.path).ok()
+    assert "cni_hostport" not in _ruleset(host_ns)
