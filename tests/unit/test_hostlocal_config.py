@@ -12,7 +12,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.hostlocal i
     read_resolv_conf,
 )
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import parse_netconf
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import ERR_INVALID_ENV, ERR_INVALID_NETCONF, CNIError
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import ERR_INVALID_NETCONF, CNIError
 
 
 def load(ipam=None, cni_args="", version="1.0.0", **top):

@@ -200,10 +200,7 @@ def release_all(store: Store, conf: IPAMConfig, container_id: str, ifname: str) 
 def find_allocation(store: Store, container_id: str, ifname: str) -> List[Lease]:
     """Leases held by (id, ifname), or legacy leases of id (CHECK; Go's FindByID)."""
     with store.locked():
-        exact = [le for le in store.leases() if le.key == lease_content(container_id, ifname)]
-        if exact:
-            return exact
-        return [le for le in store.leases() if le.key == container_id.strip()]
+        return store.find_by_id(container_id, ifname)
 
 
 def collect_garbage(store: Store, valid: Collection[Tuple[str, str]]) -> Tuple[List[Lease], List[str]]:

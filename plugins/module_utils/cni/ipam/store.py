@@ -167,18 +167,24 @@ class Store:
         text = _read_text(os.path.join(self.dir, LAST_IP_PREFIX + str(range_id)))
         return text.strip() if text else None
 
-    def _matching(self, key: str) -> List[Lease]:
-        # Go compares the whole trimmed content with the key.
-        return [le for le in self.leases() if le.key == key]
-
     def get_by_id(self, container_id: str, ifname: str) -> List[Lease]:
         """Leases of (id, ifname) plus legacy id-only leases (Go's GetByID)."""
-        key, old = lease_content(container_id, ifname), container_id.strip()
-        return [le for le in self.leases() if le.key in (key, old)]
+        keys = (lease_content(container_id, ifname), container_id.strip())
+        return [le for le in self.leases() if le.key in keys]
 
-    def find_by_id(self, container_id: str, ifname: str) -> bool:
-        """Go's FindByID: any (id, ifname) lease, else any legacy lease of id."""
-        return bool(self._matching(lease_content(container_id, ifname)) or self._matching(container_id.strip()))
+    def find_by_id(self, container_id: str, ifname: str) -> List[Lease]:
+        """Go's FindByID/ReleaseByID match: the (id, ifname) leases, else the legacy id-only ones.
+
+        Go scans the directory twice (exact, then legacy); under the lock one
+        read of the directory gives the same answer at half the cost.
+        """
+        leases = self.leases()
+        key = lease_content(container_id, ifname)
+        exact = [le for le in leases if le.key == key]
+        if exact:
+            return exact
+        old = container_id.strip()
+        return [le for le in leases if le.key == old]
 
     # -- writing ---------------------------------------------------------
     def _write_temp(self, data: str) -> str:
@@ -270,8 +276,7 @@ class Store:
 
     def release_by_id(self, container_id: str, ifname: str) -> List[str]:
         """Go's ReleaseByID: every (id, ifname) lease; if none, every legacy id-only lease."""
-        matches = self._matching(lease_content(container_id, ifname)) or self._matching(container_id.strip())
-        return [le.ip for le in matches if self.release(le)]
+        return [le.ip for le in self.find_by_id(container_id, ifname) if self.release(le)]
 
     def remove_stale_temp_files(self) -> int:
         """Temp files seen while holding the lock belong to a writer that died."""

@@ -14,7 +14,7 @@ The whole config is validated before the dataDir is touched.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Set, Tuple
+from typing import Optional, Set, Tuple
 
 from ..config.hostlocal import IPAMConfig, check_requested_ips, load_ipam_config, read_resolv_conf
 from ..config.netconf import parse_netconf
@@ -137,5 +137,3 @@ def _data_dir_problem(network_dir: str) -> str:
 
 
 PLUGIN = Plugin(name="host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status)
-
-__all__: List[str] = ["PLUGIN", "cmd_add", "cmd_del", "cmd_check", "cmd_gc", "cmd_status"]
