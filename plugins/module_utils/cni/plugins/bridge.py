@@ -47,6 +47,9 @@ ZERO_MAC = "00:00:00:00:00:00"
 
 def cmd_add(args: CmdArgs) -> Optional[Result]:
     conf = parse_bridge_conf(args.netconf, args.args, strict=True)
+    if conf.is_layer3:
+        # A missing IPAM binary is a config error: find it before creating anything.
+        invoke.find_plugin(conf.ipam_type, args.path)
     undo = Rollback()
     # Opening the netns is the last check before we change anything.
     with links.open_ipr() as host, links.ipr_in_netns(args.netns) as ctr:
@@ -333,7 +336,10 @@ def check_bridge(conf: BridgeConf, host, entry: Optional[Interface]) -> links.Li
         raise CNIError(ERR_INTERNAL, "Interface name %s not found" % entry.name)
     if not bridge.is_bridge:
         raise CNIError(ERR_INTERNAL, "Interface %s does not have link type of bridge" % entry.name)
-    if entry.mac and entry.mac.lower() != bridge.mac:
+    # Only a gateway bridge has its MAC pinned (by us); otherwise the kernel
+    # gives it the lowest MAC among its ports, and another container joining
+    # must not make this attachment's CHECK fail.
+    if conf.is_gateway and entry.mac and entry.mac.lower() != bridge.mac:
         raise CNIError(ERR_INTERNAL, "Bridge interface %s Mac doesn't match: %s" % (entry.name, entry.mac))
     if bridge.promisc != conf.promisc_mode:
         raise CNIError(ERR_INTERNAL, "Bridge interface %s configured Promisc Mode %s doesn't match current state: %s" % (entry.name, conf.promisc_mode, bridge.promisc))
