@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cni_routes
+short_description: Route the pod subnets of the other nodes, as an exact set
+version_added: "0.1.0"
+description:
+  - Makes the node's routing table hold exactly the given pod-subnet routes among the routes this module owns.
+  - Owned routes are tagged with a routing protocol number (O(protocol)), so the module only ever adds, replaces
+    or deletes routes carrying that number and never touches a route it did not make.
+  - A desired subnet already routed by a route with another protocol is an error naming the subnet, not a takeover.
+  - Works through netlink (pyroute2), in the network namespace the module runs in.
+author:
+  - nodenet.cni maintainers (@nodenet)
+options:
+  routes:
+    description:
+      - The desired routes. Each is a pod subnet and the address of the node that hosts it.
+      - With O(state=present) and O(exclusive=true), owned routes not listed here are removed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      subnet:
+        description: The pod subnet in CIDR form, for example V(10.244.1.0/24). Host bits must be zero.
+        type: str
+        required: true
+      via:
+        description: The next hop, normally the other node's address on the node network. Same family as O(routes[].subnet).
+        type: str
+        required: true
+      metric:
+        description: Route priority (metric). V(0) means the kernel default.
+        type: int
+        default: 0
+  state:
+    description:
+      - V(present) makes the owned routes match O(routes).
+      - V(absent) removes the owned routes listed in O(routes), or every owned route when O(routes) is empty.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description: With O(state=present), remove owned routes that are not in O(routes).
+    type: bool
+    default: true
+  protocol:
+    description: The routing protocol number that marks routes as owned by this module (1-255, not 0-4 which the kernel and tools use).
+    type: int
+    default: 77
+  table:
+    description: The routing table to manage.
+    type: int
+    default: 254
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - pyroute2
+  - netaddr
+notes:
+  - List the routes a node has with C(ip route show proto 77).
+seealso:
+  - module: nodenet.cni.cni_bridge
+"""
+
+EXAMPLES = r"""
+- name: Route every other node's pod subnet via that node
+  nodenet.cni.cni_routes:
+    routes:
+      - subnet: 10.244.1.0/24
+        via: 192.168.10.11
+      - subnet: 10.244.2.0/24
+        via: 192.168.10.12
+
+- name: Remove every pod-subnet route this collection made
+  nodenet.cni.cni_routes:
+    state: absent
+"""
+
+RETURN = r"""
+routes:
+  description: The owned routes after the run (predicted in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.244.1.0/24 via 192.168.10.11"]
+added:
+  description: Routes added.
+  returned: always
+  type: list
+  elements: str
+replaced:
+  description: Routes whose next hop changed.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Owned routes removed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import owned_routes
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    HAS_DEPS = True
+    DEPS_ERROR = None
+except ImportError as e:  # pragma: no cover - depends on the node
+    HAS_DEPS = False
+    DEPS_ERROR = e
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            routes=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
+            ),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            exclusive=dict(type="bool", default=True),
+            protocol=dict(type="int", default=77),
+            table=dict(type="int", default=254),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_DEPS:
+        module.fail_json(msg=missing_required_lib("pyroute2 and netaddr"), exception=str(DEPS_ERROR))
+    p = module.params
+    if not 5 <= p["protocol"] <= 255:
+        module.fail_json(msg="protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % p["protocol"])
+    if not 1 <= p["table"] <= 0xFFFFFFFF:
+        module.fail_json(msg="table must be a routing table number, got %d" % p["table"])
+    try:
+        desired = owned_routes.parse_routes(p["routes"])
+    except CNIError as e:
+        module.fail_json(msg=e.msg)
+
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        current = owned_routes.read_owned(ipr, p["protocol"], p["table"])
+        if p["state"] == "present":
+            plan = owned_routes.plan_routes(current, desired, exclusive=p["exclusive"])
+            conflicts = owned_routes.foreign_conflicts(ipr, plan.add, p["protocol"], p["table"])
+            if conflicts:
+                module.fail_json(msg="these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
+        else:
+            # absent: listed subnets (or all owned ones) go, nothing is added
+            gone = {r.subnet for r in desired}
+            plan = owned_routes.RoutePlan(remove=[r for r in current if not gone or r.subnet in gone])
+            plan.keep = [r for r in current if r not in plan.remove]
+        after = sorted(plan.keep + plan.add + plan.replace)
+        if plan.changed and not module.check_mode:
+            try:
+                owned_routes.apply_plan(ipr, plan, p["protocol"], p["table"])
+            except CNIError as e:
+                module.fail_json(msg=e.msg, added=[], replaced=[], removed=[])
+            after = owned_routes.read_owned(ipr, p["protocol"], p["table"])
+
+    result = dict(
+        changed=plan.changed,
+        routes=[r.describe() for r in after],
+        added=[r.describe() for r in plan.add],
+        replaced=[r.describe() for r in plan.replace],
+        removed=[r.describe() for r in plan.remove],
+    )
+    if module._diff:
+        result["diff"] = dict(
+            before="\n".join(r.describe() for r in current) + ("\n" if current else ""),
+            after="\n".join(r.describe() for r in after) + ("\n" if after else ""),
+            before_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
+            after_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
