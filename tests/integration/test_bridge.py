@@ -65,7 +65,7 @@ def fake(tmp_path, cni_bin, host_ns):
 
 def needs(ipam, version):
     if version not in ipam.versions:
-        pytest.skip("%s host-local does not speak %s (Python host-local not landed yet)" % (ipam.impl, version))
+        pytest.skip("%s host-local does not speak %s (NODENET_TEST_IPAM=go, or Python host-local missing)" % (ipam.impl, version))
 
 
 def fake_ipam(result=None, fail=None):
