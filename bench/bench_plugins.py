@@ -1,0 +1,556 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark: our Python CNI plugins against the Go reference plugins.
+
+A benchmark, not a test: it measures and prints, it never asserts timing.
+Both implementations run in the same run, on the same netconf (only the
+dataDir path differs), each in its own benchmark "host" namespace, with
+the phases interleaved (Go then Python, step by step) so machine noise
+hits both alike. See bench/README.md for what each figure means.
+
+    sudo .venv/bin/python bench/bench_plugins.py [--pods 50] [--leases 10000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import cniconf  # noqa: E402
+import report  # noqa: E402
+from report import Figures, median, p95  # noqa: E402
+from sandbox import Sandbox, interrupt_on_signals, netns_path  # noqa: E402
+
+ROOT = os.path.dirname(HERE)
+WORKER = os.path.join(HERE, "worker.py")
+INSTALLER = os.path.join(ROOT, "plugins", "module_utils", "installer.py")
+GO_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
+NODE_PYTHON = "/usr/bin/python3"  # the node's interpreter runs our plugins, as in production
+PLUGINS = ("bridge", "host-local", "loopback")
+OP_TIMEOUT = 60.0  # seconds per plugin exec before the worker kills it
+
+
+@dataclass
+class Impl:
+    key: str  # "go" | "py"
+    label: str
+    bin_dir: str
+    usable: Dict[str, bool] = field(default_factory=dict)
+
+    def has(self, *plugins: str) -> bool:
+        return all(self.usable.get(p) for p in plugins)
+
+    def plugin(self, name: str) -> str:
+        return os.path.join(self.bin_dir, name)
+
+
+@dataclass
+class Pod:
+    container_id: str
+    netns: str  # CNI_NETNS path
+
+
+@dataclass
+class OpResult:
+    rc: int
+    wall_ms: float
+    cpu_ms: float
+    maxrss_kb: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def error(self) -> str:
+        try:
+            msg = json.loads(self.stdout).get("msg", "")
+        except (ValueError, AttributeError):
+            msg = ""
+        last_err = (self.stderr.strip().splitlines() or [""])[-1][:300]
+        return "rc=%d %s%s" % (self.rc, msg or self.stdout.strip()[:300], " (stderr: %s)" % last_err if last_err else "")
+
+
+@dataclass
+class JobResult:
+    wall_s: float
+    ops: List[OpResult]
+
+    def ok_ops(self) -> List[OpResult]:
+        return [o for o in self.ops if o.ok]
+
+    def walls(self) -> List[float]:
+        return [o.wall_ms for o in self.ok_ops()]
+
+    def failures(self) -> int:
+        return sum(1 for o in self.ops if not o.ok)
+
+
+def load_installer():
+    """The collection's installer by file path (stdlib only; no collection import dance)."""
+    spec = importlib.util.spec_from_file_location("nodenet_installer", INSTALLER)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def declare_figures(opts: argparse.Namespace) -> Figures:
+    f = Figures()
+    f.declare("version_ms", "VERSION exec, median (process start floor)", "ms")
+    f.declare("add_median_ms", "bridge+host-local ADD, median of %d pods" % opts.pods, "ms")
+    f.declare("add_p95_ms", "bridge+host-local ADD, p95", "ms")
+    f.declare("del_median_ms", "bridge+host-local DEL, median", "ms")
+    f.declare("del_p95_ms", "bridge+host-local DEL, p95", "ms")
+    f.declare("add_cpu_ms", "bridge+host-local ADD CPU user+sys, median", "ms")
+    f.declare("hl_add_median_ms", "host-local ADD, median of %d" % opts.pods, "ms")
+    f.declare("hl_add_p95_ms", "host-local ADD, p95", "ms")
+    f.declare("hl_del_median_ms", "host-local DEL, median", "ms")
+    f.declare("hl_del_p95_ms", "host-local DEL, p95", "ms")
+    par = "%d parallel ADDs (%d workers)" % (opts.parallel, opts.workers)
+    f.declare("par_add_wall_s", par + ", wall", "s")
+    f.declare("par_add_dups", par + ", duplicate IPs", "count", is_count=True)
+    f.declare("par_add_failures", par + ", failures", "count", is_count=True)
+    f.declare("par_del_wall_s", "%d parallel DELs, wall" % opts.parallel, "s")
+    f.declare("par_leases_left", "leases left after the parallel DELs", "count", is_count=True)
+    big = "with %d leases" % opts.leases
+    f.declare("big_hl_add_ms", "host-local ADD %s, median of %d" % (big, opts.lease_ops), "ms")
+    f.declare("big_hl_del_ms", "host-local DEL %s, median" % big, "ms")
+    f.declare("big_add_ms", "bridge+host-local ADD %s, median" % big, "ms")
+    f.declare("big_del_ms", "bridge+host-local DEL %s, median" % big, "ms")
+    f.declare("rss_add_mb", "peak RSS of a bridge ADD, median", "MB")
+    f.declare("rss_hl_add_mb", "peak RSS of a host-local ADD, median", "MB")
+    f.declare("failed_execs", "failed plugin execs, all phases", "count", is_count=True)
+    return f
+
+
+class Bench:
+    def __init__(self, opts: argparse.Namespace, sandbox: Sandbox, impls: List[Impl]) -> None:
+        self.opts = opts
+        self.sandbox = sandbox
+        self.impls = impls
+        self.figures = declare_figures(opts)
+        self.hosts: Dict[str, str] = {}
+        self.errors: List[str] = []
+        self.failed: Dict[str, int] = {impl.key: 0 for impl in impls}
+        self.profile: Dict[str, Any] = {}
+
+    # -- plumbing ---------------------------------------------------------
+
+    def log(self, msg: str) -> None:
+        if not self.opts.quiet:
+            print("[bench %5.1fs] %s" % (time.monotonic() - self.opts.started, msg), file=sys.stderr, flush=True)
+
+    def capable(self, *plugins: str) -> List[Impl]:
+        return [impl for impl in self.impls if impl.has(*plugins)]
+
+    def host(self, impl: Impl) -> str:
+        if impl.key not in self.hosts:
+            self.hosts[impl.key] = self.sandbox.netns(impl.key + "-host")
+        return self.hosts[impl.key]
+
+    def pods(self, impl: Impl, tag: str, count: int) -> List[Pod]:
+        return [Pod(cniconf.new_container_id(), netns_path(n)) for n in self.sandbox.netns_many(impl.key + tag, count)]
+
+    def ipam_only_pods(self, impl: Impl, count: int) -> List[Pod]:
+        """Pods for host-local alone: it never enters CNI_NETNS, but a runtime
+        passes a container's, never the plugin's own (ours rejects that)."""
+        if impl.key + "-ipam" not in self.hosts:
+            self.hosts[impl.key + "-ipam"] = self.sandbox.netns(impl.key + "-ipamctr")
+        netns = netns_path(self.hosts[impl.key + "-ipam"])
+        return [Pod(cniconf.new_container_id(), netns) for _ in range(count)]
+
+    def drop_pods(self, pods: Sequence[Pod]) -> None:
+        self.sandbox.delete_netns([os.path.basename(p.netns) for p in pods])
+
+    def op(self, impl: Impl, plugin: str, command: str, pod: Pod, conf: Dict[str, Any], argv: Optional[List[str]] = None) -> Dict[str, Any]:
+        return {
+            "argv": argv or [impl.plugin(plugin)],
+            "env": cniconf.runtime_env(command, pod.container_id, pod.netns, impl.bin_dir),
+            "stdin": json.dumps(conf),
+        }
+
+    def run_job(self, impl: Impl, phase: str, ops: List[Dict[str, Any]], parallel: int = 0) -> JobResult:
+        """Run ops through the worker inside impl's host namespace."""
+        if not ops:
+            return JobResult(0.0, [])
+        job_file = os.path.join(self.sandbox.root, "job.json")
+        with open(job_file, "w") as f:
+            json.dump({"timeout": OP_TIMEOUT, "parallel": parallel, "ops": ops}, f)
+        rounds = len(ops) if not parallel else -(-len(ops) // parallel)
+        argv = ["ip", "netns", "exec", self.host(impl), sys.executable, "-I", WORKER, job_file]
+        proc = subprocess.run(argv, capture_output=True, timeout=rounds * (OP_TIMEOUT + 5) + 60, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError("worker failed in %s (rc=%d): %s" % (phase, proc.returncode, proc.stderr.decode(errors="replace")[-2000:]))
+        raw = json.loads(proc.stdout)
+        result = JobResult(raw["wall_s"], [OpResult(**o) for o in raw["ops"]])
+        failed = [o for o in result.ops if not o.ok]
+        if failed:
+            self.failed[impl.key] += len(failed)
+            self.errors.append("%s %s: %d/%d failed, first: %s" % (impl.key, phase, len(failed), len(result.ops), failed[0].error()))
+            self.log("WARNING " + self.errors[-1])
+        return result
+
+    def add_del(self, impl: Impl, phase: str, plugin: str, pods: List[Pod], conf: Dict[str, Any], parallel: int = 0) -> Tuple[JobResult, JobResult]:
+        adds = self.run_job(impl, phase + " ADD", [self.op(impl, plugin, "ADD", p, conf) for p in pods], parallel)
+        dels = self.run_job(
+            impl,
+            phase + " DEL",
+            [self.op(impl, plugin, "DEL", p, cniconf.with_prev_result(conf, a.stdout if a.ok else None)) for p, a in zip(pods, adds.ops)],
+            parallel,
+        )
+        return adds, dels
+
+    def interleaved(self, impls: List[Impl], step) -> Dict[str, Any]:
+        """Run `step(impl)` for each implementation, Go first; returns impl -> result."""
+        return {impl.key: step(impl) for impl in impls}
+
+    # -- figures ----------------------------------------------------------
+
+    def measure_version_floor(self) -> None:
+        """The fixed cost of any exec: start the process, answer VERSION."""
+        self.log("VERSION floor")
+        for impl in self.capable("bridge"):
+            pod = Pod("version", "")
+            ops = [self.op(impl, "bridge", "VERSION", pod, {"cniVersion": cniconf.CNI_VERSION})] * self.opts.pods
+            job = self.run_job(impl, "VERSION", ops)
+            self.figures.set("version_ms", impl.key, median(job.walls()), len(job.walls()))
+
+    def measure_pod_latency(self) -> None:
+        """Figure 1 (and peak RSS, CPU): ADD then DEL of N pods, one at a time."""
+        impls = self.capable("bridge", "host-local")
+        lanes = {}
+        for impl in impls:
+            conf = cniconf.netconf(self.sandbox.dir(impl.key + "-latency"))
+            lanes[impl.key] = (conf, self.pods(impl, "w", 1), self.pods(impl, "l", self.opts.pods))
+        self.log("pod latency: warm-up (creates the bridge, warms the page cache; not counted)")
+        self.interleaved(impls, lambda impl: self.add_del(impl, "warm-up", "bridge", lanes[impl.key][1], lanes[impl.key][0]))
+        self.log("pod latency: %d ADDs then %d DELs per implementation" % (self.opts.pods, self.opts.pods))
+        adds = self.interleaved(impls, lambda impl: self.run_job(impl, "pod ADD", [self.op(impl, "bridge", "ADD", p, lanes[impl.key][0]) for p in lanes[impl.key][2]]))
+        dels = self.interleaved(
+            impls,
+            lambda impl: self.run_job(
+                impl,
+                "pod DEL",
+                [
+                    self.op(impl, "bridge", "DEL", p, cniconf.with_prev_result(lanes[impl.key][0], a.stdout if a.ok else None))
+                    for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
+                ],
+            ),
+        )
+        for impl in impls:
+            add, dele = adds[impl.key], dels[impl.key]
+            n = len(add.walls())
+            self.figures.set("add_median_ms", impl.key, median(add.walls()), n)
+            self.figures.set("add_p95_ms", impl.key, p95(add.walls()), n)
+            self.figures.set("del_median_ms", impl.key, median(dele.walls()), len(dele.walls()))
+            self.figures.set("del_p95_ms", impl.key, p95(dele.walls()), len(dele.walls()))
+            self.figures.set("add_cpu_ms", impl.key, median([o.cpu_ms for o in add.ok_ops()]), n)
+            self.figures.set("rss_add_mb", impl.key, _mb(median([o.maxrss_kb for o in add.ok_ops()])), n)
+            self.drop_pods(lanes[impl.key][1] + lanes[impl.key][2])
+
+    def measure_host_local(self) -> None:
+        """Figure 2: host-local alone (no netns is entered; CNI_NETNS is only passed along)."""
+        impls = self.capable("host-local")
+        self.log("host-local alone: %d ADDs then %d DELs" % (self.opts.pods, self.opts.pods))
+        lanes = {}
+        for impl in impls:
+            conf = cniconf.netconf(self.sandbox.dir(impl.key + "-hostlocal"))
+            pods = self.ipam_only_pods(impl, self.opts.pods + 1)
+            lanes[impl.key] = (conf, pods)
+        self.interleaved(impls, lambda impl: self.add_del(impl, "host-local warm-up", "host-local", lanes[impl.key][1][:1], lanes[impl.key][0]))
+        adds = self.interleaved(impls, lambda impl: self.run_job(impl, "host-local ADD", [self.op(impl, "host-local", "ADD", p, lanes[impl.key][0]) for p in lanes[impl.key][1][1:]]))
+        dels = self.interleaved(
+            impls,
+            lambda impl: self.run_job(
+                impl,
+                "host-local DEL",
+                [
+                    self.op(impl, "host-local", "DEL", p, cniconf.with_prev_result(lanes[impl.key][0], a.stdout if a.ok else None))
+                    for p, a in zip(lanes[impl.key][1][1:], adds[impl.key].ops)
+                ],
+            ),
+        )
+        for impl in impls:
+            add, dele = adds[impl.key], dels[impl.key]
+            n = len(add.walls())
+            self.figures.set("hl_add_median_ms", impl.key, median(add.walls()), n)
+            self.figures.set("hl_add_p95_ms", impl.key, p95(add.walls()), n)
+            self.figures.set("hl_del_median_ms", impl.key, median(dele.walls()), len(dele.walls()))
+            self.figures.set("hl_del_p95_ms", impl.key, p95(dele.walls()), len(dele.walls()))
+            self.figures.set("rss_hl_add_mb", impl.key, _mb(median([o.maxrss_kb for o in add.ok_ops()])), n)
+
+    def measure_parallel(self) -> None:
+        """Figure 3: a burst of ADDs into pre-made namespaces, then a burst of DELs."""
+        impls = self.capable("bridge", "host-local")
+        self.log("parallel: %d ADDs, %d workers, then %d DELs" % (self.opts.parallel, self.opts.workers, self.opts.parallel))
+        lanes = {}
+        for impl in impls:
+            data_dir = self.sandbox.dir(impl.key + "-parallel")
+            lanes[impl.key] = (data_dir, cniconf.netconf(data_dir), self.pods(impl, "p", self.opts.parallel), self.pods(impl, "pw", 1))
+        # steady state: the bridge exists already (pod latency phase, or this warm-up)
+        self.interleaved(impls, lambda impl: self.add_del(impl, "parallel warm-up", "bridge", lanes[impl.key][3], lanes[impl.key][1]))
+        adds = self.interleaved(
+            impls, lambda impl: self.run_job(impl, "parallel ADD", [self.op(impl, "bridge", "ADD", p, lanes[impl.key][1]) for p in lanes[impl.key][2]], self.opts.workers)
+        )
+        for impl in impls:
+            add = adds[impl.key]
+            addresses = [a for o in add.ok_ops() for a in cniconf.result_addresses(o.stdout)]
+            dups = len(addresses) - len(set(addresses))
+            on_disk = cniconf.count_leases(lanes[impl.key][0])
+            if on_disk != len(set(addresses)):
+                self.errors.append("%s parallel: %d distinct addresses in results but %d lease files" % (impl.key, len(set(addresses)), on_disk))
+            self.figures.set("par_add_wall_s", impl.key, add.wall_s if not add.failures() else None)
+            self.figures.set("par_add_dups", impl.key, dups)
+            self.figures.set("par_add_failures", impl.key, add.failures())
+        dels = self.interleaved(
+            impls,
+            lambda impl: self.run_job(
+                impl,
+                "parallel DEL",
+                [
+                    self.op(impl, "bridge", "DEL", p, cniconf.with_prev_result(lanes[impl.key][1], a.stdout if a.ok else None))
+                    for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
+                ],
+                self.opts.workers,
+            ),
+        )
+        for impl in impls:
+            dele = dels[impl.key]
+            self.figures.set("par_del_wall_s", impl.key, dele.wall_s if not dele.failures() else None)
+            self.figures.set("par_leases_left", impl.key, cniconf.count_leases(lanes[impl.key][0]))
+            self.drop_pods(lanes[impl.key][2] + lanes[impl.key][3])
+
+    def measure_many_leases(self) -> None:
+        """Figure 4: ADD/DEL on identical copies of a dataDir holding N leases."""
+        template = self.sandbox.dir("leases-template")
+        self.log("many leases: writing %d Go-format leases" % self.opts.leases)
+        cniconf.prefill_leases(template, self.opts.leases)
+        for plugin, add_key, del_key in (("host-local", "big_hl_add_ms", "big_hl_del_ms"), ("bridge", "big_add_ms", "big_del_ms")):
+            impls = self.capable("bridge", "host-local") if plugin == "bridge" else self.capable("host-local")
+            lanes = {}
+            for impl in impls:
+                data_dir = os.path.join(self.sandbox.root, "%s-leases-%s" % (impl.key, plugin))
+                shutil.copytree(template, data_dir)
+                pods = self.pods(impl, "b", self.opts.lease_ops) if plugin == "bridge" else self.ipam_only_pods(impl, self.opts.lease_ops)
+                lanes[impl.key] = (data_dir, cniconf.netconf(data_dir), pods)
+            self.log("many leases: %s, %d ADDs then %d DELs" % (plugin, self.opts.lease_ops, self.opts.lease_ops))
+            adds = self.interleaved(impls, lambda impl: self.run_job(impl, plugin + " ADD, many leases", [self.op(impl, plugin, "ADD", p, lanes[impl.key][1]) for p in lanes[impl.key][2]]))
+            dels = self.interleaved(
+                impls,
+                lambda impl: self.run_job(
+                    impl,
+                    plugin + " DEL, many leases",
+                    [
+                        self.op(impl, plugin, "DEL", p, cniconf.with_prev_result(lanes[impl.key][1], a.stdout if a.ok else None))
+                        for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
+                    ],
+                ),
+            )
+            for impl in impls:
+                self.figures.set(add_key, impl.key, median(adds[impl.key].walls()), len(adds[impl.key].walls()))
+                self.figures.set(del_key, impl.key, median(dels[impl.key].walls()), len(dels[impl.key].walls()))
+                left = cniconf.count_leases(lanes[impl.key][0])
+                if left != self.opts.leases:
+                    self.errors.append("%s many leases %s: %d lease files after DEL, expected %d" % (impl.key, plugin, left, self.opts.leases))
+                if plugin == "bridge":
+                    self.drop_pods(lanes[impl.key][2])
+                shutil.rmtree(lanes[impl.key][0], ignore_errors=True)
+
+    def profile_python(self) -> None:
+        """Where a Python ADD spends its time: interpreter start, imports, the rest."""
+        py = next((impl for impl in self.impls if impl.key == "py"), None)
+        if py is None or not py.has("bridge", "host-local"):
+            return
+        self.log("profile: python3 startup, -X importtime of one bridge and one host-local ADD")
+        pod = Pod("startup", "")
+        bare = self.run_job(py, "python3 startup", [self.op(py, "", "VERSION", pod, {}, argv=[NODE_PYTHON, "-I", "-c", "pass"])] * self.opts.pods)
+        conf = cniconf.netconf(self.sandbox.dir("py-importtime"))
+        profiled = {}
+        for plugin in ("bridge", "host-local"):
+            target = self.pods(py, "i", 1)[0] if plugin == "bridge" else self.ipam_only_pods(py, 1)[0]
+            add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-X", "importtime", py.plugin(plugin)])
+            add["keep_stderr"] = True
+            res = self.run_job(py, plugin + " ADD -X importtime", [add])
+            if res.ops and res.ops[0].ok:
+                profiled[plugin] = report.importtime_summary(report.parse_importtime(res.ops[0].stderr))
+                self.run_job(py, plugin + " DEL after importtime", [self.op(py, plugin, "DEL", target, cniconf.with_prev_result(conf, res.ops[0].stdout))])
+        self.profile = {"python3_startup_ms": median(bare.walls()), "importtime": profiled}
+
+    def run(self) -> None:
+        self.measure_version_floor()
+        self.measure_pod_latency()
+        self.measure_host_local()
+        self.measure_parallel()
+        self.measure_many_leases()
+        self.profile_python()
+        for impl in self.impls:
+            self.figures.set("failed_execs", impl.key, self.failed[impl.key])
+
+
+def _mb(kb: Optional[float]) -> Optional[float]:
+    return None if kb is None else kb / 1024.0
+
+
+# -- setup ------------------------------------------------------------------
+
+
+def probe(impl: Impl) -> None:
+    """A plugin is usable if it answers VERSION with 1.0.0 among its versions."""
+    for plugin in PLUGINS:
+        path = impl.plugin(plugin)
+        ok = False
+        if os.access(path, os.X_OK):
+            env = cniconf.runtime_env("VERSION", "probe", "", impl.bin_dir)
+            proc = subprocess.run([path], input=b'{"cniVersion": "1.0.0"}', env=env, capture_output=True, timeout=OP_TIMEOUT, check=False)
+            try:
+                ok = proc.returncode == 0 and cniconf.CNI_VERSION in json.loads(proc.stdout).get("supportedVersions", [])
+            except ValueError:
+                ok = False
+        impl.usable[plugin] = ok
+
+
+def install_python_plugins(sandbox: Sandbox, interpreter: str) -> Impl:
+    installer = load_installer()
+    bin_dir = sandbox.dir("pybin")
+    names = installer.plugin_names(list(PLUGINS), installer.DEFAULT_PREFIX, reference_names=True)
+    installer.install_local(bin_dir, names, interpreter)
+    return Impl("py", "Python (nodenet.cni)", bin_dir)
+
+
+def machine_info(go_bin: str, interpreter: str) -> Dict[str, Any]:
+    def output(argv: List[str]) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=30, check=False).stdout.decode().strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "plugin_python": output([interpreter, "-c", "import sys; print(sys.version.split()[0])"]),
+        "go_plugins": output(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"]) or go_bin,
+        "load_avg_before": os.getloadavg(),
+    }
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pods", type=int, default=None, help="pods for ADD/DEL latency (default 50; --quick 10)")
+    ap.add_argument("--leases", type=int, default=None, help="existing leases in the dataDir (default 10000; --quick 1000)")
+    ap.add_argument("--lease-ops", type=int, default=None, help="ADDs/DELs measured with the leases present (default 20; --quick 5)")
+    ap.add_argument("--parallel", type=int, default=None, help="parallel ADDs (default 64; --quick 16)")
+    ap.add_argument("--workers", type=int, default=None, help="thread pool size for them (default: as many as ADDs)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, well under a minute")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    ap.add_argument("--go-bin", default=GO_BIN, help="the Go reference plugins (default %(default)s)")
+    ap.add_argument("--python", default=NODE_PYTHON, help="interpreter for our plugins (default %(default)s)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    opts = ap.parse_args(argv)
+    small = opts.quick
+    opts.pods = opts.pods or (10 if small else 50)
+    opts.leases = opts.leases if opts.leases is not None else (1000 if small else 10000)
+    opts.lease_ops = opts.lease_ops or (5 if small else 20)
+    opts.parallel = opts.parallel or (16 if small else 64)
+    opts.workers = opts.workers or opts.parallel
+    for name in ("pods", "lease_ops", "parallel", "workers"):
+        if not 1 <= getattr(opts, name) <= 1000:
+            ap.error("--%s must be between 1 and 1000" % name.replace("_", "-"))
+    if not 0 <= opts.leases <= 60000:
+        ap.error("--leases must be between 0 and 60000 (a /16)")
+    opts.started = time.monotonic()
+    return opts
+
+
+def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
+    print()
+    print("nodenet.cni plugins vs Go reference plugins (cniVersion %s, bridge + host-local, %s)" % (cniconf.CNI_VERSION, cniconf.SUBNET))
+    print("machine: %d CPUs, kernel %s; Go plugins %s; our plugins on python %s" % (info["cpus"], info["kernel"], info["go_plugins"], info["plugin_python"]))
+    for impl in impls:
+        missing = [p for p in PLUGINS if not impl.usable.get(p)]
+        if missing:
+            print("NOTE: %s has no usable %s: its figures are n/a" % (impl.label, ", ".join(missing)))
+    print()
+    print(report.table(bench.figures))
+    profile = bench.profile
+    if profile:
+        add = bench.figures["add_median_ms"].values["py"]
+        bridge = profile["importtime"].get("bridge")
+        print()
+        print("Where a Python bridge ADD spends its time (one ADD execs bridge, then host-local):")
+        print("  python3 -I -c pass (bare interpreter start): %s ms" % _fmt(profile["python3_startup_ms"]))
+        print("  VERSION exec (start + skel import):           %s ms" % _fmt(bench.figures["version_ms"].values["py"]))
+        if bridge:
+            print("  top-level imports of the bridge exec:         %s ms (-X importtime)" % _fmt(bridge["total_ms"]))
+        print("  whole ADD, median:                            %s ms" % _fmt(add))
+        for plugin, summary in profile["importtime"].items():
+            print()
+            print(report.importtime_text("python3 -X importtime, one %s ADD" % plugin, summary))
+    if bench.errors:
+        print()
+        print("Problems seen (figures above exclude failed execs):")
+        for err in bench.errors:
+            print("  - " + err)
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "n/a" if value is None else "%.1f" % value
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    opts = parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench_plugins.py needs root (network namespaces): sudo %s %s" % (sys.executable, " ".join(sys.argv)), file=sys.stderr)
+        return 2
+    interrupt_on_signals()
+    sandbox = Sandbox()
+    try:
+        go = Impl("go", "Go reference (containernetworking-plugins)", opts.go_bin)
+        py = install_python_plugins(sandbox, opts.python)
+        impls = [go, py]
+        for impl in impls:
+            probe(impl)
+        info = machine_info(opts.go_bin, opts.python)
+        bench = Bench(opts, sandbox, impls)
+        bench.log("namespaces prefixed %s; Go usable: %s; Python usable: %s" % (sandbox.prefix, go.usable, py.usable))
+        bench.run()
+        info["seconds"] = round(time.monotonic() - opts.started, 1)
+        print_report(bench, impls, info)
+        print("\n(%s s in all)" % info["seconds"])
+        if opts.json:
+            doc = {
+                "params": {k: getattr(opts, k) for k in ("pods", "leases", "lease_ops", "parallel", "workers", "quick")},
+                "netconf": cniconf.netconf("<dataDir>"),
+                "machine": info,
+                "usable": {impl.key: impl.usable for impl in impls},
+                "figures": [f.to_dict() for f in bench.figures],
+                "profile": bench.profile,
+                "errors": bench.errors,
+            }
+            with open(opts.json, "w") as f:
+                json.dump(doc, f, indent=1)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        sandbox.close()
+        left = sandbox.leftovers()
+        if left:
+            print("WARNING: namespaces left behind: %s" % " ".join(left), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
