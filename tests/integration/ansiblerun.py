@@ -39,7 +39,9 @@ def run_module(module: str, args: Dict[str, Any], netns: Optional[str] = None, c
     host's result as JSON), not parsed from screen output.
     """
     tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args), "--tree", tree]
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree]
+    if args:  # "{}" would be taken as raw params
+        argv += ["-a", json.dumps(args)]
     if check:
         argv.append("--check")
     if diff:

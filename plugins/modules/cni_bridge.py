@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cni_bridge
+short_description: Ensure the node's pod bridge (cni0) and the forwarding sysctls it needs
+version_added: "0.1.0"
+description:
+  - Makes the pod bridge exist, be a bridge, be up, and carry the given MTU, gateway addresses, promiscuous mode
+    and VLAN filtering, through netlink (pyroute2), before any pod exists.
+  - Reconciles drift. A different IPv4 address, or an overlapping IPv6 address, on the bridge is a conflict:
+    it is replaced only with O(force_address=true), otherwise the module fails naming the conflicting address
+    (the same rule the bridge CNI plugin applies on every pod ADD).
+  - Also sets the node sysctls the bridge needs (IPv4 and IPv6 forwarding) declaratively.
+  - Works in the network namespace the module runs in.
+author:
+  - nodenet.cni maintainers (@nodenet)
+options:
+  name:
+    description: The bridge name, as in the netconf's C(bridge) key.
+    type: str
+    default: cni0
+  state:
+    description: V(present) ensures the bridge; V(absent) deletes it (pods on it lose their network).
+    type: str
+    choices: [present, absent]
+    default: present
+  addresses:
+    description:
+      - Gateway addresses in CIDR form, for example V(10.244.1.1/24) and V(fd00:10:244:1::1/64). At most one IPv4.
+      - Addresses not conflicting with these are left alone.
+    type: list
+    elements: str
+    default: []
+  mtu:
+    description: The bridge MTU. Unset leaves the current MTU (the kernel default at creation).
+    type: int
+  promisc:
+    description: Turn promiscuous mode on. V(false) leaves it as it is (the plugin never turns it off either).
+    type: bool
+    default: false
+  vlan_filtering:
+    description: Set VLAN filtering on or off. Unset leaves it as it is.
+    type: bool
+  force_address:
+    description: Replace conflicting addresses instead of failing.
+    type: bool
+    default: false
+  ip_forward:
+    description: Desired C(net.ipv4.ip_forward). Unset leaves it alone.
+    type: bool
+    default: true
+  ipv6_forwarding:
+    description: Desired C(net.ipv6.conf.all.forwarding). Unset means V(true) when O(addresses) has an IPv6 address, else leave alone.
+    type: bool
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - pyroute2
+  - netaddr
+seealso:
+  - module: nodenet.cni.cni_routes
+  - module: nodenet.cni.cni_netconf
+"""
+
+EXAMPLES = r"""
+- name: Ensure cni0 with the node's pod gateway
+  nodenet.cni.cni_bridge:
+    name: cni0
+    addresses: [10.244.1.1/24]
+    mtu: 1450
+
+- name: Move the bridge to a new pod CIDR
+  nodenet.cni.cni_bridge:
+    addresses: [10.244.7.1/24]
+    force_address: true
+
+- name: Remove the bridge
+  nodenet.cni.cni_bridge:
+    state: absent
+"""
+
+RETURN = r"""
+bridge:
+  description: The bridge state after the run (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    exists:
+      description: Whether the link exists.
+      type: bool
+    kind:
+      description: The link kind.
+      type: str
+    up:
+      description: Administratively up.
+      type: bool
+    mtu:
+      description: MTU.
+      type: int
+    mac:
+      description: MAC address (empty when predicted).
+      type: str
+    promisc:
+      description: Promiscuous mode.
+      type: bool
+    vlan_filtering:
+      description: VLAN filtering.
+      type: bool
+    addresses:
+      description: Global addresses in CIDR form.
+      type: list
+      elements: str
+    ip_forward:
+      description: net.ipv4.ip_forward is 1.
+      type: bool
+    ipv6_forwarding:
+      description: net.ipv6.conf.all.forwarding is 1.
+      type: bool
+  sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import bridge_state
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    HAS_DEPS = True
+    DEPS_ERROR = None
+except ImportError as e:  # pragma: no cover - depends on the node
+    HAS_DEPS = False
+    DEPS_ERROR = e
+
+IFNAME_MAX = 15
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", default="cni0"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            addresses=dict(type="list", elements="str", default=[]),
+            mtu=dict(type="int"),
+            promisc=dict(type="bool", default=False),
+            vlan_filtering=dict(type="bool"),
+            force_address=dict(type="bool", default=False),
+            ip_forward=dict(type="bool", default=True),
+            ipv6_forwarding=dict(type="bool"),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_DEPS:
+        module.fail_json(msg=missing_required_lib("pyroute2 and netaddr"), exception=str(DEPS_ERROR))
+    p = module.params
+    name = p["name"]
+    if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):
+        module.fail_json(msg="name %r is not a valid interface name (1-15 characters, no '/', ':' or spaces)" % name)
+    if p["mtu"] is not None and not 68 <= p["mtu"] <= 65535:
+        module.fail_json(msg="mtu must be between 68 and 65535, got %d" % p["mtu"])
+    try:
+        addresses = bridge_state.parse_addresses(p["addresses"])
+    except CNIError as e:
+        module.fail_json(msg=e.msg)
+    ipv6 = p["ipv6_forwarding"]
+    if ipv6 is None and any(":" in a for a in addresses):
+        ipv6 = True
+    spec = bridge_state.BridgeSpec(
+        name=name,
+        addresses=addresses,
+        mtu=p["mtu"],
+        promisc=p["promisc"],
+        vlan_filtering=p["vlan_filtering"],
+        force_address=p["force_address"],
+        ip_forward=p["ip_forward"],
+        ipv6_forwarding=ipv6,
+    )
+
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        before = bridge_state.read_state(ipr, name)
+        try:
+            if p["state"] == "absent":
+                after = {"name": name, "exists": False, "ip_forward": before["ip_forward"], "ipv6_forwarding": before["ipv6_forwarding"]}
+                changed = before["exists"]
+                if changed and not module.check_mode:
+                    bridge_state.remove(ipr, name)
+            else:
+                after = bridge_state.desired_state(before, spec)
+                changed = bridge_state.comparable(before) != bridge_state.comparable(after)
+                if changed and not module.check_mode:
+                    bridge_state.apply(ipr, spec, before, after)
+                    after = bridge_state.read_state(ipr, name)
+        except CNIError as e:
+            module.fail_json(msg=e.msg, bridge=before)
+
+    result = dict(changed=changed, bridge=after)
+    if module._diff:
+        result["diff"] = dict(
+            before=bridge_state.comparable(before),
+            after=bridge_state.comparable(after),
+            before_header="bridge %s" % name,
+            after_header="bridge %s" % name,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
