@@ -90,6 +90,38 @@ class Bridge:
         return self("DEL", data, ctr, **kw)
 
 
+def shows_result(version, res, ctr, host_ns, gateway="10.22.0.1", reference=False):
+    """Assert the result's shape for `version` and that it describes the live links; return the address.
+
+    `reference`: a result of the Go bridge 1.1.1, which prints `"dns": {}` in 1.x
+    results and may report a host veth MAC from before the port joined (plugins#805).
+    """
+    assert res["cniVersion"] == version
+    if version in ("0.1.0", "0.2.0"):
+        assert set(res) <= {"cniVersion", "ip4", "ip6", "dns"}
+        assert res["ip4"]["gateway"] == gateway
+        assert {"dst": "0.0.0.0/0", "gw": gateway} in res["ip4"]["routes"]
+        return res["ip4"]["ip"]
+    names = [i["name"] for i in res["interfaces"]]
+    assert names[0] == "cni0" and names[2] == "eth0"
+    assert names[1].startswith("veth") and len(names[1]) == 12
+    assert res["interfaces"][2]["sandbox"] == ctr.path
+    assert "sandbox" not in res["interfaces"][0] and "sandbox" not in res["interfaces"][1]
+    assert res["interfaces"][0]["mac"] == link_mac(host_ns, "cni0")
+    if not reference:
+        assert res["interfaces"][1]["mac"] == link_mac(host_ns, names[1])
+    assert res["interfaces"][2]["mac"] == link_mac(ctr, "eth0")
+    (ip,) = res["ips"]
+    assert ip["interface"] == 2 and ip["gateway"] == gateway
+    assert ("version" in ip) == (version < "1.0.0")
+    if version < "1.0.0":
+        assert ip["version"] == "4"
+    assert res["routes"] == [{"dst": "0.0.0.0/0", "gw": gateway}]
+    # libcni >= 1.2 omits an empty dns from 1.x results; 0.3/0.4 print "dns": {}
+    assert ("dns" in res) == (version < "1.0.0" or reference)
+    return ip["address"]
+
+
 # ---------------------------------------------------------------------------
 # reading state
 
