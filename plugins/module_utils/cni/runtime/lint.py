@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Lint a network configuration list for the mistakes operators make.
+
+Every plugin config is validated by the same parsers the plugins use (so
+"lint passes" means "ADD will not reject the config"), and the installed
+plugins are asked, by exec'ing VERSION like libcni's ValidateNetworkList,
+whether they speak the list's cniVersion — no reading of source code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..config.netconf import parse_netconf
+from ..spec import CNIError
+from .confdir import NetworkConfigList
+from .pluginexec import PluginExec
+from .versions import PluginVersions, plugin_versions
+
+ERROR = "error"
+WARNING = "warning"
+# our installed names carry this prefix; the options are the reference's
+KNOWN_PREFIX = "nodenet-"
+
+
+@dataclass
+class Finding:
+    level: str  # "error" | "warning"
+    rule: str  # stable id, e.g. "version-unsupported"
+    msg: str
+    plugin: Optional[int] = None  # index in the list's plugins
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"level": self.level, "rule": self.rule, "msg": self.msg, "plugin": self.plugin}
+
+
+def canonical_type(plugin_type: str) -> str:
+    """'nodenet-bridge' and 'bridge' both mean the bridge plugin's options."""
+    return plugin_type[len(KNOWN_PREFIX) :] if plugin_type.startswith(KNOWN_PREFIX) else plugin_type
+
+
+def find_binary(plugin_type: str, bin_dirs: Sequence[str]) -> Optional[str]:
+    for d in bin_dirs:
+        path = os.path.join(d, plugin_type)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def plugin_stdin(net: NetworkConfigList, plugin: Dict[str, Any]) -> Dict[str, Any]:
+    """What the plugin would receive (libcni injects the list's name and version)."""
+    raw = dict(plugin)
+    raw["name"] = net.name
+    raw["cniVersion"] = net.cni_version
+    return raw
+
+
+def _validate_options(raw: Dict[str, Any], index: int) -> List[Finding]:
+    """Run our own parsers for the plugin's type and its IPAM, each on its own."""
+    findings: List[Finding] = []
+
+    def failed(e: CNIError) -> None:
+        findings.append(Finding(ERROR, "invalid-config", "plugins[%d] (%s): %s" % (index, raw.get("type"), e), index))
+
+    try:
+        conf = parse_netconf(raw)
+    except CNIError as e:
+        failed(e)
+        return findings
+    kind = canonical_type(conf.type)
+    try:
+        if kind == "bridge":
+            from ..config.bridge import parse_bridge_conf
+
+            parse_bridge_conf(raw)
+        elif kind == "portmap":
+            from ..config.portmap import parse_portmap
+
+            parse_portmap(conf)
+    except CNIError as e:
+        failed(e)
+    if canonical_type(conf.ipam_type) == "host-local":
+        from ..config.hostlocal import load_ipam_config
+
+        try:
+            findings += _lint_host_local(raw, load_ipam_config(conf), index)
+        except CNIError as e:
+            failed(e)
+    return findings
+
+
+def _lint_host_local(raw: Dict[str, Any], ipam: Any, index: int) -> List[Finding]:
+    findings = []
+    for rs in ipam.range_sets:
+        for r in rs.ranges:
+            if r.range_start <= r.gateway <= r.range_end:
+                findings.append(
+                    Finding(
+                        WARNING,
+                        "gateway-in-range",
+                        "plugins[%d].ipam: gateway %s of %s lies inside the allocation range %s; host-local skips it, "
+                        "but a rangeStart/rangeEnd that excludes it says what you mean" % (index, r.gateway, r.subnet, r),
+                        index,
+                    )
+                )
+    default_gw = bool(raw.get("isDefaultGateway"))
+    defaults = [route for route in ipam.routes if route.is_default() and not route.gw]
+    if default_gw and defaults:
+        findings.append(
+            Finding(
+                WARNING,
+                "duplicate-default-route",
+                "plugins[%d]: ipam.routes has %s and isDefaultGateway is true; the Go bridge plugin (v1.x) fails ADD with "
+                "'file exists' on this, nodenet's bridge installs one default route. Drop one of the two." % (index, ", ".join(r.dst for r in defaults)),
+                index,
+            )
+        )
+    return findings
+
+
+def lint_network(
+    net: NetworkConfigList,
+    bin_dirs: Sequence[str],
+    versions_cache: Optional[Dict[str, PluginVersions]] = None,
+    plugin_exec: Optional[PluginExec] = None,
+) -> List[Finding]:
+    """All findings for one list. `versions_cache` (path -> answer) avoids re-probing."""
+    findings: List[Finding] = []
+    cache = versions_cache if versions_cache is not None else {}
+    for index, plugin in enumerate(net.plugins):
+        raw = plugin_stdin(net, plugin)
+        findings += _validate_options(raw, index)
+        types = [str(plugin.get("type", ""))]
+        ipam = plugin.get("ipam")
+        if isinstance(ipam, dict) and ipam.get("type"):
+            types.append(str(ipam["type"]))
+        for ptype in types:
+            path = find_binary(ptype, bin_dirs)
+            if path is None:
+                findings.append(Finding(ERROR, "plugin-missing", "plugin %r (plugins[%d]) is not in %s" % (ptype, index, ":".join(bin_dirs)), index))
+                continue
+            if path not in cache:
+                cache[path] = plugin_versions(path, plugin_exec)
+            answer = cache[path]
+            if not answer.answers:
+                findings.append(Finding(ERROR, "plugin-no-version", "plugin %s does not answer VERSION: %s" % (path, answer.error), index))
+            elif not answer.supports(net.cni_version):
+                findings.append(
+                    Finding(
+                        ERROR,
+                        "version-unsupported",
+                        "plugin %s does not support cniVersion %s (it supports %s)" % (path, net.cni_version or "0.1.0", ", ".join(answer.supported_versions)),
+                        index,
+                    )
+                )
+    return findings
+
+
+def subnets_of(net: NetworkConfigList) -> List[Any]:
+    """The IPAM subnets a list allocates from (host-local style configs only)."""
+    from ..config.hostlocal import load_ipam_config
+
+    out = []
+    for plugin in net.plugins:
+        raw = plugin_stdin(net, plugin)
+        try:
+            conf = parse_netconf(raw)
+            if canonical_type(conf.ipam_type) != "host-local":
+                continue
+            for rs in load_ipam_config(conf).range_sets:
+                out += [r.subnet for r in rs.ranges]
+        except CNIError:
+            continue
+    return out
+
+
+def overlapping_networks(nets: Sequence[NetworkConfigList]) -> List[Finding]:
+    """Two different networks in one conf dir allocating from overlapping subnets."""
+    findings = []
+    subnets = [(n, s) for n in nets for s in subnets_of(n)]
+    for i, (net_a, a) in enumerate(subnets):
+        for net_b, b in subnets[i + 1 :]:
+            if net_a.name != net_b.name and a.version == b.version and (a.first <= b.last and b.first <= a.last):
+                findings.append(
+                    Finding(WARNING, "overlapping-networks", "network %r (%s) and network %r (%s) allocate from overlapping subnets" % (net_a.name, a, net_b.name, b))
+                )
+    return findings
