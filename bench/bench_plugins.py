@@ -5,8 +5,8 @@
 A benchmark, not a test: it measures and prints, it never asserts timing.
 Both implementations run in the same run, on the same netconf (only the
 dataDir path differs), each in its own benchmark "host" namespace, with
-the phases interleaved (Go then Python, step by step) so machine noise
-hits both alike. See bench/README.md for what each figure means.
+sequential ops interleaved (rounds of ten, Go then Python) so machine
+noise hits both alike. See bench/README.md for what each figure means.
 
     sudo .venv/bin/python bench/bench_plugins.py [--pods 50] [--leases 10000] [--json out.json]
 """
@@ -40,6 +40,7 @@ GO_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
 NODE_PYTHON = "/usr/bin/python3"  # the node's interpreter runs our plugins, as in production
 PLUGINS = ("bridge", "host-local", "loopback")
 OP_TIMEOUT = 60.0  # seconds per plugin exec before the worker kills it
+ROUND = 10  # sequential ops per worker run; Go and Python alternate round by round
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Impl:
     label: str
     bin_dir: str
     usable: Dict[str, bool] = field(default_factory=dict)
+    runtime_dir: str = ""  # ours: where the launchers find nodenet_cni
 
     def has(self, *plugins: str) -> bool:
         return all(self.usable.get(p) for p in plugins)
@@ -136,6 +138,16 @@ def declare_figures(opts: argparse.Namespace) -> Figures:
     return f
 
 
+@dataclass
+class Lane:
+    """One implementation's share of a phase: its netconf (own dataDir) and pods."""
+
+    impl: Impl
+    data_dir: str
+    conf: Dict[str, Any]
+    pods: List[Pod]
+
+
 class Bench:
     def __init__(self, opts: argparse.Namespace, sandbox: Sandbox, impls: List[Impl]) -> None:
         self.opts = opts
@@ -157,23 +169,38 @@ class Bench:
         return [impl for impl in self.impls if impl.has(*plugins)]
 
     def host(self, impl: Impl) -> str:
+        """impl's benchmark host namespace: its plugins run here, its bridge lives here."""
         if impl.key not in self.hosts:
             self.hosts[impl.key] = self.sandbox.netns(impl.key + "-host")
         return self.hosts[impl.key]
 
     def pods(self, impl: Impl, tag: str, count: int) -> List[Pod]:
+        """Fresh container namespaces (made before timing starts)."""
         return [Pod(cniconf.new_container_id(), netns_path(n)) for n in self.sandbox.netns_many(impl.key + tag, count)]
 
     def ipam_only_pods(self, impl: Impl, count: int) -> List[Pod]:
         """Pods for host-local alone: it never enters CNI_NETNS, but a runtime
         passes a container's, never the plugin's own (ours rejects that)."""
-        if impl.key + "-ipam" not in self.hosts:
-            self.hosts[impl.key + "-ipam"] = self.sandbox.netns(impl.key + "-ipamctr")
-        netns = netns_path(self.hosts[impl.key + "-ipam"])
-        return [Pod(cniconf.new_container_id(), netns) for _ in range(count)]
+        key = impl.key + "-ipam"
+        if key not in self.hosts:
+            self.hosts[key] = self.sandbox.netns(impl.key + "-ipamctr")
+        return [Pod(cniconf.new_container_id(), netns_path(self.hosts[key])) for _ in range(count)]
 
-    def drop_pods(self, pods: Sequence[Pod]) -> None:
-        self.sandbox.delete_netns([os.path.basename(p.netns) for p in pods])
+    def drop_pods(self, lanes: Dict[str, Lane]) -> None:
+        for lane in lanes.values():
+            self.sandbox.delete_netns(sorted({os.path.basename(p.netns) for p in lane.pods} - set(self.hosts.values())))
+
+    def lanes(self, impls: List[Impl], tag: str, make_pods, data_dir: Optional[str] = None) -> Dict[str, Lane]:
+        """A lane per implementation; `data_dir` (a pre-filled template) is copied, else a fresh one."""
+        lanes = {}
+        for impl in impls:
+            path = os.path.join(self.sandbox.root, "%s-%s" % (impl.key, tag))
+            if data_dir:
+                shutil.copytree(data_dir, path)
+            else:
+                os.makedirs(path)
+            lanes[impl.key] = Lane(impl, path, cniconf.netconf(path), make_pods(impl))
+        return lanes
 
     def op(self, impl: Impl, plugin: str, command: str, pod: Pod, conf: Dict[str, Any], argv: Optional[List[str]] = None) -> Dict[str, Any]:
         return {
@@ -203,191 +230,155 @@ class Bench:
             self.log("WARNING " + self.errors[-1])
         return result
 
-    def add_del(self, impl: Impl, phase: str, plugin: str, pods: List[Pod], conf: Dict[str, Any], parallel: int = 0) -> Tuple[JobResult, JobResult]:
-        adds = self.run_job(impl, phase + " ADD", [self.op(impl, plugin, "ADD", p, conf) for p in pods], parallel)
-        dels = self.run_job(
-            impl,
+    def run_interleaved(self, phase: str, ops: Dict[str, Tuple[Impl, List[Dict[str, Any]]]]) -> Dict[str, JobResult]:
+        """Sequential ops in rounds of ROUND, alternating Go and Python round
+        by round, so a burst of load elsewhere on the machine hits both."""
+        results = {key: JobResult(0.0, []) for key in ops}
+        longest = max((len(o) for _, o in ops.values()), default=0)
+        for start in range(0, longest, ROUND):
+            for key, (impl, impl_ops) in ops.items():
+                part = self.run_job(impl, phase, impl_ops[start : start + ROUND])
+                results[key].wall_s += part.wall_s
+                results[key].ops.extend(part.ops)
+        return results
+
+    def run_burst(self, phase: str, ops: Dict[str, Tuple[Impl, List[Dict[str, Any]]]], workers: int) -> Dict[str, JobResult]:
+        """All ops at once on a pool of `workers` threads, one implementation after the other."""
+        return {key: self.run_job(impl, phase, impl_ops, workers) for key, (impl, impl_ops) in ops.items()}
+
+    def add_then_del(self, phase: str, lanes: Dict[str, Lane], plugin: str, workers: int = 0) -> Tuple[Dict[str, JobResult], Dict[str, JobResult]]:
+        """ADD every pod, then DEL every pod with its ADD result as prevResult (as libcni does)."""
+
+        def run(name: str, ops: Dict[str, Tuple[Impl, List[Dict[str, Any]]]]) -> Dict[str, JobResult]:
+            return self.run_burst(name, ops, workers) if workers else self.run_interleaved(name, ops)
+
+        adds = run(phase + " ADD", {k: (lane.impl, [self.op(lane.impl, plugin, "ADD", p, lane.conf) for p in lane.pods]) for k, lane in lanes.items()})
+        dels = run(
             phase + " DEL",
-            [self.op(impl, plugin, "DEL", p, cniconf.with_prev_result(conf, a.stdout if a.ok else None)) for p, a in zip(pods, adds.ops)],
-            parallel,
+            {
+                k: (lane.impl, [self.op(lane.impl, plugin, "DEL", p, cniconf.with_prev_result(lane.conf, a.stdout if a.ok else None)) for p, a in zip(lane.pods, adds[k].ops)])
+                for k, lane in lanes.items()
+            },
         )
         return adds, dels
 
-    def interleaved(self, impls: List[Impl], step) -> Dict[str, Any]:
-        """Run `step(impl)` for each implementation, Go first; returns impl -> result."""
-        return {impl.key: step(impl) for impl in impls}
+    def set_latency(self, prefix: str, key: str, job: JobResult, p95_too: bool = True) -> None:
+        walls = job.walls()
+        self.figures.set(prefix + ("_median_ms" if p95_too else "_ms"), key, median(walls), len(walls))
+        if p95_too:
+            self.figures.set(prefix + "_p95_ms", key, p95(walls), len(walls))
 
     # -- figures ----------------------------------------------------------
 
     def measure_version_floor(self) -> None:
         """The fixed cost of any exec: start the process, answer VERSION."""
-        self.log("VERSION floor")
-        for impl in self.capable("bridge"):
-            pod = Pod("version", "")
-            ops = [self.op(impl, "bridge", "VERSION", pod, {"cniVersion": cniconf.CNI_VERSION})] * self.opts.pods
-            job = self.run_job(impl, "VERSION", ops)
-            self.figures.set("version_ms", impl.key, median(job.walls()), len(job.walls()))
+        self.log("VERSION floor: %d execs each" % self.opts.pods)
+        nothing = Pod("version", "")
+        ops = {i.key: (i, [self.op(i, "bridge", "VERSION", nothing, {"cniVersion": cniconf.CNI_VERSION})] * self.opts.pods) for i in self.capable("bridge")}
+        for key, job in self.run_interleaved("VERSION", ops).items():
+            self.figures.set("version_ms", key, median(job.walls()), len(job.walls()))
 
     def measure_pod_latency(self) -> None:
-        """Figure 1 (and peak RSS, CPU): ADD then DEL of N pods, one at a time."""
+        """Figure 1 (with CPU and peak RSS): ADD then DEL of N pods, one at a time."""
         impls = self.capable("bridge", "host-local")
-        lanes = {}
-        for impl in impls:
-            conf = cniconf.netconf(self.sandbox.dir(impl.key + "-latency"))
-            lanes[impl.key] = (conf, self.pods(impl, "w", 1), self.pods(impl, "l", self.opts.pods))
         self.log("pod latency: warm-up (creates the bridge, warms the page cache; not counted)")
-        self.interleaved(impls, lambda impl: self.add_del(impl, "warm-up", "bridge", lanes[impl.key][1], lanes[impl.key][0]))
-        self.log("pod latency: %d ADDs then %d DELs per implementation" % (self.opts.pods, self.opts.pods))
-        adds = self.interleaved(impls, lambda impl: self.run_job(impl, "pod ADD", [self.op(impl, "bridge", "ADD", p, lanes[impl.key][0]) for p in lanes[impl.key][2]]))
-        dels = self.interleaved(
-            impls,
-            lambda impl: self.run_job(
-                impl,
-                "pod DEL",
-                [
-                    self.op(impl, "bridge", "DEL", p, cniconf.with_prev_result(lanes[impl.key][0], a.stdout if a.ok else None))
-                    for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
-                ],
-            ),
-        )
-        for impl in impls:
-            add, dele = adds[impl.key], dels[impl.key]
-            n = len(add.walls())
-            self.figures.set("add_median_ms", impl.key, median(add.walls()), n)
-            self.figures.set("add_p95_ms", impl.key, p95(add.walls()), n)
-            self.figures.set("del_median_ms", impl.key, median(dele.walls()), len(dele.walls()))
-            self.figures.set("del_p95_ms", impl.key, p95(dele.walls()), len(dele.walls()))
-            self.figures.set("add_cpu_ms", impl.key, median([o.cpu_ms for o in add.ok_ops()]), n)
-            self.figures.set("rss_add_mb", impl.key, _mb(median([o.maxrss_kb for o in add.ok_ops()])), n)
-            self.drop_pods(lanes[impl.key][1] + lanes[impl.key][2])
+        warm = self.lanes(impls, "warm", lambda impl: self.pods(impl, "w", 1))
+        self.add_then_del("warm-up", warm, "bridge")
+        self.drop_pods(warm)
+        self.log("pod latency: %d ADDs then %d DELs each" % (self.opts.pods, self.opts.pods))
+        lanes = self.lanes(impls, "latency", lambda impl: self.pods(impl, "l", self.opts.pods))
+        adds, dels = self.add_then_del("pod", lanes, "bridge")
+        for key in lanes:
+            self.set_latency("add", key, adds[key])
+            self.set_latency("del", key, dels[key])
+            ok = adds[key].ok_ops()
+            self.figures.set("add_cpu_ms", key, median([o.cpu_ms for o in ok]), len(ok))
+            self.figures.set("rss_add_mb", key, _mb(median([o.maxrss_kb for o in ok])), len(ok))
+        self.drop_pods(lanes)
 
     def measure_host_local(self) -> None:
-        """Figure 2: host-local alone (no netns is entered; CNI_NETNS is only passed along)."""
+        """Figure 2: host-local alone, exec'd directly."""
         impls = self.capable("host-local")
-        self.log("host-local alone: %d ADDs then %d DELs" % (self.opts.pods, self.opts.pods))
-        lanes = {}
-        for impl in impls:
-            conf = cniconf.netconf(self.sandbox.dir(impl.key + "-hostlocal"))
-            pods = self.ipam_only_pods(impl, self.opts.pods + 1)
-            lanes[impl.key] = (conf, pods)
-        self.interleaved(impls, lambda impl: self.add_del(impl, "host-local warm-up", "host-local", lanes[impl.key][1][:1], lanes[impl.key][0]))
-        adds = self.interleaved(impls, lambda impl: self.run_job(impl, "host-local ADD", [self.op(impl, "host-local", "ADD", p, lanes[impl.key][0]) for p in lanes[impl.key][1][1:]]))
-        dels = self.interleaved(
-            impls,
-            lambda impl: self.run_job(
-                impl,
-                "host-local DEL",
-                [
-                    self.op(impl, "host-local", "DEL", p, cniconf.with_prev_result(lanes[impl.key][0], a.stdout if a.ok else None))
-                    for p, a in zip(lanes[impl.key][1][1:], adds[impl.key].ops)
-                ],
-            ),
-        )
-        for impl in impls:
-            add, dele = adds[impl.key], dels[impl.key]
-            n = len(add.walls())
-            self.figures.set("hl_add_median_ms", impl.key, median(add.walls()), n)
-            self.figures.set("hl_add_p95_ms", impl.key, p95(add.walls()), n)
-            self.figures.set("hl_del_median_ms", impl.key, median(dele.walls()), len(dele.walls()))
-            self.figures.set("hl_del_p95_ms", impl.key, p95(dele.walls()), len(dele.walls()))
-            self.figures.set("rss_hl_add_mb", impl.key, _mb(median([o.maxrss_kb for o in add.ok_ops()])), n)
+        self.log("host-local alone: %d ADDs then %d DELs each" % (self.opts.pods, self.opts.pods))
+        self.add_then_del("host-local warm-up", self.lanes(impls, "hl-warm", lambda impl: self.ipam_only_pods(impl, 1)), "host-local")
+        lanes = self.lanes(impls, "hostlocal", lambda impl: self.ipam_only_pods(impl, self.opts.pods))
+        adds, dels = self.add_then_del("host-local", lanes, "host-local")
+        for key in lanes:
+            self.set_latency("hl_add", key, adds[key])
+            self.set_latency("hl_del", key, dels[key])
+            ok = adds[key].ok_ops()
+            self.figures.set("rss_hl_add_mb", key, _mb(median([o.maxrss_kb for o in ok])), len(ok))
 
     def measure_parallel(self) -> None:
         """Figure 3: a burst of ADDs into pre-made namespaces, then a burst of DELs."""
         impls = self.capable("bridge", "host-local")
-        self.log("parallel: %d ADDs, %d workers, then %d DELs" % (self.opts.parallel, self.opts.workers, self.opts.parallel))
-        lanes = {}
-        for impl in impls:
-            data_dir = self.sandbox.dir(impl.key + "-parallel")
-            lanes[impl.key] = (data_dir, cniconf.netconf(data_dir), self.pods(impl, "p", self.opts.parallel), self.pods(impl, "pw", 1))
+        self.log("parallel: %d ADDs on %d workers, then %d DELs, each" % (self.opts.parallel, self.opts.workers, self.opts.parallel))
         # steady state: the bridge exists already (pod latency phase, or this warm-up)
-        self.interleaved(impls, lambda impl: self.add_del(impl, "parallel warm-up", "bridge", lanes[impl.key][3], lanes[impl.key][1]))
-        adds = self.interleaved(
-            impls, lambda impl: self.run_job(impl, "parallel ADD", [self.op(impl, "bridge", "ADD", p, lanes[impl.key][1]) for p in lanes[impl.key][2]], self.opts.workers)
-        )
-        for impl in impls:
-            add = adds[impl.key]
+        warm = self.lanes(impls, "par-warm", lambda impl: self.pods(impl, "pw", 1))
+        self.add_then_del("parallel warm-up", warm, "bridge")
+        self.drop_pods(warm)
+        lanes = self.lanes(impls, "parallel", lambda impl: self.pods(impl, "p", self.opts.parallel))
+        adds, dels = self.add_then_del("parallel", lanes, "bridge", workers=self.opts.workers)
+        for key, lane in lanes.items():
+            add, dele = adds[key], dels[key]
             addresses = [a for o in add.ok_ops() for a in cniconf.result_addresses(o.stdout)]
-            dups = len(addresses) - len(set(addresses))
-            on_disk = cniconf.count_leases(lanes[impl.key][0])
-            if on_disk != len(set(addresses)):
-                self.errors.append("%s parallel: %d distinct addresses in results but %d lease files" % (impl.key, len(set(addresses)), on_disk))
-            self.figures.set("par_add_wall_s", impl.key, add.wall_s if not add.failures() else None)
-            self.figures.set("par_add_dups", impl.key, dups)
-            self.figures.set("par_add_failures", impl.key, add.failures())
-        dels = self.interleaved(
-            impls,
-            lambda impl: self.run_job(
-                impl,
-                "parallel DEL",
-                [
-                    self.op(impl, "bridge", "DEL", p, cniconf.with_prev_result(lanes[impl.key][1], a.stdout if a.ok else None))
-                    for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
-                ],
-                self.opts.workers,
-            ),
-        )
-        for impl in impls:
-            dele = dels[impl.key]
-            self.figures.set("par_del_wall_s", impl.key, dele.wall_s if not dele.failures() else None)
-            self.figures.set("par_leases_left", impl.key, cniconf.count_leases(lanes[impl.key][0]))
-            self.drop_pods(lanes[impl.key][2] + lanes[impl.key][3])
+            self.figures.set("par_add_wall_s", key, add.wall_s if not add.failures() else None)
+            self.figures.set("par_add_dups", key, len(addresses) - len(set(addresses)))
+            self.figures.set("par_add_failures", key, add.failures())
+            self.figures.set("par_del_wall_s", key, dele.wall_s if not dele.failures() else None)
+            self.figures.set("par_leases_left", key, cniconf.count_leases(lane.data_dir))
+        self.drop_pods(lanes)
 
     def measure_many_leases(self) -> None:
-        """Figure 4: ADD/DEL on identical copies of a dataDir holding N leases."""
+        """Figure 4: ADD/DEL on identical copies of a dataDir already holding N leases."""
         template = self.sandbox.dir("leases-template")
         self.log("many leases: writing %d Go-format leases" % self.opts.leases)
         cniconf.prefill_leases(template, self.opts.leases)
-        for plugin, add_key, del_key in (("host-local", "big_hl_add_ms", "big_hl_del_ms"), ("bridge", "big_add_ms", "big_del_ms")):
+        for plugin, prefix in (("host-local", "big_hl"), ("bridge", "big")):
             impls = self.capable("bridge", "host-local") if plugin == "bridge" else self.capable("host-local")
-            lanes = {}
-            for impl in impls:
-                data_dir = os.path.join(self.sandbox.root, "%s-leases-%s" % (impl.key, plugin))
-                shutil.copytree(template, data_dir)
-                pods = self.pods(impl, "b", self.opts.lease_ops) if plugin == "bridge" else self.ipam_only_pods(impl, self.opts.lease_ops)
-                lanes[impl.key] = (data_dir, cniconf.netconf(data_dir), pods)
-            self.log("many leases: %s, %d ADDs then %d DELs" % (plugin, self.opts.lease_ops, self.opts.lease_ops))
-            adds = self.interleaved(impls, lambda impl: self.run_job(impl, plugin + " ADD, many leases", [self.op(impl, plugin, "ADD", p, lanes[impl.key][1]) for p in lanes[impl.key][2]]))
-            dels = self.interleaved(
-                impls,
-                lambda impl: self.run_job(
-                    impl,
-                    plugin + " DEL, many leases",
-                    [
-                        self.op(impl, plugin, "DEL", p, cniconf.with_prev_result(lanes[impl.key][1], a.stdout if a.ok else None))
-                        for p, a in zip(lanes[impl.key][2], adds[impl.key].ops)
-                    ],
-                ),
-            )
-            for impl in impls:
-                self.figures.set(add_key, impl.key, median(adds[impl.key].walls()), len(adds[impl.key].walls()))
-                self.figures.set(del_key, impl.key, median(dels[impl.key].walls()), len(dels[impl.key].walls()))
-                left = cniconf.count_leases(lanes[impl.key][0])
+            self.log("many leases: %s, %d ADDs then %d DELs each" % (plugin, self.opts.lease_ops, self.opts.lease_ops))
+            if plugin == "bridge":
+                lanes = self.lanes(impls, "leases-bridge", lambda impl: self.pods(impl, "b", self.opts.lease_ops), data_dir=template)
+            else:
+                lanes = self.lanes(impls, "leases-hl", lambda impl: self.ipam_only_pods(impl, self.opts.lease_ops), data_dir=template)
+            adds, dels = self.add_then_del(plugin + ", many leases", lanes, plugin)
+            for key, lane in lanes.items():
+                self.set_latency(prefix + "_add", key, adds[key], p95_too=False)
+                self.set_latency(prefix + "_del", key, dels[key], p95_too=False)
+                left = cniconf.count_leases(lane.data_dir)
                 if left != self.opts.leases:
-                    self.errors.append("%s many leases %s: %d lease files after DEL, expected %d" % (impl.key, plugin, left, self.opts.leases))
-                if plugin == "bridge":
-                    self.drop_pods(lanes[impl.key][2])
-                shutil.rmtree(lanes[impl.key][0], ignore_errors=True)
+                    self.errors.append("%s many leases, %s: %d lease files after DEL, expected %d" % (key, plugin, left, self.opts.leases))
+                shutil.rmtree(lane.data_dir, ignore_errors=True)
+            self.drop_pods(lanes)
 
     def profile_python(self) -> None:
         """Where a Python ADD spends its time: interpreter start, imports, the rest."""
         py = next((impl for impl in self.impls if impl.key == "py"), None)
         if py is None or not py.has("bridge", "host-local"):
             return
-        self.log("profile: python3 startup, -X importtime of one bridge and one host-local ADD")
-        pod = Pod("startup", "")
-        bare = self.run_job(py, "python3 startup", [self.op(py, "", "VERSION", pod, {}, argv=[NODE_PYTHON, "-I", "-c", "pass"])] * self.opts.pods)
+        self.log("profile: python3 startup, -X importtime of one bridge and one host-local ADD, import-only execs")
+        nothing = Pod("startup", "")
+        bare = self.run_job(py, "python3 startup", [self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", "pass"])] * self.opts.pods)
         conf = cniconf.netconf(self.sandbox.dir("py-importtime"))
-        profiled = {}
+        profiled: Dict[str, Any] = {}
+        import_only: Dict[str, Optional[float]] = {}
         for plugin in ("bridge", "host-local"):
             target = self.pods(py, "i", 1)[0] if plugin == "bridge" else self.ipam_only_pods(py, 1)[0]
             add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-X", "importtime", py.plugin(plugin)])
             add["keep_stderr"] = True
             res = self.run_job(py, plugin + " ADD -X importtime", [add])
-            if res.ops and res.ops[0].ok:
-                profiled[plugin] = report.importtime_summary(report.parse_importtime(res.ops[0].stderr))
-                self.run_job(py, plugin + " DEL after importtime", [self.op(py, plugin, "DEL", target, cniconf.with_prev_result(conf, res.ops[0].stdout))])
-        self.profile = {"python3_startup_ms": median(bare.walls()), "importtime": profiled}
+            if not (res.ops and res.ops[0].ok):
+                continue
+            entries = report.parse_importtime(res.ops[0].stderr)
+            profiled[plugin] = report.importtime_summary(entries)
+            self.run_job(py, plugin + " DEL after importtime", [self.op(py, plugin, "DEL", target, cniconf.with_prev_result(conf, res.ops[0].stdout))])
+            # The same modules imported by an exec that does no work: their
+            # real cost, without -X importtime's own overhead.
+            modules = [e.module for e in entries if e.depth == 0]
+            code = "import sys; sys.path.insert(0, %r)\nfor m in %r: __import__(m)" % (py.runtime_dir, modules)
+            job = self.run_job(py, plugin + " import-only", [self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", code])] * self.opts.pods)
+            import_only[plugin] = median(job.walls())
+        self.profile = {"python3_startup_ms": median(bare.walls()), "import_only_exec_ms": import_only, "importtime": profiled}
 
     def run(self) -> None:
         self.measure_version_floor()
@@ -426,8 +417,8 @@ def install_python_plugins(sandbox: Sandbox, interpreter: str) -> Impl:
     installer = load_installer()
     bin_dir = sandbox.dir("pybin")
     names = installer.plugin_names(list(PLUGINS), installer.DEFAULT_PREFIX, reference_names=True)
-    installer.install_local(bin_dir, names, interpreter)
-    return Impl("py", "Python (nodenet.cni)", bin_dir)
+    digest = installer.install_local(bin_dir, names, interpreter)
+    return Impl("py", "Python (nodenet.cni)", bin_dir, runtime_dir=installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest))
 
 
 def machine_info(go_bin: str, interpreter: str) -> Dict[str, Any]:
@@ -478,6 +469,7 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
     print()
     print("nodenet.cni plugins vs Go reference plugins (cniVersion %s, bridge + host-local, %s)" % (cniconf.CNI_VERSION, cniconf.SUBNET))
     print("machine: %d CPUs, kernel %s; Go plugins %s; our plugins on python %s" % (info["cpus"], info["kernel"], info["go_plugins"], info["plugin_python"]))
+    print("load average (1 min) before/after: %.2f / %.2f (other work on the machine inflates both columns)" % (info["load_avg_before"][0], info["load_avg_after"][0]))
     for impl in impls:
         missing = [p for p in PLUGINS if not impl.usable.get(p)]
         if missing:
@@ -488,13 +480,24 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
     if profile:
         add = bench.figures["add_median_ms"].values["py"]
         bridge = profile["importtime"].get("bridge")
+        only = profile["import_only_exec_ms"]
+        hl_add = bench.figures["hl_add_median_ms"].values["py"]
         print()
-        print("Where a Python bridge ADD spends its time (one ADD execs bridge, then host-local):")
-        print("  python3 -I -c pass (bare interpreter start): %s ms" % _fmt(profile["python3_startup_ms"]))
-        print("  VERSION exec (start + skel import):           %s ms" % _fmt(bench.figures["version_ms"].values["py"]))
+        print("Where a Python bridge ADD spends its time (medians; one pod ADD = a bridge exec that execs host-local):")
+        rows = [
+            ("python3 -I -c pass (bare interpreter start)", profile["python3_startup_ms"]),
+            ("VERSION exec (start + skel and its imports)", bench.figures["version_ms"].values["py"]),
+            ("exec importing a bridge ADD's modules, no work", only.get("bridge")),
+            ("exec importing a host-local ADD's modules, no work", only.get("host-local")),
+            ("host-local ADD alone (the delegated exec)", hl_add),
+            ("bridge+host-local ADD", add),
+        ]
+        if None not in (add, hl_add, only.get("bridge")):
+            rows.append(("rest: netlink, sysctl, delegation, result", add - hl_add - only["bridge"]))  # type: ignore[operator]
         if bridge:
-            print("  top-level imports of the bridge exec:         %s ms (-X importtime)" % _fmt(bridge["total_ms"]))
-        print("  whole ADD, median:                            %s ms" % _fmt(add))
+            rows.append(("top-level imports of the bridge exec (-X importtime, inflated)", bridge["total_ms"]))
+        for label, value in rows:
+            print("  %-64s %7s ms" % (label, _fmt(value)))
         for plugin, summary in profile["importtime"].items():
             print()
             print(report.importtime_text("python3 -X importtime, one %s ADD" % plugin, summary))
@@ -527,6 +530,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         bench.log("namespaces prefixed %s; Go usable: %s; Python usable: %s" % (sandbox.prefix, go.usable, py.usable))
         bench.run()
         info["seconds"] = round(time.monotonic() - opts.started, 1)
+        info["load_avg_after"] = os.getloadavg()
         print_report(bench, impls, info)
         print("\n(%s s in all)" % info["seconds"])
         if opts.json:
