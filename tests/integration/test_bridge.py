@@ -408,6 +408,21 @@ def test_add_twice_fails_and_leaks_nothing(bridge, ipam, host_ns, container_ns, 
     assert snapshot(host_ns, [container_ns], data_dir) == before
 
 
+def test_parallel_adds_on_a_new_bridge(bridge, ipam, host_ns, netns_factory, data_dir):
+    """Racing first ADDs: bridge, gateway address and nft table are created by whoever wins, once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conf = bridge_conf("1.0.0", host_local(ipam.type, data_dir, V4), isDefaultGateway=True, ipMasq=True, ipMasqBackend="nftables")
+    ctrs = [netns_factory("par%d" % i) for i in range(4)]
+    with ThreadPoolExecutor(len(ctrs)) as pool:
+        runs = list(pool.map(lambda i: bridge("ADD", conf, ctrs[i], container_id="par-%d" % i), range(len(ctrs))))
+    results = [run.ok().json for run in runs]
+    assert len({r["ips"][0]["address"] for r in results}) == len(ctrs)
+    assert addresses(host_ns, "cni0", 4) == ["10.22.0.1/24"]
+    assert len(nft_masq_comments(host_ns)) == len(ctrs)
+    assert all(c.ping("10.22.0.1") for c in ctrs)
+
+
 def test_failure_after_ipam_releases_the_lease_and_removes_the_veth(bridge, ipam, host_ns, container_ns, data_dir):
     # a route via a gateway the container cannot reach: the kernel refuses it after IPAM ADD
     conf = bridge_conf("1.0.0", host_local(ipam.type, data_dir, V4, routes=[{"dst": "10.200.0.0/16", "gw": "192.0.2.1"}]), ipMasq=True)

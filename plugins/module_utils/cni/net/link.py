@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -77,11 +76,6 @@ def netlink_failure(what: str, exc: BaseException) -> CNIError:
     code = getattr(exc, "code", None)
     reason = os.strerror(code) if isinstance(code, int) and code > 0 else str(exc)
     return CNIError(ERR_INTERNAL, "failed to %s: %s" % (what, reason))
-
-
-def errno_of(exc: BaseException) -> Optional[int]:
-    code = getattr(exc, "code", None)
-    return code if isinstance(code, int) else None
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +248,7 @@ def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan
 
 def random_veth_name(prefix: str = VETH_PREFIX) -> str:
     """`veth` + 8 hex characters, as the reference names host ends."""
-    return prefix + secrets.token_hex(4)
+    return prefix + os.urandom(4).hex()  # os.urandom: `secrets` costs an import on every exec
 
 
 def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int = 0, mac: str = "", host_name: str = "") -> Tuple[str, LinkInfo]:
@@ -291,6 +285,16 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
             raise netlink_failure("create veth pair %s <-> %s" % (ifname, peer_name), e)
         return peer_name, require_link(ipr_container, ifname)
     raise netlink_failure("create veth pair for %s (no free host name after %d tries)" % (ifname, VETH_NAME_ATTEMPTS), last or OSError(errno.EEXIST, "exists"))
+
+
+def move_to_netns(ipr: Any, link: LinkInfo, netns_fd: int) -> None:
+    """Move `link` into the netns open at `netns_fd` (it gets a new ifindex there)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        ipr.link("set", index=link.index, net_ns_fd=netns_fd)
+    except NetlinkError as e:
+        raise netlink_failure("move %r to another netns" % link.name, e)
 
 
 def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:

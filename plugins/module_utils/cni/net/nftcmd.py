@@ -12,7 +12,6 @@ to write, for the same reason. The commands act on the caller's netns.
 
 from __future__ import annotations
 
-import errno
 import json
 import shutil
 import subprocess
@@ -65,7 +64,7 @@ def nft_list(*what: str) -> Optional[List[Dict[str, Any]]]:
     proc = run_tool([path, "-j", "list"] + list(what))
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace")
-        if "No such file or directory" in err or proc.returncode == errno.ENOENT:
+        if "No such file or directory" in err:
             return None
         raise CNIError(ERR_INTERNAL, "nft list %s failed: %s" % (" ".join(what), err.strip()))
     try:
