@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The benchmark still runs end to end (bench/bench_plugins.py --quick).
+
+A smoke test of the harness, not of speed: no timing is asserted. It checks
+that a quick run completes, that neither implementation handed out a
+duplicate address in the parallel burst, and that every figure has a value
+for both Go and Python.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "bench", "bench_plugins.py")
+GO_BRIDGE = "/usr/lib/cni/bridge"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    if not os.path.isfile(GO_BRIDGE):
+        pytest.skip("Go reference plugins not installed (apt containernetworking-plugins)")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    proc = subprocess.run([sys.executable, BENCH, "--quick", "--quiet", "--json", str(out)], capture_output=True, timeout=300)
+    assert proc.returncode == 0, "bench failed rc=%d\nstdout=%s\nstderr=%s" % (proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    with open(out) as f:
+        return json.load(f), proc.stdout.decode()
+
+
+def test_quick_run_completes_and_prints_the_table(quick_run):
+    doc, stdout = quick_run
+    assert "Py/Go" in stdout
+    assert doc["params"]["quick"] is True
+
+
+def test_parallel_adds_hand_out_no_duplicate_address(quick_run):
+    doc, _ = quick_run
+    dups = next(f for f in doc["figures"] if f["key"] == "par_add_dups")
+    assert dups["go"] == 0
+    assert dups["py"] == 0
+
+
+def test_every_figure_is_reported_for_both_implementations(quick_run):
+    doc, _ = quick_run
+    missing = ["%s (%s)" % (f["key"], impl) for f in doc["figures"] for impl in ("go", "py") if f[impl] is None]
+    assert not missing, "figures without a value: %s; problems: %s" % (missing, doc["errors"])
