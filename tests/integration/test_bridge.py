@@ -215,6 +215,15 @@ def test_existing_bridge_with_another_ipv4_address_fails_unless_force_address(br
     assert addresses(host_ns, "cni0", 4) == ["10.22.0.1/24"]
 
 
+def test_two_ipv4_range_sets_put_both_gateways_on_the_bridge(bridge, ipam, host_ns, container_ns, data_dir):
+    """The reference makes the second gateway conflict with the first (or flap with forceAddress)."""
+    conf = bridge_conf("1.0.0", host_local(ipam.type, data_dir, V4, [{"subnet": "10.23.0.0/24"}]), isGateway=True)
+    res = bridge.add(conf, container_ns)
+    assert [ip["address"] for ip in res["ips"]] == ["10.22.0.2/24", "10.23.0.2/24"]
+    assert sorted(addresses(host_ns, "cni0", 4)) == ["10.22.0.1/24", "10.23.0.1/24"]
+    bridge.check(conf, container_ns, res).ok()
+
+
 def test_ipv6_gateways_conflict_only_when_they_overlap(bridge, ipam, host_ns, netns_factory, data_dir):
     with host_ns.ipr() as ipr:
         ipr.link("add", ifname="cni0", kind="bridge")

@@ -14,7 +14,7 @@ import errno
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, List
+from typing import Any, List, Sequence
 
 from ..spec import ERR_INTERNAL, CNIError
 from .link import LinkInfo, netlink_failure
@@ -95,27 +95,32 @@ def delete_address(ipr: Any, link: LinkInfo, cidr: str) -> None:
         raise netlink_failure("remove IP address %s from %r" % (cidr, link.name), e)
 
 
-def ensure_gateway_address(ipr: Any, link: LinkInfo, cidr: str, force: bool) -> bool:
+def ensure_gateway_address(ipr: Any, link: LinkInfo, cidr: str, force: bool, also_wanted: Sequence[str] = ()) -> bool:
     """Make `cidr` an address of `link` (the bridge's ensureAddr). True if it was added.
 
     IPv4: any other IPv4 address conflicts, so two pod CIDRs never silently
     share one bridge; `force` replaces it (the usual fix after a node's pod
     CIDR changed). IPv6: only overlapping prefixes conflict, so several
     non-overlapping gateway addresses may coexist. Link-local IPv6 never
-    conflicts.
+    conflicts, nor do the `also_wanted` addresses (the other gateways of the
+    same ADD, which the reference would make flap with `force`).
     """
     from netaddr import IPNetwork
 
     want = IPNetwork(cidr)
-    for have in list_addresses(ipr, link, want.version):
-        current = IPNetwork(have.cidr)
-        if current == want and current.ip == want.ip:
-            return False
+    have = [(a.cidr, IPNetwork(a.cidr)) for a in list_addresses(ipr, link, want.version)]
+    # Present already: done, whatever else is there (the reference's answer depended on address order).
+    if any(net.ip == want.ip and net.prefixlen == want.prefixlen for _, net in have):
+        return False
+    keep = {(n.ip, n.prefixlen) for n in (IPNetwork(c) for c in also_wanted)}
+    for text, current in have:
+        if (current.ip, current.prefixlen) in keep:
+            continue
         if want.version == 6 and (current.ip.is_link_local() or not (want.ip in current or current.ip in want)):
             continue
         if not force:
             raise CNIError(ERR_INTERNAL, "%r already has an IP address different from %s" % (link.name, cidr))
-        delete_address(ipr, link, have.cidr)
+        delete_address(ipr, link, text)
     add_address(ipr, link, cidr, exist_ok=True)
     return True
 

@@ -220,7 +220,7 @@ def setup_gateways(conf: BridgeConf, host, bridge: links.LinkInfo, gateways: Dic
             continue
         for cidr in gws.bridge_cidrs:
             try:
-                netaddr_ops.ensure_gateway_address(host, target, cidr, conf.force_address)
+                netaddr_ops.ensure_gateway_address(host, target, cidr, conf.force_address, also_wanted=gws.bridge_cidrs)
             except CNIError as e:
                 raise CNIError(e.code, "failed to set bridge addr: %s" % e.msg, e.details)
         enable_ip_forward(family)
