@@ -265,7 +265,10 @@ def test_result_without_cni_version_gets_the_list_version(fakes):
     assert out.result["cniVersion"] == "0.4.0"
 
 
-@pytest.mark.parametrize("stdout, words", [("", "failed to unmarshal raw result"), ("[1]", "expected a JSON object"), ('{"cniVersion": "9.9.9"}', "unsupported")])
+@pytest.mark.parametrize(
+    "stdout, words",
+    [("", "failed to unmarshal raw result"), ("[1]", "expected a JSON object"), ('{"cniVersion": "9.9.9"}', "unsupported")],
+)
 def test_unusable_add_output_fails_the_chain(fakes, stdout, words):
     with pytest.raises(ChainError) as e:
         fakes.runtime().add_list(net_list([{"type": "fake-a", "fake": {"stdout": stdout}}]), fakes.rt())

@@ -346,7 +346,8 @@ def find_active(conf_dir: str, name: Optional[str] = None) -> ActiveConfig:
     for path in singles:
         conf = load_conf_file(path)
         if conf.name == name:
-            return ActiveConfig(path, conf, "no .conflist is named %r; first .conf/.json with that name, up-converted to a list (libcni LoadNetworkConf)" % name)
+            reason = "no .conflist is named %r; first .conf/.json with that name, up-converted to a list (libcni LoadNetworkConf)" % name
+            return ActiveConfig(path, conf, reason)
     if not lists and not singles:
         raise ConfNotFound(ERR_INVALID_NETCONF, "", "no net configurations found in %s" % conf_dir)
     raise ConfNotFound(ERR_INVALID_NETCONF, "", 'no net configuration with name "%s" in %s' % (name, conf_dir))
