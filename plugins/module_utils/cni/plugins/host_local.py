@@ -69,7 +69,7 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
 def cmd_gc(args: CmdArgs) -> Optional[Result]:
     conf = _load(args)
     valid = _valid_attachments(args.netconf)
-    if not os.path.isdir(conf.network_dir):
+    if valid is None or not os.path.isdir(conf.network_dir):
         return None
     with Store(conf.data_dir, conf.name) as store:
         _, errors = allocator.collect_garbage(store, valid)
@@ -86,14 +86,16 @@ def cmd_status(args: CmdArgs) -> Optional[Result]:
     return None
 
 
-def _valid_attachments(netconf: dict) -> Set[Tuple[str, str]]:
+def _valid_attachments(netconf: dict) -> Optional[Set[Tuple[str, str]]]:
     """cni.dev/valid-attachments, or the legacy key libcni also sends (cni#1101).
 
-    null or [] means "nothing is valid" (release everything), but a request
-    without either key is refused: guessing there would free every lease.
+    null or [] means "nothing is valid" (release everything). A request
+    without either key frees nothing and succeeds: libcni sends exactly that
+    when its caller gives no valid set (cnitool gc), after it already ran
+    DEL for every cached attachment; guessing there would free live leases.
     """
     if not any(key in netconf for key in VALID_ATTACHMENTS_KEYS):
-        raise CNIError(ERR_INVALID_NETCONF, "GC request has no cni.dev/valid-attachments")
+        return None
     valid: Set[Tuple[str, str]] = set()
     for key in VALID_ATTACHMENTS_KEYS:
         items = netconf.get(key)
