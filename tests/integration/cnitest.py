@@ -40,6 +40,8 @@ class NetNS:
         """A pyroute2 handle inside the namespace (for assertions)."""
         from pyroute2 import NetNS as PRNetNS
 
+        if not self.exists():  # pyroute2 would silently create it again
+            raise AssertionError("netns %s does not exist" % self.name)
         return PRNetNS(self.name)
 
     def exists(self) -> bool:

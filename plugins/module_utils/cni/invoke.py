@@ -65,7 +65,11 @@ def find_plugin(plugin_type: str, paths: Sequence[str]) -> str:
     raise CNIError(ERR_INTERNAL, "failed to find plugin %r in path %s" % (plugin_type, json.dumps(list(paths))))
 
 
-def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = None) -> ExecRecord:
+# A delegated plugin (IPAM) must not hang a pod's ADD forever.
+DELEGATE_TIMEOUT = 120.0
+
+
+def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = DELEGATE_TIMEOUT) -> ExecRecord:
     """Run a plugin once; never raises for a plugin failure, only records it."""
     start = time.monotonic()
     for attempt in range(5):
