@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -388,7 +388,8 @@ class Bench:
         self.measure_many_leases()
         self.profile_python()
         for impl in self.impls:
-            self.figures.set("failed_execs", impl.key, self.failed[impl.key])
+            if any(impl.usable.values()):
+                self.figures.set("failed_execs", impl.key, self.failed[impl.key])
 
 
 def _mb(kb: Optional[float]) -> Optional[float]:
