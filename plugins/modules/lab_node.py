@@ -1,0 +1,597 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: lab_node
+short_description: One simulated Kubernetes node of the nodenet.cni lab, made of namespaces on the controller
+version_added: "0.1.0"
+description:
+  - Ensures that a lab node exists, complete, or that nothing of it is left. Used by the C(nodenet.cni.lab) role;
+    the M(nodenet.cni.lab_node) module runs on the machine that hosts the lab (a local connection), as root.
+  - "A node is: a network namespace O(name) with C(lo) up, the O(sysctls), and an interface O(interface) holding the node's
+    underlay address; the other end of that veth pair is O(underlay_port), a port of the bridge O(underlay_bridge) inside
+    the namespace O(underlay_netns) (made on first use)."
+  - "It is also a mount namespace and a UTS namespace, persisted as bind mounts on C(<state_dir>/mnt) and C(<state_dir>/uts)
+    (no process keeps them alive). In the mount namespace each path of O(private_paths) is a bind mount of the node's own
+    directory C(<state_dir>/root/<path>), C(/sys) is a sysfs mounted from inside the node's network namespace, and no
+    namespace file of the host is mounted. The hostname in the UTS namespace is O(name)."
+  - Nothing is ever linked to, or configured in, the host's network namespace. Every object is found and removed by its
+    exact name.
+  - C(changed) is derived from what was found missing or wrong before the run; after a real run the node is examined again
+    and the module fails if it is still not as requested.
+author:
+  - nodenet.cni maintainers (@nodenet)
+options:
+  name:
+    description:
+      - The node's name. It is the name of its network namespace (C(/run/netns/<name>)) and its hostname.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates what is missing and repairs what is wrong.
+      - V(absent) removes the underlay port, the persisted mount and UTS namespaces, the network namespace and O(state_dir).
+    type: str
+    choices: [present, absent]
+    default: present
+  state_dir:
+    description:
+      - The node's own state directory. It is made a private bind mount of itself (needed to persist a mount namespace on
+        a file inside it) and holds C(mnt), C(uts) and the node's private directories under C(root/).
+      - With O(state=absent) it is removed with everything in it, after its mounts are gone.
+    type: path
+    required: true
+  underlay_netns:
+    description: The network namespace that holds the underlay bridge. Required with O(state=present).
+    type: str
+  underlay_bridge:
+    description: The Linux bridge, inside O(underlay_netns), that joins the nodes. Required with O(state=present).
+    type: str
+  underlay_port:
+    description:
+      - The underlay end of the node's veth pair, inside O(underlay_netns) and enslaved to O(underlay_bridge).
+      - Required with O(state=present). With O(state=absent) it is deleted when given (this also deletes O(interface)).
+    type: str
+  underlay_cidr:
+    description:
+      - The underlay network, for example V(172.31.250.0/24). The node's address is host number O(index) of it.
+      - Required with O(state=present).
+    type: str
+  index:
+    description: The node's number, from 1. Its address is the O(index)-th host address of O(underlay_cidr).
+    type: int
+  interface:
+    description: The name of the node's underlay interface, inside its network namespace.
+    type: str
+    default: eth0
+  private_paths:
+    description:
+      - Absolute paths that are private to the node. A path missing on the host is created there as an empty directory,
+        because a mount point must exist in the shared file system.
+    type: list
+    elements: path
+    default: [/etc/cni, /opt/cni, /var/lib/cni, /etc/nodenet, /run/netns]
+  directories:
+    description:
+      - Directories the node has from the start, as a freshly installed Kubernetes node does (the kubelet and
+        kubernetes-cni packages make C(/etc/cni/net.d) and C(/opt/cni/bin)). Each must lie under one of O(private_paths).
+    type: list
+    elements: path
+    default: []
+  sysctls:
+    description: Sysctls set inside the node's network namespace only, for example C(net.ipv4.ip_forward).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - root on the machine that hosts the lab
+  - iproute2 (C(ip)), util-linux (C(nsenter), C(unshare), C(mount), C(umount)) and C(sysctl)
+notes:
+  - Interface names are limited to 15 characters by the kernel; O(underlay_bridge) and O(underlay_port) must fit.
+  - The node's mount namespace drops its copies of the host's namespace mounts (C(/run/netns/*) and the like) when it is
+    made, so that it never keeps another namespace alive after its owner deleted it.
+seealso:
+  - module: nodenet.cni.cni_bridge
+"""
+
+EXAMPLES = r"""
+- name: Lab | Ensure node 1
+  nodenet.cni.lab_node:
+    name: nnlab-node1
+    state_dir: /run/nodenet-lab/nnlab/nnlab-node1
+    underlay_netns: nnlab-underlay
+    underlay_bridge: nnlab-br
+    underlay_port: nnlab-n1
+    underlay_cidr: 172.31.250.0/24
+    index: 1
+    directories: [/etc/cni/net.d, /opt/cni/bin]
+    sysctls:
+      net.ipv4.ip_forward: 1
+
+- name: Lab | Remove node 1
+  nodenet.cni.lab_node:
+    name: nnlab-node1
+    state: absent
+    state_dir: /run/nodenet-lab/nnlab/nnlab-node1
+    underlay_netns: nnlab-underlay
+    underlay_port: nnlab-n1
+"""
+
+RETURN = r"""
+name:
+  description: The node's name (network namespace and hostname).
+  returned: always
+  type: str
+  sample: nnlab-node1
+netns:
+  description: Path of the node's network namespace.
+  returned: always
+  type: str
+  sample: /run/netns/nnlab-node1
+state_dir:
+  description: The node's state directory.
+  returned: always
+  type: str
+  sample: /run/nodenet-lab/nnlab/nnlab-node1
+address:
+  description: The node's underlay address, without prefix length.
+  returned: when O(state=present)
+  type: str
+  sample: 172.31.250.1
+prefixlen:
+  description: The prefix length of the underlay network.
+  returned: when O(state=present)
+  type: int
+  sample: 24
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add network namespace nnlab-node1", "set lo up in nnlab-node1"]
+"""
+
+import ipaddress
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+NETNS_DIR = "/run/netns"
+IFNAMSIZ = 15
+
+# Runs inside the new mount + UTS namespace (already in the node's netns), as
+# the child of `unshare`. Argument: JSON {"name", "binds": [[src, dst], ...]}.
+MOUNT_SETUP = r"""
+import json, re, subprocess, sys
+spec = json.loads(sys.argv[1])
+def run(*argv):
+    subprocess.run(argv, check=True)
+def unescape(field):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)  # mountinfo writes blanks as \040
+with open("/proc/sys/kernel/hostname", "w") as f:
+    f.write(spec["name"])
+# Our copies of the host's namespace mounts (/run/netns/*, other labs' nodes) would keep
+# those namespaces alive after their owners delete them: drop every one.
+with open("/proc/self/mountinfo") as f:
+    mounts = [line.split() for line in f]
+for fields in reversed(mounts):
+    if fields[fields.index("-") + 1] == "nsfs":
+        run("umount", "-l", unescape(fields[4]))
+# sysfs shows the network devices of the namespace it is mounted from (what `ip netns exec` does).
+run("umount", "-l", "/sys")
+run("mount", "-t", "sysfs", spec["name"], "/sys")
+for src, dst in spec["binds"]:
+    run("mount", "--bind", src, dst)
+"""
+
+# Runs inside the node (net + mount + UTS entered). Prints what the node looks like from inside.
+NODE_VIEW = r"""
+import json, os, sys
+view = {"hostname": open("/proc/sys/kernel/hostname").read().strip(), "paths": {}, "sys": None}
+for path in json.loads(sys.argv[1]):
+    try:
+        st = os.stat(path)
+        view["paths"][path] = [st.st_dev, st.st_ino]
+    except OSError:
+        view["paths"][path] = None
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        fields = line.split()
+        rest = fields[fields.index("-") + 1:]
+        if fields[4] == "/sys":
+            view["sys"] = [rest[0], rest[1]]  # the last mount on /sys wins
+print(json.dumps(view))
+"""
+
+
+class LabError(Exception):
+    pass
+
+
+def unescape_mountinfo(field):
+    """mountinfo writes blanks, tabs, newlines and backslashes in paths as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def read_mountinfo():
+    """Mount points of our (the host's) mount namespace: {path: {"fstype", "shared"}}; last mount wins."""
+    mounts = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            point = unescape_mountinfo(fields[4])
+            mounts[point] = {"fstype": fields[sep + 1], "shared": any(o.startswith("shared:") for o in fields[6:sep])}
+    return mounts
+
+
+class Host:
+    """The commands the lab needs, run on the host. Every mutation goes through `do`."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv, check=True):
+        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
+        if check and rc != 0:
+            raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    def link(self, netns, ifname):
+        """`ip -j -d link show` of one device inside a namespace, or None."""
+        rc, out, dummy = self.run(["ip", "-n", netns, "-j", "-d", "link", "show", "dev", ifname], check=False)
+        if rc != 0:
+            return None
+        links = json.loads(out or "[]")
+        return links[0] if links else None
+
+    def ipv4_addresses(self, netns, ifname):
+        rc, out, dummy = self.run(["ip", "-n", netns, "-j", "-4", "addr", "show", "dev", ifname], check=False)
+        if rc != 0:
+            return []
+        return ["%s/%d" % (a["local"], a["prefixlen"]) for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
+
+    def sysctl(self, netns_path, key):
+        rc, out, dummy = self.run(["nsenter", "--net=" + netns_path, "--", "sysctl", "-n", key], check=False)
+        return out.strip() if rc == 0 else None
+
+    def node_view(self, netns_path, mnt, uts, paths):
+        rc, out, dummy = self.run(
+            ["nsenter", "--net=" + netns_path, "--mount=" + mnt, "--uts=" + uts, "--", sys.executable, "-c", NODE_VIEW, json.dumps(paths)],
+            check=False,
+        )
+        return json.loads(out) if rc == 0 else None
+
+
+def is_up(link):
+    return link is not None and "UP" in link.get("flags", [])
+
+
+class LabNode:
+    """Observes one node and plans the steps that make it match the request."""
+
+    def __init__(self, host, params):
+        self.host = host
+        self.p = params
+        self.name = params["name"]
+        self.netns = os.path.join(NETNS_DIR, self.name)
+        self.state_dir = params["state_dir"].rstrip("/") or "/"
+        self.mnt = os.path.join(self.state_dir, "mnt")
+        self.uts = os.path.join(self.state_dir, "uts")
+        self.binds = [(os.path.join(self.state_dir, "root", path.lstrip("/")), path) for path in params["private_paths"]]
+        self.directories = [self.host_path(d) for d in params["directories"]]
+        self.address = None
+        if params["state"] == "present":
+            network = ipaddress.ip_network(params["underlay_cidr"], strict=True)
+            hosts = network.num_addresses - (2 if network.version == 4 and network.prefixlen < 31 else 0)
+            if not 1 <= params["index"] <= hosts:
+                raise LabError("index %d is not a host number of %s (1..%d)" % (params["index"], network, hosts))
+            first = network.network_address + (1 if network.version == 4 and network.prefixlen < 31 else 0)
+            self.address = "%s/%d" % (first + params["index"] - 1, network.prefixlen)
+
+    def host_path(self, node_path):
+        """Where a path inside one of the node's private paths lives on the host."""
+        for src, dst in self.binds:
+            if node_path == dst or node_path.startswith(dst.rstrip("/") + "/"):
+                return os.path.normpath(src + node_path[len(dst):])
+        raise LabError("%s is not under any of private_paths (%s)" % (node_path, ", ".join(dst for dummy, dst in self.binds)))
+
+    # -- observation -------------------------------------------------------
+
+    def observe(self):
+        """The node as found: only facts, no decisions."""
+        mounts = read_mountinfo()
+        p = self.p
+        s = {
+            "netns": mounts.get(self.netns, {}).get("fstype") == "nsfs",
+            "netns_file": os.path.lexists(self.netns),
+            "state_dir": os.path.isdir(self.state_dir),
+            "state_dir_mount": mounts.get(self.state_dir),
+            "mnt": mounts.get(self.mnt, {}).get("fstype") == "nsfs",
+            "uts": mounts.get(self.uts, {}).get("fstype") == "nsfs",
+            "mounts_below": sorted(m for m in mounts if m.startswith(self.state_dir + "/")),
+        }
+        s["underlay"] = bool(p["underlay_netns"]) and mounts.get(os.path.join(NETNS_DIR, p["underlay_netns"]), {}).get("fstype") == "nsfs"
+        s["port"] = self.host.link(p["underlay_netns"], p["underlay_port"]) if s["underlay"] and p["underlay_port"] else None
+        if p["state"] == "absent":
+            return s
+        s["bridge"] = self.host.link(p["underlay_netns"], p["underlay_bridge"]) if s["underlay"] else None
+        s["underlay_lo"] = self.host.link(p["underlay_netns"], "lo") if s["underlay"] else None
+        s["lo"] = self.host.link(self.name, "lo") if s["netns"] else None
+        s["interface"] = self.host.link(self.name, p["interface"]) if s["netns"] else None
+        s["addresses"] = self.host.ipv4_addresses(self.name, p["interface"]) if s["interface"] else []
+        s["sysctls"] = {k: self.host.sysctl(self.netns, k) for k in sorted(p["sysctls"])} if s["netns"] else {}
+        s["view"] = self.host.node_view(self.netns, self.mnt, self.uts, [dst for dummy, dst in self.binds]) if s["netns"] and s["mnt"] and s["uts"] else None
+        s["sources"] = {}
+        for src, dst in self.binds:
+            try:
+                st = os.stat(src)
+                s["sources"][dst] = [st.st_dev, st.st_ino]
+            except OSError:
+                s["sources"][dst] = None
+        s["mountpoints"] = {dst: os.path.isdir(dst) for dummy, dst in self.binds}
+        s["directories"] = sorted(d for d in p["directories"] if os.path.isdir(self.host_path(d)))
+        s["missing_dirs"] = [d for d in [self.state_dir] + [src for src, dummy in self.binds] + self.directories if not os.path.isdir(d)]
+        return s
+
+    def mount_ns_complete(self, s):
+        view = s["view"]
+        if not view or view["hostname"] != self.name or view["sys"] != ["sysfs", self.name]:
+            return False
+        return all(s["sources"][dst] is not None and view["paths"].get(dst) == s["sources"][dst] for dummy, dst in self.binds)
+
+    def paired(self, s):
+        """Is the node's interface the veth peer of its underlay port?"""
+        iface, port = s["interface"], s["port"]
+        if not (iface and port):
+            return False
+        kinds = {iface.get("linkinfo", {}).get("info_kind"), port.get("linkinfo", {}).get("info_kind")}
+        return kinds == {"veth"} and iface.get("link_index") == port["ifindex"] and port.get("link_index") == iface["ifindex"]
+
+    def summary(self, s):
+        """A normalised, comparable picture of the node for diff."""
+        out = {"netns": s["netns"], "mount_ns": s["mnt"], "uts_ns": s["uts"]}
+        if self.p["state"] == "present":
+            out.update(
+                underlay_port=bool(s["port"]) and s["port"].get("master") == self.p["underlay_bridge"] and is_up(s["port"]),
+                interface=self.paired(s) and is_up(s["interface"]),
+                addresses=s["addresses"],
+                sysctls=s["sysctls"],
+                private_paths_mounted=self.mount_ns_complete(s),
+                directories=s["directories"],
+            )
+        else:
+            out["state_dir"] = s["state_dir"]
+        return out
+
+    def desired_summary(self):
+        if self.p["state"] == "absent":
+            return {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+        return {
+            "netns": True,
+            "mount_ns": True,
+            "uts_ns": True,
+            "underlay_port": True,
+            "interface": True,
+            "addresses": [self.address],
+            "sysctls": {k: str(v) for k, v in sorted(self.p["sysctls"].items())},
+            "private_paths_mounted": True,
+            "directories": sorted(self.p["directories"]),
+        }
+
+    # -- planning: [(description, argv or callable)] -----------------------
+
+    def plan_present(self, s):
+        p, steps = self.p, []
+        ip_u = ["ip", "-n", p["underlay_netns"]]
+        ip_n = ["ip", "-n", self.name]
+        for d in s["missing_dirs"]:
+            steps.append(("create directory %s" % d, lambda d=d: os.makedirs(d, mode=0o755, exist_ok=True)))
+        for dst, exists in sorted(s["mountpoints"].items()):
+            if not exists:
+                steps.append(("create empty mount point %s on the host" % dst, lambda d=dst: os.makedirs(d, mode=0o755, exist_ok=True)))
+        if not s["state_dir_mount"]:
+            steps.append(("bind-mount %s onto itself" % self.state_dir, ["mount", "--bind", self.state_dir, self.state_dir]))
+        if not s["state_dir_mount"] or s["state_dir_mount"]["shared"]:
+            # a mount namespace can only be persisted on a file of a private mount (unshare(1))
+            steps.append(("make %s a private mount" % self.state_dir, ["mount", "--make-private", self.state_dir]))
+
+        if not s["underlay"]:
+            steps.append(("add network namespace %s" % p["underlay_netns"], ["ip", "netns", "add", p["underlay_netns"]]))
+        if not is_up(s["underlay_lo"]):
+            steps.append(("set lo up in %s" % p["underlay_netns"], ip_u + ["link", "set", "lo", "up"]))
+        if not s["bridge"]:
+            steps.append(("add bridge %s in %s" % (p["underlay_bridge"], p["underlay_netns"]), ip_u + ["link", "add", p["underlay_bridge"], "type", "bridge"]))
+        if not is_up(s["bridge"]):
+            steps.append(("set %s up" % p["underlay_bridge"], ip_u + ["link", "set", p["underlay_bridge"], "up"]))
+
+        if not s["netns"]:
+            if s["netns_file"]:  # left by a failed `ip netns add`: not a namespace, just a file
+                steps.append(("remove stale %s" % self.netns, lambda: os.unlink(self.netns)))
+            steps.append(("add network namespace %s" % self.name, ["ip", "netns", "add", self.name]))
+        if not is_up(s["lo"]):
+            steps.append(("set lo up in %s" % self.name, ip_n + ["link", "set", "lo", "up"]))
+
+        paired = self.paired(s)
+        if not paired:
+            if s["port"]:
+                steps.append(("delete unpaired %s in %s" % (p["underlay_port"], p["underlay_netns"]), ip_u + ["link", "del", p["underlay_port"]]))
+            if s["interface"]:
+                steps.append(("delete unpaired %s in %s" % (p["interface"], self.name), ip_n + ["link", "del", p["interface"]]))
+            # made inside the node with its peer placed straight into the underlay: never in the host namespace
+            steps.append(
+                (
+                    "add veth %s (%s) <-> %s (%s)" % (p["interface"], self.name, p["underlay_port"], p["underlay_netns"]),
+                    ip_n + ["link", "add", p["interface"], "type", "veth", "peer", "name", p["underlay_port"], "netns", p["underlay_netns"]],
+                )
+            )
+        if not paired or s["port"].get("master") != p["underlay_bridge"]:
+            steps.append(("enslave %s to %s" % (p["underlay_port"], p["underlay_bridge"]), ip_u + ["link", "set", p["underlay_port"], "master", p["underlay_bridge"]]))
+        if not paired or not is_up(s["port"]):
+            steps.append(("set %s up" % p["underlay_port"], ip_u + ["link", "set", p["underlay_port"], "up"]))
+        addresses = s["addresses"] if paired else []
+        for stale in addresses:
+            if stale != self.address:
+                steps.append(("remove %s from %s" % (stale, p["interface"]), ip_n + ["addr", "del", stale, "dev", p["interface"]]))
+        if self.address not in addresses:
+            steps.append(("add %s to %s" % (self.address, p["interface"]), ip_n + ["addr", "add", self.address, "dev", p["interface"]]))
+        if not paired or not is_up(s["interface"]):
+            steps.append(("set %s up in %s" % (p["interface"], self.name), ip_n + ["link", "set", p["interface"], "up"]))
+
+        for key, value in sorted(p["sysctls"].items()):
+            if s["sysctls"].get(key) != str(value):
+                steps.append(("set %s=%s in %s" % (key, value, self.name), ["nsenter", "--net=" + self.netns, "--", "sysctl", "-q", "-w", "%s=%s" % (key, value)]))
+
+        if not self.mount_ns_complete(s):
+            # incomplete or missing: start over, the node's files live in state_dir, not in the namespace
+            for path, mounted in ((self.mnt, s["mnt"]), (self.uts, s["uts"])):
+                if mounted:
+                    steps.append(("unmount incomplete %s" % path, ["umount", path]))
+            for path in (self.mnt, self.uts):
+                steps.append(("create %s" % path, lambda path=path: open(path, "a").close()))
+            spec = json.dumps({"name": self.name, "binds": self.binds})
+            steps.append(
+                (
+                    "make mount and UTS namespaces of %s (%s)" % (self.name, ", ".join(dst for dummy, dst in self.binds)),
+                    ["nsenter", "--net=" + self.netns, "--", "unshare", "--mount=" + self.mnt, "--uts=" + self.uts, "--propagation", "private", "--",
+                     sys.executable, "-c", MOUNT_SETUP, spec],
+                )
+            )
+        return steps
+
+    def plan_absent(self, s):
+        p, steps = self.p, []
+        if s["port"]:
+            # deleting one end of a veth pair deletes the node's interface too
+            steps.append(("delete %s in %s" % (p["underlay_port"], p["underlay_netns"]), ["ip", "-n", p["underlay_netns"], "link", "del", p["underlay_port"]]))
+        for path, mounted in ((self.mnt, s["mnt"]), (self.uts, s["uts"])):
+            if mounted:
+                steps.append(("unmount %s" % path, ["umount", path]))
+        if s["netns_file"]:
+            steps.append(("delete network namespace %s" % self.name, ["ip", "netns", "delete", self.name]))
+        if s["state_dir_mount"]:
+            steps.append(("unmount %s" % self.state_dir, self.unmount_state_dir))
+        if s["state_dir"]:
+            steps.append(("remove %s" % self.state_dir, self.remove_state_dir))
+        return steps
+
+    def unmount_state_dir(self):
+        # a bind mount may have been stacked by hand; bounded, never a loop forever
+        for dummy in range(8):
+            if self.state_dir not in read_mountinfo():
+                return
+            self.host.run(["umount", self.state_dir])
+        raise LabError("%s is still a mount point after 8 unmounts" % self.state_dir)
+
+    def remove_state_dir(self):
+        below = [m for m in read_mountinfo() if m == self.state_dir or m.startswith(self.state_dir + "/")]
+        if below:  # never delete through a mount into someone else's files
+            raise LabError("refusing to remove %s: still mounted: %s" % (self.state_dir, ", ".join(sorted(below))))
+        shutil.rmtree(self.state_dir)
+
+    def plan(self, s):
+        return self.plan_present(s) if self.p["state"] == "present" else self.plan_absent(s)
+
+    def apply(self, steps):
+        for description, step in steps:
+            if callable(step):
+                try:
+                    step()
+                except OSError as e:
+                    raise LabError("%s: %s" % (description, e))
+            else:
+                self.host.run(step)
+
+
+def check_params(p):
+    if p["state"] == "present":
+        missing = [k for k in ("underlay_netns", "underlay_bridge", "underlay_port", "underlay_cidr", "index") if p[k] in (None, "")]
+        if missing:
+            raise LabError("state=present needs: %s" % ", ".join(missing))
+        try:
+            ipaddress.ip_network(p["underlay_cidr"], strict=True)
+        except ValueError as e:
+            raise LabError("underlay_cidr: %s" % e)
+    for key in ("underlay_bridge", "underlay_port", "interface"):
+        if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
+            raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
+    for key in ("name", "underlay_netns"):
+        if p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
+            raise LabError("%s %r is not a valid namespace name" % (key, p[key]))
+    if not os.path.isabs(p["state_dir"]) or os.path.normpath(p["state_dir"]) in ("/", "/run", "/tmp", "/var", "/etc"):
+        raise LabError("state_dir must be an absolute path of the node's own directory, got %r" % p["state_dir"])
+    for path in p["private_paths"]:
+        if not os.path.isabs(path) or os.path.normpath(path) == "/":
+            raise LabError("private_paths: %r is not an absolute path below /" % path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state_dir=dict(type="path", required=True),
+            underlay_netns=dict(type="str"),
+            underlay_bridge=dict(type="str"),
+            underlay_port=dict(type="str"),
+            underlay_cidr=dict(type="str"),
+            index=dict(type="int"),
+            interface=dict(type="str", default="eth0"),
+            private_paths=dict(type="list", elements="path", default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns"]),
+            directories=dict(type="list", elements="path", default=[]),
+            sysctls=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if os.geteuid() != 0:
+        module.fail_json(msg="the lab needs root (namespaces and mounts); run the lab playbooks as root")
+    result = dict(changed=False, name=p["name"], netns=os.path.join(NETNS_DIR, p["name"]), state_dir=p["state_dir"], actions=[])
+    try:
+        check_params(p)
+        node = LabNode(Host(module), p)
+        if node.address:
+            result["address"], result["prefixlen"] = node.address.split("/")[0], int(node.address.split("/")[1])
+        before = node.observe()
+        steps = node.plan(before)
+        result["actions"] = [description for description, dummy in steps]
+        result["changed"] = bool(steps)
+        after_summary = node.desired_summary() if steps else node.summary(before)
+        if steps and not module.check_mode:
+            node.apply(steps)
+            after = node.observe()
+            remaining = node.plan(after)
+            if remaining:
+                raise LabError("node %s is still not as requested; would still: %s" % (p["name"], "; ".join(d for d, dummy in remaining)))
+            after_summary = node.summary(after)
+    except LabError as e:
+        module.fail_json(msg=str(e), **result)
+    if module._diff:
+        result["diff"] = dict(
+            before=json.dumps(node.summary(before), indent=2, sort_keys=True) + "\n",
+            after=json.dumps(after_summary, indent=2, sort_keys=True) + "\n",
+            before_header="lab node %s" % p["name"],
+            after_header="lab node %s" % p["name"],
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
