@@ -21,7 +21,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -35,6 +37,11 @@ LAUNCHER_MARK = "# Managed by nodenet.cni.cni_plugin; do not edit."
 # canonical plugin -> default installed name (not overwriting a Go plugin set)
 DEFAULT_PREFIX = "nodenet-"
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+# the installed plugins run on the node's own python3
+MIN_NODE_PYTHON = (3, 9)
+LAUNCHER_MODE = 0o755
+# what a launcher names its runtime with (see render_launcher)
+_LAUNCHER_RE = re.compile(r"\A#!(?P<interpreter>\S+) -I\n[^\n]*\n# CNI plugin '(?P<canonical>[a-z-]+)', Python runtime in (?P<rdir>[^\n]+)\n")
 
 
 def plugin_names(plugins: List[str], prefix: str, reference_names: bool) -> Dict[str, str]:
@@ -156,7 +163,8 @@ def current_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str
         if text is None:
             launchers[installed] = None
         elif LAUNCHER_MARK in text:
-            launchers[installed] = text
+            mode = _mode(os.path.join(bin_dir, installed))
+            launchers[installed] = text if mode == LAUNCHER_MODE else text + _MODE_NOTE % mode
         else:
             launchers[installed] = "(a file not managed by nodenet.cni)"
     runtimes = sorted(d for d in os.listdir(lib_dir) if os.path.isfile(os.path.join(lib_dir, d, MANIFEST))) if os.path.isdir(lib_dir) else []
@@ -165,9 +173,10 @@ def current_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str
 
 def desired_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str) -> Dict[str, object]:
     rdir = runtime_dir_for(lib_dir, digest)
+    kept = set(_runtimes_used_by_others(bin_dir, lib_dir, names))
     return {
         "launchers": {n: render_launcher(c, interpreter, rdir) for n, c in sorted(names.items())},
-        "runtimes": [os.path.basename(rdir)],
+        "runtimes": sorted(kept | {os.path.basename(rdir)}),
     }
 
 
@@ -223,8 +232,8 @@ def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, 
     for installed, canonical in sorted(names.items()):
         path = os.path.join(bin_dir, installed)
         text = render_launcher(canonical, interpreter, rdir)
-        if _read(path) != text:
-            _atomic_write(path, text.encode(), 0o755)
+        if _read(path) != text or _mode(path) != LAUNCHER_MODE:
+            _atomic_write(path, text.encode(), LAUNCHER_MODE)
     # Old runtimes are unreachable once every launcher points at the new one.
     keep = os.path.basename(rdir)
     for entry in os.listdir(lib_dir):
@@ -252,6 +261,8 @@ def remove_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> None:
             full = os.path.join(lib_dir, entry)
             if os.path.isfile(os.path.join(full, MANIFEST)) and not _in_use(bin_dir, full):
                 shutil.rmtree(full, ignore_errors=True)
+        if not os.listdir(lib_dir):
+            os.rmdir(lib_dir)
 
 
 def install_local(bin_dir: str, names: Dict[str, str], interpreter: str, lib_dir: Optional[str] = None) -> str:
@@ -265,3 +276,121 @@ def install_local(bin_dir: str, names: Dict[str, str], interpreter: str, lib_dir
 
 def default_lib_dir(bin_dir: str) -> str:
     return os.path.join(bin_dir, ".nodenet-cni")
+
+
+# ---------------------------------------------------------------------------
+# planning helpers for the cni_plugin module (pure, testable without Ansible)
+
+_MODE_NOTE = "\n# (mode %04o, not 0755)\n"
+
+
+def _mode(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0
+
+
+def is_managed(path: str) -> bool:
+    """A regular file carrying our launcher mark (symlinks to Go plugins are not ours)."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    text = _read(path)
+    return text is not None and LAUNCHER_MARK in text
+
+
+def conflicts(bin_dir: str, names: Dict[str, str]) -> List[str]:
+    """Installed names already taken by something cni_plugin did not make."""
+    return sorted(n for n in names if os.path.lexists(os.path.join(bin_dir, n)) and not is_managed(os.path.join(bin_dir, n)))
+
+
+def blocking_conflicts(bin_dir: str, names: Dict[str, str]) -> List[str]:
+    """Conflicts even force cannot resolve: a directory sits where a launcher goes."""
+    return sorted(n for n in conflicts(bin_dir, names) if os.path.isdir(os.path.join(bin_dir, n)) and not os.path.islink(os.path.join(bin_dir, n)))
+
+
+def _runtimes_used_by_others(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> List[str]:
+    """Runtime dirs referenced by managed launchers in bin_dir outside `names`."""
+    if not os.path.isdir(lib_dir) or not os.path.isdir(bin_dir):
+        return []
+    used = []
+    for entry in sorted(os.listdir(lib_dir)):
+        rdir = os.path.join(lib_dir, entry)
+        if not os.path.isfile(os.path.join(rdir, MANIFEST)):
+            continue
+        for launcher in os.listdir(bin_dir):
+            if launcher in names:
+                continue
+            text = _read(os.path.join(bin_dir, launcher))
+            if text and LAUNCHER_MARK in text and repr(rdir) in text:
+                used.append(entry)
+                break
+    return used
+
+
+def absent_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str, object]:
+    """What current_state() reads after remove_state(): foreign files stay."""
+    before = current_state(bin_dir, lib_dir, names)
+    launchers = before["launchers"]
+    assert isinstance(launchers, dict)
+    return {
+        "launchers": {n: (None if is_managed(os.path.join(bin_dir, n)) else v) for n, v in launchers.items()},
+        "runtimes": _runtimes_used_by_others(bin_dir, lib_dir, names),
+    }
+
+
+def interpreter_version(interpreter: str) -> Tuple[int, int, int]:
+    """Run the node's interpreter once; ValueError unless it is a Python >= 3.9."""
+    if not os.path.isabs(interpreter):
+        raise ValueError("%r is not an absolute path" % interpreter)
+    if not os.path.isfile(interpreter) or not os.access(interpreter, os.X_OK):
+        raise ValueError("%s does not exist or is not executable" % interpreter)
+    try:
+        proc = subprocess.run(
+            [interpreter, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ValueError("%s could not be run: %s" % (interpreter, e))
+    out = proc.stdout.decode(errors="replace").strip()
+    match = re.match(r"^(\d+)\.(\d+)\.(\d+)$", out)
+    if proc.returncode != 0 or not match:
+        raise ValueError("%s is not a working Python interpreter: %s" % (interpreter, out[-500:]))
+    version = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    if version[:2] < MIN_NODE_PYTHON:
+        raise ValueError("%s is Python %s; the plugins need Python %d.%d or newer" % ((interpreter, out) + MIN_NODE_PYTHON))
+    return version
+
+
+def describe_launcher(text: object) -> str:
+    """One readable line for a launcher's normalised state (for diffs)."""
+    if text is None:
+        return "absent"
+    if not isinstance(text, str) or LAUNCHER_MARK not in text:
+        return str(text)
+    note = re.search(r"\n# \(mode (\d+), not 0755\)\n\Z", text)
+    if note:
+        text = text[: note.start()]
+    match = _LAUNCHER_RE.match(text)
+    if not match:
+        return "a nodenet.cni launcher, hand-edited"
+    canonical, interpreter, rdir = match.group("canonical"), match.group("interpreter"), match.group("rdir")
+    line = "%s plugin, runtime %s, on %s" % (canonical, os.path.basename(rdir), interpreter)
+    if text != render_launcher(canonical, interpreter, rdir):
+        line += ", hand-edited"
+    if note:
+        line += ", mode %s (want 0755)" % note.group(1)
+    return line
+
+
+def describe_state(state: Dict[str, object], bin_dir: str, lib_dir: str) -> str:
+    """The normalised state as text, so `--diff` shows a readable line diff."""
+    launchers = state["launchers"]
+    runtimes = state["runtimes"]
+    assert isinstance(launchers, dict) and isinstance(runtimes, list)
+    lines = ["launchers in %s:" % bin_dir]
+    present = [(n, v) for n, v in sorted(launchers.items()) if v is not None]
+    lines += ["  %s: %s" % (n, describe_launcher(v)) for n, v in present] or ["  (none)"]
+    lines.append("runtimes in %s:" % lib_dir)
+    lines += ["  %s" % r for r in runtimes] or ["  (none)"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller half of nodenet.cni.cni_plugin: build the plugin bundle, ship it.
+
+The node must not need pip, a checkout or network access: the bundle (this
+collection's cni package plus pyroute2 and netaddr, from the controller's
+Python) is built here, transferred into the task's remote tmp dir, and the
+module installs it from there after checking its digest.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.nodenet.cni.plugins.module_utils import installer
+
+MODULE = "nodenet.cni.cni_plugin"
+INTERNAL_OPTIONS = ("src", "digest")
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        if task_vars is None:
+            task_vars = {}
+        result = super().run(tmp, task_vars)
+        del tmp  # tmp no longer has any effect
+
+        module_args = self._task.args.copy()
+        try:
+            for option in INTERNAL_OPTIONS:
+                if option in module_args:
+                    raise AnsibleActionFail("%s is set by the nodenet.cni.cni_plugin action plugin; do not pass it" % option)
+            if module_args.get("state", "present") == "present":
+                module_args.update(self._ship_bundle())
+            result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+        except AnsibleActionFail as e:
+            result.update(e.result)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _ship_bundle(self):
+        """Build the bundle on the controller and put it in the remote tmp dir."""
+        try:
+            files = installer.collect_sources()
+        except RuntimeError as e:
+            raise AnsibleActionFail("cannot build the plugin bundle on the controller: %s" % e)
+        if self._connection._shell.tmpdir is None:
+            self._make_tmp_path()
+        remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "nodenet-cni-bundle.tar.gz")
+        fd, local = tempfile.mkstemp(prefix="nodenet-cni-bundle-", suffix=".tar.gz")
+        os.close(fd)
+        try:
+            digest = installer.write_bundle(files, local)
+            self._transfer_file(local, remote)
+        finally:
+            os.unlink(local)
+        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        return {"src": remote, "digest": digest}

@@ -1,0 +1,310 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cni_plugin
+short_description: Install the nodenet.cni Python CNI plugins into a CNI bin dir
+version_added: 0.1.0
+description:
+  - Installs the C(bridge), C(host-local), C(loopback) and C(portmap) CNI plugins of this
+    collection into a CNI bin directory, as small launcher scripts that run on the node's own
+    Python 3 (3.9 or newer) with nothing else installed by hand.
+  - The action plugin of the same name builds the plugin runtime (this collection's C(cni)
+    package plus the pure-Python libraries pyroute2 and netaddr) on the controller, copies it
+    to the node and passes it to the module. The module unpacks it into a content-addressed
+    directory under O(lib_dir) and writes one launcher per plugin name into O(bin_dir). Every
+    write is atomic, so a container runtime exec'ing a plugin during an upgrade sees the old or
+    the new plugin, never half of either.
+  - By default the launchers are named with O(prefix) (C(nodenet-bridge), C(nodenet-host-local),
+    ...), so an existing Go plugin set in the same directory is never overwritten. With
+    O(reference_names=true) they are also installed as C(bridge), C(host-local), C(loopback) and
+    C(portmap), so an unchanged netconf uses them.
+  - C(changed) is computed from the normalised installed state (launcher contents and modes,
+    runtime directories) before and after, so a second run with the same input reports no change.
+author:
+  - nodenet.cni maintainers (@nodenet)
+options:
+  bin_dir:
+    description:
+      - The CNI bin directory (the runtime's C(CNI_PATH)), for example C(/opt/cni/bin).
+      - Must be an absolute path. Created (mode C(0755)) when missing and O(state=present).
+    type: path
+    required: true
+  lib_dir:
+    description:
+      - Where the plugin runtime is unpacked, one sub-directory per bundle digest.
+      - Defaults to C(<bin_dir>/.nodenet-cni).
+      - Use one O(lib_dir) per O(bin_dir); unused runtime directories are removed.
+    type: path
+  plugins:
+    description:
+      - The plugins to install or remove, by their canonical name.
+    type: list
+    elements: str
+    choices: [bridge, host-local, loopback, portmap]
+    default: [bridge, host-local, loopback, portmap]
+  prefix:
+    description:
+      - Prefix of the installed names, C(<prefix><plugin>). A netconf then uses
+        C("type": "nodenet-bridge").
+      - Must be non-empty and contain only letters, digits, C(.), C(_) and C(-); use
+        O(reference_names) to install under the plain plugin names.
+    type: str
+    default: nodenet-
+  reference_names:
+    description:
+      - Also install each plugin under its reference name (C(bridge), C(host-local), ...), the name
+        the Go reference plugins use, so an existing netconf works unchanged.
+      - A file under such a name that was not installed by this module (for example a Go plugin) is
+        never overwritten unless O(force=true).
+    type: bool
+    default: false
+  force:
+    description:
+      - Overwrite files under the installed names that were not installed by this module.
+      - With O(state=absent), has no effect; foreign files are never removed.
+    type: bool
+    default: false
+  interpreter:
+    description:
+      - The Python interpreter on the node that runs the plugins (the launchers' C(#!) line).
+      - Must exist and be Python 3.9 or newer; the module runs it once to check.
+    type: path
+    default: /usr/bin/python3
+  state:
+    description:
+      - V(present) installs the plugins and their runtime.
+      - V(absent) removes the launchers this module installed under the selected names, and every
+        runtime directory no launcher in O(bin_dir) uses any more.
+    type: str
+    choices: [present, absent]
+    default: present
+  src:
+    description:
+      - Internal, set by the action plugin; do not set it yourself.
+      - Path on the node of the plugin bundle the action plugin transferred.
+    type: path
+  digest:
+    description:
+      - Internal, set by the action plugin; do not set it yourself.
+      - SHA-256 digest of the bundle in O(src), checked before anything is installed.
+    type: str
+attributes:
+  action:
+    description: The action plugin builds the plugin bundle on the controller and transfers it.
+    support: full
+  check_mode:
+    description: Predicts C(changed) without writing anything.
+    support: full
+  diff_mode:
+    description: Shows the installed launchers and runtime directories before and after.
+    support: full
+  platform:
+    description: Linux nodes with network namespaces.
+    support: full
+    platforms: posix
+notes:
+  - The installed plugins, like the Go ones, need root to run (netlink, network namespaces).
+  - Launchers are exec'd by the container runtime with C(-I) (isolated mode), so C(PYTHON*)
+    environment variables of the runtime do not change them.
+seealso:
+  - name: CNI specification
+    description: How a container runtime finds and execs CNI plugins.
+    link: https://github.com/containernetworking/cni/blob/main/SPEC.md
+requirements:
+  - Python 3.9 or newer on the node at O(interpreter).
+"""
+
+EXAMPLES = r"""
+- name: Install the plugins next to an existing Go plugin set (nodenet-bridge, ...)
+  nodenet.cni.cni_plugin:
+    bin_dir: /opt/cni/bin
+
+- name: Also install them under the reference names, replacing the Go plugins
+  nodenet.cni.cni_plugin:
+    bin_dir: /opt/cni/bin
+    reference_names: true
+    force: true
+
+- name: Install only bridge and host-local, run by a specific interpreter
+  nodenet.cni.cni_plugin:
+    bin_dir: /opt/cni/bin
+    plugins:
+      - bridge
+      - host-local
+    interpreter: /usr/bin/python3.11
+
+- name: Remove the plugins this module installed
+  nodenet.cni.cni_plugin:
+    bin_dir: /opt/cni/bin
+    reference_names: true
+    state: absent
+"""
+
+RETURN = r"""
+plugins:
+  description: Installed launchers, by installed name.
+  returned: when O(state=present)
+  type: dict
+  contains:
+    plugin:
+      description: The canonical plugin the launcher runs.
+      type: str
+    path:
+      description: Absolute path of the launcher.
+      type: str
+  sample:
+    nodenet-bridge:
+      plugin: bridge
+      path: /opt/cni/bin/nodenet-bridge
+    nodenet-loopback:
+      plugin: loopback
+      path: /opt/cni/bin/nodenet-loopback
+runtime_dir:
+  description: The directory holding the plugin runtime the launchers use.
+  returned: when O(state=present)
+  type: str
+  sample: /opt/cni/bin/.nodenet-cni/3f1c0a9e5b7d2c44
+digest:
+  description: SHA-256 digest of the installed bundle.
+  returned: when O(state=present)
+  type: str
+  sample: 3f1c0a9e5b7d2c44b0e5a6f1d0e7c9b8a4f2e1d3c5b7a9f0e2d4c6b8a0f1e3d5
+lib_dir:
+  description: The effective O(lib_dir).
+  returned: always
+  type: str
+  sample: /opt/cni/bin/.nodenet-cni
+removed:
+  description: Launchers removed (or, in check mode, that would be removed).
+  returned: when O(state=absent)
+  type: list
+  elements: str
+  sample: [/opt/cni/bin/nodenet-bridge]
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import installer
+
+PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def check_args(module: AnsibleModule) -> None:
+    """Value checks argument_spec cannot declare; each message names its option."""
+    p = module.params
+    if not os.path.isabs(p["bin_dir"]):
+        module.fail_json(msg="bin_dir must be an absolute path, got %r" % p["bin_dir"])
+    if os.path.exists(p["bin_dir"]) and not os.path.isdir(p["bin_dir"]):
+        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"])
+    if p["lib_dir"] is not None and not os.path.isabs(p["lib_dir"]):
+        module.fail_json(msg="lib_dir must be an absolute path, got %r" % p["lib_dir"])
+    if not PREFIX_RE.match(p["prefix"]) or p["prefix"] in (".", ".."):
+        module.fail_json(
+            msg="prefix must be non-empty and contain only letters, digits, '.', '_' and '-', got %r"
+            " (to install under the plain plugin names use reference_names=true)" % p["prefix"]
+        )
+    if not p["plugins"]:
+        module.fail_json(msg="plugins must name at least one plugin")
+    if p["state"] == "present" and not (p["src"] and p["digest"]):
+        module.fail_json(
+            msg="src and digest are set by the nodenet.cni.cni_plugin action plugin; run the module"
+            " through Ansible (ansible -m nodenet.cni.cni_plugin) rather than on its own"
+        )
+
+
+def conflict_message(conflicts: list, names: dict, bin_dir: str, prefix: str) -> str:
+    what = ", ".join(os.path.join(bin_dir, n) for n in conflicts)
+    if any(n == names[n] for n in conflicts):
+        return (
+            "reference_names=true would overwrite %s, not installed by nodenet.cni (a Go plugin?);"
+            " set force=true to replace them, or leave reference_names false to use only the %r-prefixed names" % (what, prefix)
+        )
+    return "prefix %r: %s already exist and were not installed by nodenet.cni; choose another prefix or set force=true" % (prefix, what)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            bin_dir=dict(type="path", required=True),
+            lib_dir=dict(type="path"),
+            plugins=dict(type="list", elements="str", choices=list(installer.PLUGINS), default=list(installer.PLUGINS)),
+            prefix=dict(type="str", default=installer.DEFAULT_PREFIX),
+            reference_names=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            interpreter=dict(type="path", default="/usr/bin/python3"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            src=dict(type="path"),
+            digest=dict(type="str", no_log=False),
+        ),
+        supports_check_mode=True,
+    )
+    check_args(module)
+    p = module.params
+    bin_dir = os.path.normpath(p["bin_dir"])
+    lib_dir = os.path.normpath(p["lib_dir"] or installer.default_lib_dir(bin_dir))
+    names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"])
+    before = installer.current_state(bin_dir, lib_dir, names)
+    result = dict(changed=False, lib_dir=lib_dir)
+
+    if p["state"] == "absent":
+        desired = installer.absent_state(bin_dir, lib_dir, names)
+        result["removed"] = sorted(os.path.join(bin_dir, n) for n in names if installer.is_managed(os.path.join(bin_dir, n)))
+        if before != desired and not module.check_mode:
+            try:
+                installer.remove_state(bin_dir, lib_dir, names)
+            except OSError as e:
+                module.fail_json(msg="removing the plugins from bin_dir %s failed: %s" % (bin_dir, e), **result)
+    else:
+        try:
+            installer.interpreter_version(p["interpreter"])
+        except ValueError as e:
+            module.fail_json(msg="interpreter: %s" % e, **result)
+        try:
+            digest, files = installer.read_bundle(p["src"])
+        except (OSError, ValueError) as e:
+            module.fail_json(msg="src: cannot read the plugin bundle: %s" % e, **result)
+        if digest != p["digest"]:
+            module.fail_json(msg="digest: the bundle in src has digest %s, expected %s (corrupted in transfer?)" % (digest, p["digest"]), **result)
+        blocking = installer.blocking_conflicts(bin_dir, names)
+        if blocking:
+            module.fail_json(msg="bin_dir: directories sit where launchers go, even force cannot replace them: %s" % ", ".join(blocking), **result)
+        conflicts = installer.conflicts(bin_dir, names)
+        if conflicts and not p["force"]:
+            module.fail_json(msg=conflict_message(conflicts, names, bin_dir, p["prefix"]), conflicts=[os.path.join(bin_dir, n) for n in conflicts], **result)
+        desired = installer.desired_state(bin_dir, lib_dir, names, digest, p["interpreter"])
+        result.update(
+            digest=digest,
+            runtime_dir=installer.runtime_dir_for(lib_dir, digest),
+            plugins={n: dict(plugin=c, path=os.path.join(bin_dir, n)) for n, c in sorted(names.items())},
+        )
+        if before != desired and not module.check_mode:
+            try:
+                installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"])
+            except (OSError, RuntimeError) as e:
+                module.fail_json(msg="installing the plugins into bin_dir %s failed: %s" % (bin_dir, e), **result)
+
+    after = desired if module.check_mode else installer.current_state(bin_dir, lib_dir, names)
+    result["changed"] = before != after
+    if not module.check_mode and after != desired:
+        module.fail_json(msg="bin_dir %s did not reach the requested state (a concurrent change?)" % bin_dir, **result)
+    if module._diff:
+        result["diff"] = dict(
+            before=installer.describe_state(before, bin_dir, lib_dir),
+            after=installer.describe_state(after, bin_dir, lib_dir),
+            before_header="%s (before)" % bin_dir,
+            after_header="%s (after)" % bin_dir,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
