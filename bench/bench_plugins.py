@@ -200,6 +200,8 @@ class Bench:
             else:
                 os.makedirs(path)
             lanes[impl.key] = Lane(impl, path, cniconf.netconf(path), make_pods(impl))
+        if data_dir:
+            os.sync()  # the copies' writeback must not land inside the timed ops
         return lanes
 
     def op(self, impl: Impl, plugin: str, command: str, pod: Pod, conf: Dict[str, Any], argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -470,7 +472,7 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
     print()
     print("nodenet.cni plugins vs Go reference plugins (cniVersion %s, bridge + host-local, %s)" % (cniconf.CNI_VERSION, cniconf.SUBNET))
     print("machine: %d CPUs, kernel %s; Go plugins %s; our plugins on python %s" % (info["cpus"], info["kernel"], info["go_plugins"], info["plugin_python"]))
-    print("load average (1 min) before/after: %.2f / %.2f (other work on the machine inflates both columns)" % (info["load_avg_before"][0], info["load_avg_after"][0]))
+    print("load average (1 min) at start: %.2f (other work on the machine inflates both columns)" % info["load_avg_before"][0])
     for impl in impls:
         missing = [p for p in PLUGINS if not impl.usable.get(p)]
         if missing:
