@@ -136,15 +136,13 @@ class Connection(ConnectionBase):
         self.node, netns, mnt, uts = self._namespace_paths()
         missing = [path for path in (netns, mnt, uts) if not os.path.exists(path)]
         if missing:
-            raise AnsibleConnectionFailure(
-                "lab node %s is not up (missing %s); bring the lab up with playbooks/lab_up.yml" % (self.node, ", ".join(missing))
-            )
+            raise AnsibleConnectionFailure("lab node %s is not up (missing %s); bring the lab up with playbooks/lab_up.yml" % (self.node, ", ".join(missing)))
         nsenter = self.get_option("nsenter_exe")
         if not os.path.isabs(nsenter):
             try:
                 nsenter = get_bin_path(nsenter)
             except ValueError as e:
-                raise AnsibleConnectionFailure(to_text(e))
+                raise AnsibleConnectionFailure(to_text(e)) from e
         self._nsenter_argv = [nsenter, "--net=" + netns, "--mount=" + mnt, "--uts=" + uts, "--"]
         super()._connect()
         display.vvv("ENTER LAB NODE %s" % " ".join(self._nsenter_argv), host=self.node)

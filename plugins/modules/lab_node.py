@@ -88,6 +88,8 @@ options:
     description: Sysctls set inside the node's network namespace only, for example C(net.ipv4.ip_forward).
     type: dict
     default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -310,7 +312,7 @@ class LabNode:
         """Where a path inside one of the node's private paths lives on the host."""
         for src, dst in self.binds:
             if node_path == dst or node_path.startswith(dst.rstrip("/") + "/"):
-                return os.path.normpath(src + node_path[len(dst):])
+                return os.path.normpath(src + node_path[len(dst) :])
         raise LabError("%s is not under any of private_paths (%s)" % (node_path, ", ".join(dst for dummy, dst in self.binds)))
 
     # -- observation -------------------------------------------------------
@@ -443,7 +445,9 @@ class LabNode:
                 )
             )
         if not paired or s["port"].get("master") != p["underlay_bridge"]:
-            steps.append(("enslave %s to %s" % (p["underlay_port"], p["underlay_bridge"]), ip_u + ["link", "set", p["underlay_port"], "master", p["underlay_bridge"]]))
+            steps.append(
+                ("enslave %s to %s" % (p["underlay_port"], p["underlay_bridge"]), ip_u + ["link", "set", p["underlay_port"], "master", p["underlay_bridge"]])
+            )
         if not paired or not is_up(s["port"]):
             steps.append(("set %s up" % p["underlay_port"], ip_u + ["link", "set", p["underlay_port"], "up"]))
         addresses = s["addresses"] if paired else []
@@ -457,7 +461,8 @@ class LabNode:
 
         for key, value in sorted(p["sysctls"].items()):
             if s["sysctls"].get(key) != str(value):
-                steps.append(("set %s=%s in %s" % (key, value, self.name), ["nsenter", "--net=" + self.netns, "--", "sysctl", "-q", "-w", "%s=%s" % (key, value)]))
+                setting = "%s=%s" % (key, value)
+                steps.append(("set %s in %s" % (setting, self.name), ["nsenter", "--net=" + self.netns, "--", "sysctl", "-q", "-w", setting]))
 
         if not self.mount_ns_complete(s):
             # incomplete or missing: start over, the node's files live in state_dir, not in the namespace
@@ -466,14 +471,11 @@ class LabNode:
                     steps.append(("unmount incomplete %s" % path, ["umount", path]))
             for path in (self.mnt, self.uts):
                 steps.append(("create %s" % path, lambda path=path: open(path, "a").close()))
-            spec = json.dumps({"name": self.name, "binds": self.binds})
-            steps.append(
-                (
-                    "make mount and UTS namespaces of %s (%s)" % (self.name, ", ".join(dst for dummy, dst in self.binds)),
-                    ["nsenter", "--net=" + self.netns, "--", "unshare", "--mount=" + self.mnt, "--uts=" + self.uts, "--propagation", "private", "--",
-                     sys.executable, "-c", MOUNT_SETUP, spec],
-                )
-            )
+            # from inside the node's netns, so the fresh sysfs shows the node's devices
+            in_netns = ["nsenter", "--net=" + self.netns, "--"]
+            unshare = ["unshare", "--mount=" + self.mnt, "--uts=" + self.uts, "--propagation", "private", "--"]
+            setup = [sys.executable, "-c", MOUNT_SETUP, json.dumps({"name": self.name, "binds": self.binds})]
+            steps.append(("make mount and UTS namespaces of %s (%s)" % (self.name, ", ".join(dst for dummy, dst in self.binds)), in_netns + unshare + setup))
         return steps
 
     def plan_absent(self, s):
@@ -494,7 +496,7 @@ class LabNode:
 
     def unmount_state_dir(self):
         # a bind mount may have been stacked by hand; bounded, never a loop forever
-        for dummy in range(8):
+        for _attempt in range(8):
             if self.state_dir not in read_mountinfo():
                 return
             self.host.run(["umount", self.state_dir])
@@ -515,7 +517,7 @@ class LabNode:
                 try:
                     step()
                 except OSError as e:
-                    raise LabError("%s: %s" % (description, e))
+                    raise LabError("%s: %s" % (description, e)) from e
             else:
                 self.host.run(step)
 
@@ -528,7 +530,7 @@ def check_params(p):
         try:
             ipaddress.ip_network(p["underlay_cidr"], strict=True)
         except ValueError as e:
-            raise LabError("underlay_cidr: %s" % e)
+            raise LabError("underlay_cidr: %s" % e) from e
     for key in ("underlay_bridge", "underlay_port", "interface"):
         if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
             raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
