@@ -27,7 +27,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, cast
 
 PACKAGE_NAME = "nodenet_cni"
 BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
@@ -331,8 +331,7 @@ def _runtimes_used_by_others(bin_dir: str, lib_dir: str, names: Dict[str, str]) 
 def absent_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str, object]:
     """What current_state() reads after remove_state(): foreign files stay."""
     before = current_state(bin_dir, lib_dir, names)
-    launchers = before["launchers"]
-    assert isinstance(launchers, dict)
+    launchers = cast(Dict[str, object], before["launchers"])
     return {
         "launchers": {n: (None if is_managed(os.path.join(bin_dir, n)) else v) for n, v in launchers.items()},
         "runtimes": _runtimes_used_by_others(bin_dir, lib_dir, names),
@@ -385,9 +384,8 @@ def describe_launcher(text: object) -> str:
 
 def describe_state(state: Dict[str, object], bin_dir: str, lib_dir: str) -> str:
     """The normalised state as text, so `--diff` shows a readable line diff."""
-    launchers = state["launchers"]
-    runtimes = state["runtimes"]
-    assert isinstance(launchers, dict) and isinstance(runtimes, list)
+    launchers = cast(Dict[str, object], state["launchers"])
+    runtimes = cast(List[str], state["runtimes"])
     lines = ["launchers in %s:" % bin_dir]
     present = [(n, v) for n, v in sorted(launchers.items()) if v is not None]
     lines += ["  %s: %s" % (n, describe_launcher(v)) for n, v in present] or ["  (none)"]

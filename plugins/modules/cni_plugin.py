@@ -51,8 +51,7 @@ options:
     default: [bridge, host-local, loopback, portmap]
   prefix:
     description:
-      - Prefix of the installed names, C(<prefix><plugin>). A netconf then uses
-        C("type": "nodenet-bridge").
+      - 'Prefix of the installed names, C(<prefix><plugin>). A netconf then says C("type": "nodenet-bridge").'
       - Must be non-empty and contain only letters, digits, C(.), C(_) and C(-); use
         O(reference_names) to install under the plain plugin names.
     type: str

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Run the test suites; `make test` runs them all after `make setup`.
+#
+#   scripts/test.sh [pytest|unit|integration|sanity|lint ...]   (default: pytest sanity lint)
+#
+#   pytest       tests/unit + tests/integration (root: network namespaces)
+#   unit         tests/unit only
+#   integration  tests/integration only (root)
+#   sanity       ansible-test sanity --python 3.11 on a copy of the collection
+#   lint         ansible-lint --profile production
+#
+# Every suite runs even when an earlier one failed; the exit code is non-zero
+# if any failed. pytest collecting no test (exit 5) counts as a failure.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+PYTHON_VERSION=3.11
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "test: no .venv; run 'make setup' (or scripts/setup.sh) first" >&2
+  exit 1
+fi
+
+suites=("$@")
+[[ ${#suites[@]} -gt 0 ]] || suites=(pytest sanity lint)
+
+needs_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "test: $1 needs root (it creates network namespaces); run as root" >&2
+    return 1
+  fi
+}
+
+run_pytest() {
+  local rc
+  python -m pytest "$@"
+  rc=$?
+  if [[ $rc -eq 5 ]]; then
+    echo "test: pytest collected no tests; that counts as a failure" >&2
+  fi
+  return $rc
+}
+
+suite_pytest() { needs_root pytest && run_pytest tests/unit tests/integration; }
+suite_unit() { run_pytest tests/unit; }
+suite_integration() { needs_root integration && run_pytest tests/integration; }
+
+copy_collection() {
+  # ansible-test wants .../ansible_collections/<ns>/<name>; copy what git would
+  # ship (tracked + new unignored files), so .venv and other junk are not scanned.
+  local dest=$1
+  mkdir -p "$dest"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard |
+      while IFS= read -r -d '' path; do
+        [[ -e "$path" || -L "$path" ]] && printf '%s\0' "$path"
+      done |
+      tar --null --no-recursion -T - -cf - | tar -xf - -C "$dest"
+  else
+    rsync -a --exclude .venv --exclude collections --exclude .git --exclude tests/output \
+      --exclude .ansible --exclude .pytest_cache --exclude .ruff_cache --exclude '__pycache__' ./ "$dest/"
+  fi
+}
+
+suite_sanity() {
+  local tmp rc
+  tmp="$(mktemp -d /tmp/nodenet-sanity.XXXXXX)"
+  copy_collection "$tmp/ansible_collections/nodenet/cni"
+  (cd "$tmp/ansible_collections/nodenet/cni" && ansible-test sanity --python "$PYTHON_VERSION" --color no)
+  rc=$?
+  rm -rf "$tmp"
+  return $rc
+}
+
+suite_lint() { ansible-lint --profile production; }
+
+declare -A status=()
+failed=0
+for suite in "${suites[@]}"; do
+  if ! declare -F "suite_$suite" >/dev/null; then
+    echo "test: unknown suite '$suite' (pytest unit integration sanity lint)" >&2
+    exit 2
+  fi
+  printf '\n==> %s\n' "$suite"
+  start=$SECONDS
+  if "suite_$suite"; then
+    status[$suite]="ok ($((SECONDS - start))s)"
+  else
+    status[$suite]="FAILED ($((SECONDS - start))s)"
+    failed=1
+  fi
+done
+
+printf '\n==> summary\n'
+for suite in "${suites[@]}"; do
+  printf '  %-12s %s\n' "$suite" "${status[$suite]}"
+done
+exit $failed
