@@ -94,20 +94,33 @@ def _validate_options(raw: Dict[str, Any], index: int) -> List[Finding]:
     return findings
 
 
+def _raw_ranges(ipam_raw: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The range objects as written, in host-local's order (legacy subnet first)."""
+    out: List[Dict[str, Any]] = []
+    if ipam_raw.get("subnet"):
+        out.append(ipam_raw)
+    for rs in ipam_raw.get("ranges") or []:
+        out += [r for r in rs if isinstance(r, dict)] if isinstance(rs, list) else []
+    return out
+
+
 def _lint_host_local(raw: Dict[str, Any], ipam: Any, index: int) -> List[Finding]:
     findings = []
-    for rs in ipam.range_sets:
-        for r in rs.ranges:
-            if r.range_start <= r.gateway <= r.range_end:
-                findings.append(
-                    Finding(
-                        WARNING,
-                        "gateway-in-range",
-                        "plugins[%d].ipam: gateway %s of %s lies inside the allocation range %s; host-local skips it, "
-                        "but a rangeStart/rangeEnd that excludes it says what you mean" % (index, r.gateway, r.subnet, r),
-                        index,
-                    )
+    ranges = [r for rs in ipam.range_sets for r in rs.ranges]
+    for r, written in zip(ranges, _raw_ranges(raw.get("ipam") or {})):
+        # With default bounds the gateway is network+1 = rangeStart and host-local
+        # skips it by design; only explicit bounds around the gateway are a mistake.
+        explicit = written.get("rangeStart") or written.get("rangeEnd")
+        if explicit and r.range_start <= r.gateway <= r.range_end:
+            findings.append(
+                Finding(
+                    WARNING,
+                    "gateway-in-range",
+                    "plugins[%d].ipam: gateway %s of %s lies inside the allocation range %s; host-local skips it, "
+                    "but a rangeStart/rangeEnd that excludes it says what you mean" % (index, r.gateway, r.subnet, r),
+                    index,
                 )
+            )
     default_gw = bool(raw.get("isDefaultGateway"))
     defaults = [route for route in ipam.routes if route.is_default() and not route.gw]
     if default_gw and defaults:
