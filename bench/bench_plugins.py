@@ -41,6 +41,7 @@ NODE_PYTHON = "/usr/bin/python3"  # the node's interpreter runs our plugins, as 
 PLUGINS = ("bridge", "host-local", "loopback")
 OP_TIMEOUT = 60.0  # seconds per plugin exec before the worker kills it
 ROUND = 10  # sequential ops per worker run; Go and Python alternate round by round
+PROFILE_SAMPLES = 20  # rounds of the Python time breakdown
 
 
 @dataclass
@@ -354,33 +355,67 @@ class Bench:
             self.drop_pods(lanes)
 
     def profile_python(self) -> None:
-        """Where a Python ADD spends its time: interpreter start, imports, the rest."""
+        """Where a Python ADD spends its time: interpreter start, imports, the rest.
+
+        The parts are measured in one job, one of each kind in turn, so they
+        share the machine's conditions and can be subtracted from each other.
+        """
         py = next((impl for impl in self.impls if impl.key == "py"), None)
         if py is None or not py.has("bridge", "host-local"):
             return
-        self.log("profile: python3 startup, -X importtime of one bridge and one host-local ADD, import-only execs")
-        nothing = Pod("startup", "")
-        bare = self.run_job(py, "python3 startup", [self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", "pass"])] * self.opts.pods)
-        conf = cniconf.netconf(self.sandbox.dir("py-importtime"))
-        profiled: Dict[str, Any] = {}
-        import_only: Dict[str, Optional[float]] = {}
+        self.log("profile: -X importtime of one bridge and one host-local ADD")
+        conf = cniconf.netconf(self.sandbox.dir("py-profile"))
+        importtime: Dict[str, Any] = {}
+        modules: Dict[str, List[str]] = {}
         for plugin in ("bridge", "host-local"):
             target = self.pods(py, "i", 1)[0] if plugin == "bridge" else self.ipam_only_pods(py, 1)[0]
             add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-X", "importtime", py.plugin(plugin)])
             add["keep_stderr"] = True
             res = self.run_job(py, plugin + " ADD -X importtime", [add])
             if not (res.ops and res.ops[0].ok):
-                continue
+                return
             entries = report.parse_importtime(res.ops[0].stderr)
-            profiled[plugin] = report.importtime_summary(entries)
+            importtime[plugin] = report.importtime_summary(entries)
+            modules[plugin] = [e.module for e in entries if e.depth == 0]
             self.run_job(py, plugin + " DEL after importtime", [self.op(py, plugin, "DEL", target, cniconf.with_prev_result(conf, res.ops[0].stdout))])
-            # The same modules imported by an exec that does no work: their
-            # real cost, without -X importtime's own overhead.
-            modules = [e.module for e in entries if e.depth == 0]
-            code = "import sys; sys.path.insert(0, %r)\nfor m in %r: __import__(m)" % (py.runtime_dir, modules)
-            job = self.run_job(py, plugin + " import-only", [self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", code])] * self.opts.pods)
-            import_only[plugin] = median(job.walls())
-        self.profile = {"python3_startup_ms": median(bare.walls()), "import_only_exec_ms": import_only, "importtime": profiled}
+
+        count = min(self.opts.pods, PROFILE_SAMPLES)
+        self.log("profile: %d rounds of bare start, import-only execs, host-local ADD, bridge ADD" % count)
+        nothing = Pod("profile", "")
+
+        def python(code: str) -> Dict[str, Any]:
+            return self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", code])
+
+        def import_only(plugin: str) -> Dict[str, Any]:
+            # the modules an ADD imports, in its order, and no work: their real
+            # cost without -X importtime's own overhead
+            return python("import sys; sys.path.insert(0, %r)\nfor m in %r: __import__(m)" % (py.runtime_dir, modules[plugin]))
+
+        kinds = ("startup", "bridge imports", "host-local imports", "host-local ADD", "bridge ADD")
+        pods = self.pods(py, "r", count)
+        ipam_pods = self.ipam_only_pods(py, count)
+        ops: List[Dict[str, Any]] = []
+        for pod, ipam_pod in zip(pods, ipam_pods):
+            ops += [
+                python("pass"),
+                import_only("bridge"),
+                import_only("host-local"),
+                self.op(py, "host-local", "ADD", ipam_pod, conf),
+                self.op(py, "bridge", "ADD", pod, conf),
+            ]
+        job = self.run_job(py, "profile", ops)
+        by_kind = {kind: [o for n, o in enumerate(job.ops) if n % len(kinds) == i] for i, kind in enumerate(kinds)}
+        dels = [
+            self.op(py, plugin, "DEL", pod, cniconf.with_prev_result(conf, add.stdout if add.ok else None))
+            for plugin, kind, pod_list in (("host-local", "host-local ADD", ipam_pods), ("bridge", "bridge ADD", pods))
+            for pod, add in zip(pod_list, by_kind[kind])
+        ]
+        self.run_job(py, "profile DEL", dels)
+        self.profile = {
+            "samples": count,
+            "median_ms": {kind: median([o.wall_ms for o in by_kind[kind] if o.ok]) for kind in kinds},
+            "importtime": importtime,
+        }
 
     def run(self) -> None:
         self.measure_version_floor()
@@ -481,22 +516,20 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
     print(report.table(bench.figures))
     profile = bench.profile
     if profile:
-        add = bench.figures["add_median_ms"].values["py"]
+        part = profile["median_ms"]
         bridge = profile["importtime"].get("bridge")
-        only = profile["import_only_exec_ms"]
-        hl_add = bench.figures["hl_add_median_ms"].values["py"]
         print()
-        print("Where a Python bridge ADD spends its time (medians; one pod ADD = a bridge exec that execs host-local):")
+        print("Where a Python bridge ADD spends its time (medians of %d rounds of one of each, measured together;" % profile["samples"])
+        print("one pod ADD = a bridge exec that execs host-local):")
         rows = [
-            ("python3 -I -c pass (bare interpreter start)", profile["python3_startup_ms"]),
-            ("VERSION exec (start + skel and its imports)", bench.figures["version_ms"].values["py"]),
-            ("exec importing a bridge ADD's modules, no work", only.get("bridge")),
-            ("exec importing a host-local ADD's modules, no work", only.get("host-local")),
-            ("host-local ADD alone (the delegated exec)", hl_add),
-            ("bridge+host-local ADD", add),
+            ("python3 -I -c pass (bare interpreter start)", part["startup"]),
+            ("exec importing a bridge ADD's modules, no work", part["bridge imports"]),
+            ("exec importing a host-local ADD's modules, no work", part["host-local imports"]),
+            ("host-local ADD (the delegated exec)", part["host-local ADD"]),
+            ("bridge+host-local ADD", part["bridge ADD"]),
         ]
-        if None not in (add, hl_add, only.get("bridge")):
-            rows.append(("rest: netlink, sysctl, delegation, result", add - hl_add - only["bridge"]))  # type: ignore[operator]
+        if None not in part.values():
+            rows.append(("left for the work of both (netlink, sysctl, store, fork/exec)", part["bridge ADD"] - part["bridge imports"] - part["host-local imports"]))
         if bridge:
             rows.append(("top-level imports of the bridge exec (-X importtime, inflated)", bridge["total_ms"]))
         for label, value in rows:
