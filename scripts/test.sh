@@ -11,10 +11,12 @@
 #
 # Every suite runs even when an earlier one failed; the exit code is non-zero
 # if any failed. pytest collecting no test (exit 5) counts as a failure.
+# The suite_* functions are called by name (suite_$suite).
+# shellcheck disable=SC2317
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 PYTHON_VERSION=3.11
@@ -41,7 +43,7 @@ run_pytest() {
   if [[ $rc -eq 5 ]]; then
     echo "test: pytest collected no tests; that counts as a failure" >&2
   fi
-  return $rc
+  return "$rc"
 }
 
 suite_pytest() { needs_root pytest && run_pytest tests/unit tests/integration; }
@@ -72,7 +74,7 @@ suite_sanity() {
   (cd "$tmp/ansible_collections/nodenet/cni" && ansible-test sanity --python "$PYTHON_VERSION" --color no)
   rc=$?
   rm -rf "$tmp"
-  return $rc
+  return "$rc"
 }
 
 suite_lint() { ansible-lint --profile production; }

@@ -1,0 +1,309 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""nodenet.cni.cni_plugin through the real `ansible` CLI, from the repo root.
+
+Nothing here sets ANSIBLE_* variables: the repository's ansible.cfg must be
+enough for both the FQCN and the short name (`-m cni_plugin`), exactly as a
+user runs it after `make setup`. Every bin dir is a pytest tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ANSIBLE = os.path.join(ROOT, ".venv", "bin", "ansible")
+if not os.path.exists(ANSIBLE):
+    ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
+NODE_PYTHON = "/usr/bin/python3"
+CANONICAL = ["bridge", "host-local", "loopback", "portmap"]
+PREFIXED = ["nodenet-" + p for p in CANONICAL]
+RESULT_RE = re.compile(r"^localhost \| (CHANGED|SUCCESS|FAILED!|UNREACHABLE!)(?: \| rc=-?\d+)? => ", re.M)
+
+
+class Run:
+    """One ad-hoc run: the module's result dict plus what was printed."""
+
+    def __init__(self, proc: subprocess.CompletedProcess) -> None:
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        match = RESULT_RE.search(proc.stdout)
+        if not match:
+            raise AssertionError("no result from ansible (rc=%d)\nstdout=%s\nstderr=%s" % (self.rc, self.stdout, self.stderr))
+        self.status = match.group(1)
+        self.result: Dict[str, Any] = json.JSONDecoder().raw_decode(proc.stdout[match.end():])[0]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.result.get("changed"))
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("FAILED")
+
+    @property
+    def msg(self) -> str:
+        return str(self.result.get("msg", ""))
+
+    def ok(self) -> "Run":
+        assert not self.failed and self.rc == 0, "module failed: %s\n%s" % (self.msg, self.stderr)
+        return self
+
+
+def ansible(args: Dict[str, Any], module: str = "nodenet.cni.cni_plugin", check: bool = False, diff: bool = False) -> Run:
+    argv = [ANSIBLE, "localhost", "-m", module, "-a", json.dumps(args)]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return Run(proc)
+
+
+def listing(directory) -> List[str]:
+    """Every path under directory (relative), so "nothing else was written" is checkable."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(str(directory)):
+        for name in dirnames + filenames:
+            out.append(os.path.relpath(os.path.join(dirpath, name), str(directory)))
+    return sorted(out)
+
+
+def launchers(bin_dir) -> List[str]:
+    return sorted(n for n in os.listdir(str(bin_dir)) if not n.startswith("."))
+
+
+def foreign_plugin(path) -> bytes:
+    """Something a runtime might already have there: the Go plugin if installed."""
+    go = "/usr/lib/cni/bridge"
+    data = open(go, "rb").read() if os.path.exists(go) else b"#!/bin/sh\necho a go plugin\n"
+    with open(str(path), "wb") as f:
+        f.write(data)
+    os.chmod(str(path), 0o755)
+    return data
+
+
+def changed_lines(stdout: str) -> List[str]:
+    return [line for line in stdout.splitlines() if line[:1] in ("+", "-") and not line.startswith(("---", "+++"))]
+
+
+def exec_launcher(path: str, env: Dict[str, str], stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([path], input=stdin, env=dict({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, **env), capture_output=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def bin_dir(tmp_path):
+    d = tmp_path / "bin"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """One install on the node's python3, shared by the exec tests."""
+    d = tmp_path_factory.mktemp("installed")
+    ansible({"bin_dir": str(d)}).ok()
+    return d
+
+
+def test_first_run_installs_prefixed_launchers_and_second_run_changes_nothing(bin_dir):
+    first = ansible({"bin_dir": str(bin_dir)}).ok()
+    assert first.changed
+    assert launchers(bin_dir) == PREFIXED
+    res = first.result
+    assert res["plugins"] == {n: {"plugin": c, "path": str(bin_dir / n)} for n, c in zip(PREFIXED, CANONICAL)}
+    assert res["runtime_dir"] == str(bin_dir / ".nodenet-cni" / res["digest"][:16])
+    assert os.listdir(str(bin_dir / ".nodenet-cni")) == [res["digest"][:16]]
+    for name in PREFIXED:
+        assert stat.S_IMODE(os.stat(str(bin_dir / name)).st_mode) == 0o755
+        assert open(str(bin_dir / name)).readline() == "#!%s -I\n" % NODE_PYTHON
+    before = listing(bin_dir)
+
+    second = ansible({"bin_dir": str(bin_dir)}).ok()
+    assert not second.changed
+    assert second.result["digest"] == res["digest"]
+    assert listing(bin_dir) == before
+
+
+def test_check_mode_predicts_change_and_writes_nothing(bin_dir):
+    target = bin_dir / "new"  # does not exist yet: check mode must not create it
+    predicted = ansible({"bin_dir": str(target)}, check=True).ok()
+    assert predicted.changed
+    assert not target.exists()
+
+    ansible({"bin_dir": str(target)}).ok()
+    state = listing(target)
+    assert not ansible({"bin_dir": str(target)}, check=True).ok().changed
+    more = ansible({"bin_dir": str(target), "reference_names": True}, check=True).ok()
+    assert more.changed
+    assert listing(target) == state
+    gone = ansible({"bin_dir": str(target), "state": "absent"}, check=True).ok()
+    assert gone.changed and gone.result["removed"] == [str(target / n) for n in PREFIXED]
+    assert listing(target) == state
+
+
+def test_diff_shows_launchers_and_runtime_before_and_after(bin_dir):
+    run = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback", "bridge"]}, diff=True).ok()
+    digest16 = run.result["digest"][:16]
+    # what the user sees: a unified diff of the readable state, headed by the bin dir
+    assert "--- before: %s (before)\n+++ after: %s (after)\n" % (bin_dir, bin_dir) in run.stdout
+    assert changed_lines(run.stdout) == [
+        "-  (none)",
+        "+  nodenet-bridge: bridge plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
+        "+  nodenet-loopback: loopback plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
+        "-  (none)",
+        "+  " + digest16,
+    ]
+
+    again = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback", "bridge"], "reference_names": True}, diff=True, check=True).ok()
+    assert changed_lines(again.stdout) == [
+        "+  bridge: bridge plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
+        "+  loopback: loopback plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
+    ]
+
+
+def test_reference_names_refuse_to_overwrite_a_foreign_plugin(bin_dir):
+    go = foreign_plugin(bin_dir / "bridge")
+    before = listing(bin_dir)
+    run = ansible({"bin_dir": str(bin_dir), "reference_names": True})
+    assert run.failed and run.rc != 0
+    assert "reference_names" in run.msg and "force" in run.msg and str(bin_dir / "bridge") in run.msg
+    assert run.result["conflicts"] == [str(bin_dir / "bridge")]
+    assert listing(bin_dir) == before  # refused before writing anything
+    assert open(str(bin_dir / "bridge"), "rb").read() == go
+    # in check mode too
+    assert ansible({"bin_dir": str(bin_dir), "reference_names": True}, check=True).failed
+
+
+def test_force_replaces_a_foreign_plugin(bin_dir):
+    foreign_plugin(bin_dir / "bridge")
+    run = ansible({"bin_dir": str(bin_dir), "reference_names": True, "force": True}, diff=True).ok()
+    assert run.changed
+    assert "-  bridge: (a file not managed by nodenet.cni)" in run.stdout
+    assert launchers(bin_dir) == sorted(CANONICAL + PREFIXED)
+    assert "nodenet.cni" in open(str(bin_dir / "bridge")).read()
+    assert not ansible({"bin_dir": str(bin_dir), "reference_names": True}).ok().changed
+
+
+def test_prefixed_names_never_touch_the_reference_names(bin_dir):
+    go = foreign_plugin(bin_dir / "bridge")
+    ansible({"bin_dir": str(bin_dir)}).ok()
+    assert open(str(bin_dir / "bridge"), "rb").read() == go
+
+
+def test_state_absent_removes_exactly_what_it_made(bin_dir):
+    go = foreign_plugin(bin_dir / "bridge")
+    (bin_dir / "other").write_text("not ours\n")
+    before = listing(bin_dir)
+    ansible({"bin_dir": str(bin_dir), "reference_names": True, "force": False, "plugins": ["loopback", "portmap"]}).ok()
+    ansible({"bin_dir": str(bin_dir)}).ok()
+    assert listing(bin_dir) != before
+
+    gone = ansible({"bin_dir": str(bin_dir), "reference_names": True, "state": "absent"}, diff=True).ok()
+    assert gone.changed
+    assert listing(bin_dir) == before
+    assert open(str(bin_dir / "bridge"), "rb").read() == go
+    assert "-  nodenet-bridge: bridge plugin" in gone.stdout
+    assert not ansible({"bin_dir": str(bin_dir), "reference_names": True, "state": "absent"}).ok().changed
+
+
+def test_absent_keeps_a_runtime_other_launchers_still_use(bin_dir):
+    ansible({"bin_dir": str(bin_dir), "prefix": "a-"}).ok()
+    ansible({"bin_dir": str(bin_dir), "prefix": "b-"}).ok()
+    ansible({"bin_dir": str(bin_dir), "prefix": "a-", "state": "absent"}).ok()
+    assert launchers(bin_dir) == ["b-" + p for p in CANONICAL]
+    run = exec_launcher(str(bin_dir / "b-loopback"), {"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}')
+    assert run.returncode == 0, run.stdout
+
+
+def test_repairs_a_launcher_mode_and_drops_an_unused_runtime(bin_dir):
+    ansible({"bin_dir": str(bin_dir)}).ok()
+    os.chmod(str(bin_dir / "nodenet-bridge"), 0o644)
+    stale = bin_dir / ".nodenet-cni" / "0123456789abcdef"
+    stale.mkdir()
+    (stale / "MANIFEST.json").write_text('{"digest": "0123456789abcdef", "files": []}')
+    run = ansible({"bin_dir": str(bin_dir)}, diff=True).ok()
+    assert run.changed
+    assert "mode 0644 (want 0755)" in run.stdout and "-  0123456789abcdef" in run.stdout
+    assert stat.S_IMODE(os.stat(str(bin_dir / "nodenet-bridge")).st_mode) == 0o755
+    assert not stale.exists()
+    assert not ansible({"bin_dir": str(bin_dir)}).ok().changed
+
+
+def test_changing_the_interpreter_rewrites_the_launchers(bin_dir):
+    ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}).ok()
+    run = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"], "interpreter": sys.executable}).ok()
+    assert run.changed
+    assert open(str(bin_dir / "nodenet-loopback")).readline() == "#!%s -I\n" % sys.executable
+
+
+def too_old_python(tmp_path) -> str:
+    fake = tmp_path / "python3.8"
+    fake.write_text("#!/bin/sh\necho 3.8.18\n")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+@pytest.mark.parametrize(
+    "args, option, words",
+    [
+        ({"plugins": ["bridge", "flannel"]}, "plugins", "flannel"),
+        ({"state": "installed"}, "state", "installed"),
+        ({"interpreter": "/nonexistent/python3"}, "interpreter", "does not exist"),
+        ({"interpreter": "/bin/true"}, "interpreter", "not a working Python"),
+        ({"interpreter": too_old_python}, "interpreter", "3.9 or newer"),
+        ({"prefix": "a/b"}, "prefix", "letters"),
+        ({"prefix": ""}, "prefix", "reference_names"),
+        ({"bin_dir": "relative/bin"}, "bin_dir", "absolute"),
+        ({"lib_dir": "relative/lib"}, "lib_dir", "absolute"),
+        ({"reference_names": "perhaps"}, "reference_names", "perhaps"),
+        ({"digest": "0" * 64}, "digest", "action plugin"),
+    ],
+)
+def test_bad_option_values_fail_naming_the_option(bin_dir, tmp_path, args, option, words):
+    args = {k: (v(tmp_path) if callable(v) else v) for k, v in args.items()}
+    run = ansible(dict({"bin_dir": str(bin_dir)}, **args))
+    assert run.failed and run.rc != 0
+    assert option in run.msg and words in run.msg, run.msg
+    assert listing(bin_dir) == []
+
+
+def test_installed_loopback_answers_version_on_the_node_python(installed):
+    launcher = str(installed / "nodenet-loopback")
+    assert open(launcher).readline() == "#!%s -I\n" % NODE_PYTHON
+    run = exec_launcher(launcher, {"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}')
+    assert run.returncode == 0, run.stderr
+    reply = json.loads(run.stdout)
+    assert reply["cniVersion"] == "1.0.0"
+    assert reply["supportedVersions"] == ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+
+
+@pytest.mark.parametrize("name", PREFIXED)
+def test_no_cni_command_prints_the_about_text_to_stderr(installed, name):
+    run = exec_launcher(str(installed / name), {})
+    assert run.returncode == 0
+    assert run.stdout == b""
+    about = run.stderr.decode()
+    assert about.startswith("CNI %s plugin (nodenet.cni) v" % name[len("nodenet-"):])
+    assert "CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" in about
+
+
+def test_short_name_works_from_the_repository_root(bin_dir):
+    run = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}, module="cni_plugin").ok()
+    assert run.changed and launchers(bin_dir) == ["nodenet-loopback"]
+    assert not ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}, module="nodenet.cni.cni_plugin").ok().changed
+
+
+def test_src_is_not_a_user_option(bin_dir, tmp_path):
+    run = ansible({"bin_dir": str(bin_dir), "src": str(tmp_path / "bundle.tar.gz")})
+    assert run.failed and "src" in run.msg and "action plugin" in run.msg
