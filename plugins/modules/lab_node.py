@@ -189,13 +189,17 @@ def unescape(field):
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)  # mountinfo writes blanks as \040
 with open("/proc/sys/kernel/hostname", "w") as f:
     f.write(spec["name"])
+def nsfs_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return [unescape(fields[4]) for fields in (line.split() for line in f) if fields[fields.index("-") + 1] == "nsfs"]
 # Our copies of the host's namespace mounts (/run/netns/*, other labs' nodes) would keep
-# those namespaces alive after their owners delete them: drop every one.
-with open("/proc/self/mountinfo") as f:
-    mounts = [line.split() for line in f]
-for fields in reversed(mounts):
-    if fields[fields.index("-") + 1] == "nsfs":
-        run("umount", "-l", unescape(fields[4]))
+# those namespaces alive after their owners delete them: drop every one. One that its
+# owner is deleting right now may vanish under us ("not mounted"), hence a few passes.
+for attempt in range(3):
+    for point in reversed(nsfs_mounts()):
+        subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL)
+if nsfs_mounts():
+    sys.exit("cannot drop the copies of these namespace mounts: %s" % ", ".join(nsfs_mounts()))
 # sysfs shows the network devices of the namespace it is mounted from (what `ip netns exec` does).
 run("umount", "-l", "/sys")
 run("mount", "-t", "sysfs", spec["name"], "/sys")
