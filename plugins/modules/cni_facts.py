@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cni_facts
+short_description: Gather what a node's CNI setup is, and what is wrong with it
+version_added: "0.1.0"
+description:
+  - Returns C(ansible_facts.cni). The same data is also returned under C(cni).
+  - The plugins are every executable in O(bin_dir), each asked for its C(supportedVersions) by executing its
+    VERSION command (libcni's way). A plugin that does not answer is reported with its error.
+  - The configs are the files of O(conf_dir) in priority order, which one is active and why (the first file in
+    sorted order, as containerd picks it; an invalid first file is a failure, not skipped). For each config, its
+    parse status, its lint findings and whether every plugin it names (IPAM included) supports its C(cniVersion).
+  - The bridges are the ones the configs name, with their addresses, read through netlink.
+  - The routes are the pod-subnet routes owned by O(route_protocol), as M(nodenet.cni.cni_routes) manages them.
+  - The leases are those of every host-local C(dataDir) a config references, with the leaked ones marked.
+    A lease is held when libcni's result cache in O(cache_dir) has an attachment of the same network,
+    container ID and interface whose network namespace still exists. It is leaked when no such attachment is
+    cached, or when the attachment's namespace is gone (deleted without DEL). Each lease carries the reason.
+  - The attachments are the cached results of libcni's cache (written by containerd, CRI-O, cnitool and
+    M(nodenet.cni.cni_attach)). Attachments whose namespace is gone are listed as stale.
+  - Read-only. The task never reports a change.
+author:
+  - nodenet.cni maintainers (@nodenet)
+options:
+  conf_dir:
+    description: The CNI configuration directory.
+    type: path
+    default: /etc/cni/net.d
+  bin_dir:
+    description: Directories holding the plugins, in search order (C(CNI_PATH)).
+    type: list
+    elements: path
+    default: [/opt/cni/bin]
+  cache_dir:
+    description: libcni's cache directory (results in its C(results/) subdirectory).
+    type: path
+    default: /var/lib/cni
+  route_protocol:
+    description: The routing protocol number that marks owned pod-subnet routes (as in M(nodenet.cni.cni_routes)).
+    type: int
+    default: 77
+  route_table:
+    description: The routing table holding the owned routes.
+    type: int
+    default: 254
+  gather:
+    description:
+      - Which parts to gather. V(all) gathers every part.
+      - V(plugins) runs VERSION of every executable in O(bin_dir). V(configs) lints each config, which also runs
+        VERSION of the plugins they name.
+    type: list
+    elements: str
+    choices: [all, plugins, configs, bridges, routes, leases, attachments]
+    default: [all]
+attributes:
+  check_mode:
+    support: full
+    details: The module changes nothing, so check mode gathers the same facts.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - pyroute2 (for bridges and routes; the other parts work without it)
+notes:
+  - A runtime that does not write libcni's result cache, or writes it elsewhere than O(cache_dir), makes its leases
+    look leaked. An ADD in flight holds its lease shortly before its result is cached.
+  - A part that cannot be read is reported under C(errors) and the other parts are still gathered.
+seealso:
+  - module: nodenet.cni.cni_attach
+  - module: nodenet.cni.cni_netconf
+"""
+
+EXAMPLES = r"""
+- name: Gather the node's CNI facts
+  nodenet.cni.cni_facts:
+
+- name: Show which config is active and why
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.cni.active }}"
+
+- name: Fail when any lease is leaked
+  ansible.builtin.assert:
+    that: ansible_facts.cni.leaked_leases | length == 0
+    fail_msg: "{{ ansible_facts.cni.leaked_leases | map(attribute='reason') | list }}"
+
+- name: Only ask the plugins for their versions
+  nodenet.cni.cni_facts:
+    bin_dir: [/opt/cni/bin, /usr/lib/cni]
+    gather: [plugins]
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: complex
+  contains:
+    cni:
+      description:
+        - The node's CNI setup. Keys of parts not gathered are absent.
+        - C(plugins), C(bin_dirs) and C(not_answering) come from the V(plugins) part.
+        - C(configs), C(active) and C(findings) come from V(configs).
+        - C(bridges) from V(bridges), C(routes) from V(routes).
+        - C(leases), C(leaked_leases) and C(data_dirs) from V(leases).
+        - C(attachments) and C(stale_attachments) from V(attachments).
+        - C(errors) maps a part to why it could not be read.
+      returned: always
+      type: dict
+      sample:
+        plugins:
+          - {"name": "bridge", "path": "/opt/cni/bin/bridge", "answers": true, "error": "",
+             "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]}
+        active: {"file": "/etc/cni/net.d/cni.conf", "name": "mynet", "valid": true,
+                 "reason": "first of 1 config file(s) in lexical order (containerd's rule: the first file wins)"}
+        configs:
+          - {"path": "/etc/cni/net.d/cni.conf", "priority": 0, "valid": true, "active": true, "name": "mynet",
+             "cniVersion": "0.3.1", "versions_ok": true, "findings": []}
+        bridges: [{"name": "cni0", "exists": true, "addresses": ["10.13.3.254/22"], "networks": ["mynet"]}]
+        routes: {"protocol": 77, "table": 254, "routes": []}
+        leases:
+          - {"network": "mynet", "ip": "10.13.3.8", "container_id": "probe1", "ifname": "eth0", "leaked": true,
+             "reason": "netns /var/run/netns/probe1 of cached attachment /var/lib/cni/results/mynet-probe1-eth0 is gone (deleted without DEL)"}
+        leaked_leases: []
+        attachments: [{"network": "mynet", "container_id": "probe1", "ifname": "eth0", "netns": "/var/run/netns/probe1",
+                       "netns_alive": false, "stale": true, "ips": ["10.13.3.8/22"]}]
+        stale_attachments: []
+        errors: {}
+cni:
+  description: The same as C(ansible_facts.cni).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import facts
+
+    HAS_DEPS = True
+    DEPS_ERROR = None
+except ImportError as e:  # pragma: no cover - depends on the node
+    HAS_DEPS = False
+    DEPS_ERROR = e
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            conf_dir=dict(type="path", default="/etc/cni/net.d"),
+            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
+            cache_dir=dict(type="path", default="/var/lib/cni"),
+            route_protocol=dict(type="int", default=77),
+            route_table=dict(type="int", default=254),
+            gather=dict(
+                type="list",
+                elements="str",
+                choices=["all", "plugins", "configs", "bridges", "routes", "leases", "attachments"],
+                default=["all"],
+            ),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_DEPS:
+        module.fail_json(msg="cannot import the nodenet.cni runtime: %s" % DEPS_ERROR)
+    p = module.params
+    if not 0 <= p["route_protocol"] <= 255:
+        module.fail_json(msg="route_protocol must be a routing protocol number (0-255), got %d" % p["route_protocol"])
+    if not 1 <= p["route_table"] <= 0xFFFFFFFF:
+        module.fail_json(msg="route_table must be a routing table number (1-4294967295), got %d" % p["route_table"])
+    if not p["bin_dir"]:
+        module.fail_json(msg="bin_dir needs at least one directory")
+    req = facts.FactsRequest(
+        conf_dir=p["conf_dir"],
+        bin_dirs=list(p["bin_dir"]),
+        cache_dir=p["cache_dir"],
+        route_protocol=p["route_protocol"],
+        route_table=p["route_table"],
+        gather=facts.subsets(p["gather"]),
+    )
+    cni = facts.gather(req)
+    module.exit_json(changed=False, ansible_facts=dict(cni=cni), cni=cni)
+
+
+if __name__ == "__main__":
+    main()
