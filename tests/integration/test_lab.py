@@ -118,6 +118,51 @@ def test_nodes_reach_each_other_over_the_underlay(lab):
     assert results[NODES[0]]["rc"] == 0, results
 
 
+CONNECTION_PLAY = """
+- name: The labnode connection, both ways
+  hosts: k8s_nodes
+  gather_facts: true
+  vars:
+    node_file: "/etc/nodenet/ünïcödé {{ lookup('env', 'ANSIBLE_PIPELINING') }}"
+  tasks:
+    - name: Raw command with unicode output
+      ansible.builtin.raw: echo 汉语
+      register: raw
+    - name: Facts describe the node, not the host
+      ansible.builtin.assert:
+        that:
+          - "'汉语' in raw.stdout"
+          - ansible_facts.hostname == inventory_hostname
+          - ansible_facts.interfaces | sort == ['eth0', 'lo']
+    - name: Put a file with a unicode name
+      ansible.builtin.copy: {dest: "{{ node_file }}", content: "汉语 {{ inventory_hostname }}", mode: "0600"}
+    - name: Put an empty file
+      ansible.builtin.copy: {dest: /etc/nodenet/empty, content: "", mode: "0600"}
+    - name: Fetch both back
+      ansible.builtin.fetch: {src: "{{ item }}", dest: "{{ out_dir }}/{{ inventory_hostname }}{{ item | basename }}", flat: true}
+      loop: ["{{ node_file }}", /etc/nodenet/empty]
+    - name: What came back is what went
+      ansible.builtin.assert:
+        that:
+          - lookup('file', out_dir ~ '/' ~ inventory_hostname ~ (node_file | basename)) == '汉语 ' ~ inventory_hostname
+          - lookup('file', out_dir ~ '/' ~ inventory_hostname ~ 'empty') == ''
+    - name: Reconnect
+      ansible.builtin.wait_for_connection: {timeout: 10}
+"""
+
+
+@pytest.mark.parametrize("pipelining", ["0", "1"])
+def test_connection_runs_commands_and_moves_files_inside_nodes(lab, tmp_path, pipelining):
+    play = tmp_path / "connection.yml"
+    play.write_text(CONNECTION_PLAY, encoding="utf-8")
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab["inventory"], str(play), "-e", "out_dir=" + str(tmp_path)]
+    env = dict(ansible_env(), ANSIBLE_PIPELINING=pipelining)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for node in NODES:
+        assert re.search(r"^%s\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0" % node, proc.stdout, re.M), proc.stdout
+
+
 def test_lab_grows_without_touching_existing_nodes(lab):
     grown = playbook("lab_up", lab["inventory"], "-e", "lab_node_count=3")
     assert grown["changed"] == 2  # node3, and the inventory that now lists it
