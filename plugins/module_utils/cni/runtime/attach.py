@@ -387,7 +387,8 @@ class Attacher:
             if foreign:  # somebody else's attachment (a runtime's, or one with netns= given): never DEL it implicitly
                 raise AttachError(
                     "container ID %r is attached on %s to network %r in netns %s, which cni_attach did not make; "
-                    "pass netns=%s to manage that attachment, or choose another name" % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
+                    "pass netns=%s to manage that attachment, or choose another name"
+                    % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
                     "name",
                     config=out.config,
                 )
@@ -406,7 +407,9 @@ class Attacher:
                 return out
             out.notes.append("re-attaching: " + "; ".join(reasons))
         for entry in entries:  # a stale or outdated attachment of this probe goes first
-            self._del(self._cached_net(entry, net if entry.network_name == net.name else None), self._rt("", entry), "%s %s" % (entry.container_id, entry.ifname))
+            self._del(
+                self._cached_net(entry, net if entry.network_name == net.name else None), self._rt("", entry), "%s %s" % (entry.container_id, entry.ifname)
+            )
 
         out.changed = True
         out.netns = want_netns

@@ -101,7 +101,9 @@ def plugin_report(bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], 
 # configs
 
 
-def plugin_support(net: NetworkConfigList, bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], plugin_exec: Optional[PluginExec] = None) -> List[Dict[str, Any]]:
+def plugin_support(
+    net: NetworkConfigList, bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], plugin_exec: Optional[PluginExec] = None
+) -> List[Dict[str, Any]]:
     """Each plugin type the list names (IPAM included) and whether it speaks the list's cniVersion."""
     out = []
     wanted = net.cni_version or "0.1.0"
