@@ -58,18 +58,21 @@ options:
       - The underlay end of the node's veth pair, inside O(underlay_netns) and enslaved to O(underlay_bridge).
       - Required with O(state=present). With O(state=absent) it is deleted when given (this also deletes O(interface)).
     type: str
+  interface:
+    description:
+      - The name of the node's underlay interface, inside its network namespace.
+      - Its MAC address is fixed, derived from O(name) (locally administered), as a real NIC's is. An interface made again
+        after a repair keeps it, so the other nodes' ARP caches stay right.
+    type: str
+    default: eth0
   underlay_cidr:
     description:
-      - The underlay network, for example V(172.31.250.0/24). The node's address is host number O(index) of it.
+      - The underlay network, an IPv4 network such as V(172.31.250.0/24). The node's address is host number O(index) of it.
       - Required with O(state=present).
     type: str
   index:
     description: The node's number, from 1. Its address is the O(index)-th host address of O(underlay_cidr).
     type: int
-  interface:
-    description: The name of the node's underlay interface, inside its network namespace.
-    type: str
-    default: eth0
   private_paths:
     description:
       - Absolute paths that are private to the node. A path missing on the host is created there as an empty directory,
@@ -165,6 +168,7 @@ actions:
   sample: ["add network namespace nnlab-node1", "set lo up in nnlab-node1"]
 """
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -195,11 +199,11 @@ def nsfs_mounts():
 # Our copies of the host's namespace mounts (/run/netns/*, other labs' nodes) would keep
 # those namespaces alive after their owners delete them: drop every one. One that its
 # owner is deleting right now may vanish under us ("not mounted"), hence a few passes.
-for attempt in range(3):
+for _ in range(3):
     for point in reversed(nsfs_mounts()):
         subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL)
 if nsfs_mounts():
-    sys.exit("cannot drop the copies of these namespace mounts: %s" % ", ".join(nsfs_mounts()))
+    raise SystemExit("cannot drop the copies of these namespace mounts: %s" % ", ".join(nsfs_mounts()))
 # sysfs shows the network devices of the namespace it is mounted from (what `ip netns exec` does).
 run("umount", "-l", "/sys")
 run("mount", "-t", "sysfs", spec["name"], "/sys")
@@ -249,7 +253,7 @@ def read_mountinfo():
 
 
 class Host:
-    """The commands the lab needs, run on the host. Every mutation goes through `do`."""
+    """Runs the lab's commands on the host (C locale); a failure becomes a LabError."""
 
     def __init__(self, module):
         self.module = module
@@ -303,14 +307,17 @@ class LabNode:
         self.uts = os.path.join(self.state_dir, "uts")
         self.binds = [(os.path.join(self.state_dir, "root", path.lstrip("/")), path) for path in params["private_paths"]]
         self.directories = [self.host_path(d) for d in params["directories"]]
+        # a fixed MAC, like a real NIC: a re-made interface keeps it, so the other nodes' ARP caches stay right
+        self.mac = "02:" + ":".join("%02x" % b for b in hashlib.sha256(self.name.encode()).digest()[:5])
         self.address = None
         if params["state"] == "present":
             network = ipaddress.ip_network(params["underlay_cidr"], strict=True)
-            hosts = network.num_addresses - (2 if network.version == 4 and network.prefixlen < 31 else 0)
+            # host numbers skip the network and broadcast addresses, except in /31 and /32 (RFC 3021)
+            skip = 1 if network.prefixlen < 31 else 0
+            hosts = network.num_addresses - 2 * skip
             if not 1 <= params["index"] <= hosts:
                 raise LabError("index %d is not a host number of %s (1..%d)" % (params["index"], network, hosts))
-            first = network.network_address + (1 if network.version == 4 and network.prefixlen < 31 else 0)
-            self.address = "%s/%d" % (first + params["index"] - 1, network.prefixlen)
+            self.address = "%s/%d" % (network.network_address + skip + params["index"] - 1, network.prefixlen)
 
     def host_path(self, node_path):
         """Where a path inside one of the node's private paths lives on the host."""
@@ -332,7 +339,6 @@ class LabNode:
             "state_dir_mount": mounts.get(self.state_dir),
             "mnt": mounts.get(self.mnt, {}).get("fstype") == "nsfs",
             "uts": mounts.get(self.uts, {}).get("fstype") == "nsfs",
-            "mounts_below": sorted(m for m in mounts if m.startswith(self.state_dir + "/")),
         }
         s["underlay"] = bool(p["underlay_netns"]) and mounts.get(os.path.join(NETNS_DIR, p["underlay_netns"]), {}).get("fstype") == "nsfs"
         s["port"] = self.host.link(p["underlay_netns"], p["underlay_port"]) if s["underlay"] and p["underlay_port"] else None
@@ -377,7 +383,7 @@ class LabNode:
         if self.p["state"] == "present":
             out.update(
                 underlay_port=bool(s["port"]) and s["port"].get("master") == self.p["underlay_bridge"] and is_up(s["port"]),
-                interface=self.paired(s) and is_up(s["interface"]),
+                interface=self.paired(s) and is_up(s["interface"]) and s["interface"].get("address") == self.mac,
                 addresses=s["addresses"],
                 sysctls=s["sysctls"],
                 private_paths_mounted=self.mount_ns_complete(s),
@@ -445,9 +451,12 @@ class LabNode:
             steps.append(
                 (
                     "add veth %s (%s) <-> %s (%s)" % (p["interface"], self.name, p["underlay_port"], p["underlay_netns"]),
-                    ip_n + ["link", "add", p["interface"], "type", "veth", "peer", "name", p["underlay_port"], "netns", p["underlay_netns"]],
+                    ip_n
+                    + ["link", "add", p["interface"], "address", self.mac, "type", "veth", "peer", "name", p["underlay_port"], "netns", p["underlay_netns"]],
                 )
             )
+        elif s["interface"].get("address") != self.mac:
+            steps.append(("set %s address %s in %s" % (p["interface"], self.mac, self.name), ip_n + ["link", "set", p["interface"], "address", self.mac]))
         if not paired or s["port"].get("master") != p["underlay_bridge"]:
             steps.append(
                 ("enslave %s to %s" % (p["underlay_port"], p["underlay_bridge"]), ip_u + ["link", "set", p["underlay_port"], "master", p["underlay_bridge"]])
@@ -532,9 +541,11 @@ def check_params(p):
         if missing:
             raise LabError("state=present needs: %s" % ", ".join(missing))
         try:
-            ipaddress.ip_network(p["underlay_cidr"], strict=True)
+            network = ipaddress.ip_network(p["underlay_cidr"], strict=True)
         except ValueError as e:
             raise LabError("underlay_cidr: %s" % e) from e
+        if network.version != 4:
+            raise LabError("underlay_cidr must be an IPv4 network, got %s" % network)
     for key in ("underlay_bridge", "underlay_port", "interface"):
         if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
             raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))

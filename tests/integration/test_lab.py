@@ -163,6 +163,18 @@ def test_connection_runs_commands_and_moves_files_inside_nodes(lab, tmp_path, pi
         assert re.search(r"^%s\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0" % node, proc.stdout, re.M), proc.stdout
 
 
+def test_lab_up_repairs_a_broken_node_and_check_mode_only_reports(lab):
+    # break node2 by exact name, inside the lab only: its underlay link, and node1's persisted UTS namespace
+    subprocess.run(["ip", "-n", NODES[1], "link", "del", "eth0"], check=True, timeout=30)
+    subprocess.run(["umount", os.path.join(STATE_DIR, NODES[0], "uts")], check=True, timeout=30)
+    assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2", "--check")["changed"] == 1
+    assert subprocess.run(["ip", "-n", NODES[1], "link", "show", "eth0"], capture_output=True, timeout=30).returncode != 0
+    assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2")["changed"] == 1
+    results = on_nodes(lab["inventory"], NODES[0], "ansible.builtin.shell", "hostname && ping -c 1 -W 2 172.31.250.2")
+    assert results[NODES[0]]["rc"] == 0 and results[NODES[0]]["stdout_lines"][0] == NODES[0], results
+    assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2")["changed"] == 0
+
+
 def test_lab_grows_without_touching_existing_nodes(lab):
     grown = playbook("lab_up", lab["inventory"], "-e", "lab_node_count=3")
     assert grown["changed"] == 2  # node3, and the inventory that now lists it
