@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - Makes the pod bridge exist, be a bridge, be up, and carry the given MTU, gateway addresses, promiscuous mode
     and VLAN filtering, through netlink (pyroute2), before any pod exists.
-  - Reconciles drift. A different IPv4 address, or an overlapping IPv6 address, on the bridge is a conflict:
+  - Reconciles drift. A different IPv4 address, or an overlapping IPv6 address, on the bridge is a conflict;
     it is replaced only with O(force_address=true), otherwise the module fails naming the conflicting address
     (the same rule the bridge CNI plugin applies on every pod ADD).
   - Also sets the node sysctls the bridge needs (IPv4 and IPv6 forwarding) declaratively.
