@@ -68,7 +68,7 @@ options:
   cni_args:
     description:
       - Extra arguments passed to the plugins as C(CNI_ARGS), in order, as C(KEY=VALUE;KEY=VALUE).
-      - For example V({"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": "probe"}).
+      - 'For example V({"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": "probe"}).'
     type: dict
     default: {}
   capability_args:
@@ -104,12 +104,16 @@ options:
     default: /var/lib/cni
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is executed in check mode, not even plugin VERSION. The module reports the configuration it would use and what it would do.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The probe's attachments and namespace before and after.
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 requirements:
   - pyroute2 (to create and delete the network namespace)

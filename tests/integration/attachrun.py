@@ -46,7 +46,7 @@ def run_on_node(
         argv = ["nsenter", "--net=" + node.path, "--"] + argv
     full_env = ansible_env()
     full_env.update(env or {})
-    proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         with open(os.path.join(tree, "localhost")) as f:
             out = json.load(f)

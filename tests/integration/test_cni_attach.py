@@ -73,7 +73,7 @@ def failing_plugin(bin_dir, name: str = "failer") -> None:
 def addresses_in(name: str, ifname: str = "eth0"):
     import subprocess
 
-    out = subprocess.run(["ip", "netns", "exec", name, "ip", "-j", "addr", "show", "dev", ifname], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(["ip", "netns", "exec", name, "ip", "-j", "addr", "show", "dev", ifname], capture_output=True, text=True, timeout=30, check=False)
     if out.returncode != 0:
         return None
     return ["%s/%s" % (a["local"], a["prefixlen"]) for link in json.loads(out.stdout) for a in link.get("addr_info", []) if a.get("scope") == "global"]

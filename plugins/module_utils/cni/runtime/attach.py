@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import NAME_RE
 from ..spec import CNIError, Result
-from .cache import CacheEntry, CacheError, delete_entry, list_attachments, read_entry
+from .cache import CacheEntry, CacheError, delete_entry, list_attachments
 from .chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from .confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
 from .pluginexec import TraceRecord
