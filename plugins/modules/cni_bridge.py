@@ -61,10 +61,14 @@ options:
     type: bool
 attributes:
   check_mode:
+    description: Predicts the bridge state and C(changed) without touching the link.
     support: full
   diff_mode:
+    description: Shows the normalised bridge state before and after.
     support: full
   platform:
+    description: Linux nodes; acts in the network namespace the module runs in.
+    support: full
     platforms: posix
 requirements:
   - pyroute2

@@ -87,10 +87,14 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Lints and predicts C(changed) without writing files.
     support: full
   diff_mode:
+    description: Shows the config file, disabled files and dataDirs before and after.
     support: full
   platform:
+    description: Linux nodes; acts in the network namespace the module runs in.
+    support: full
     platforms: posix
 requirements:
   - netaddr (for linting host-local ranges)

@@ -61,10 +61,14 @@ options:
     default: 254
 attributes:
   check_mode:
+    description: Predicts added, replaced and removed routes without touching the routing table.
     support: full
   diff_mode:
+    description: Shows the owned routes before and after.
     support: full
   platform:
+    description: Linux nodes; acts in the network namespace the module runs in.
+    support: full
     platforms: posix
 requirements:
   - pyroute2
