@@ -140,7 +140,7 @@ def render_launcher(canonical: str, interpreter: str, runtime_dir: str) -> str:
         "import sys\n"
         "sys.path.insert(0, %r)\n"
         "from %s.skel import main\n"
-        "main(%r)\n"
+        "raise SystemExit(main(%r))\n"
     ) % (interpreter, LAUNCHER_MARK, canonical, runtime_dir, runtime_dir, PACKAGE_NAME, canonical)
 
 

@@ -227,8 +227,8 @@ def read_stdin(stream) -> bytes:
         raise CNIError(ERR_IO, "error reading from stdin: %s" % e)
 
 
-def main(name: str) -> None:
-    """Launcher entry: read stdin, run, print, exit."""
+def main(name: str) -> int:
+    """Launcher entry: read stdin, run, print; returns the exit code (the launcher exits)."""
     command = os.environ.get("CNI_COMMAND", "")
     stdin = b""
     if command:
@@ -236,12 +236,11 @@ def main(name: str) -> None:
             stdin = read_stdin(sys.stdin.buffer)
         except CNIError as e:
             sys.stdout.write(dumps(e.to_dict()))
-            sys.exit(1)
+            return 1
     code, out, err = run(name, os.environ, stdin)
     if err:
         sys.stderr.write(err)
     if out:
         sys.stdout.write(out)
         sys.stdout.flush()
-    sys.exit(code)
-
+    return code
