@@ -104,15 +104,13 @@ options:
     default: /var/lib/cni
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: Executes nothing, not even plugin VERSION, and creates nothing; reports the configuration it would use and what it would do.
     support: full
-    details: Nothing is executed in check mode, not even plugin VERSION. The module reports the configuration it would use and what it would do.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Shows the probe's attachments (network, interface, namespace, addresses, arguments) and namespace before and after.
     support: full
-    details: The probe's attachments and namespace before and after.
   platform:
-    description: Target OS/families that can be operated against.
+    description: Linux nodes; the plugins run in the network namespace the module runs in.
     support: full
     platforms: posix
 requirements:

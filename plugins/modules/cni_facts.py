@@ -62,17 +62,16 @@ options:
     default: [all]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    description: The module changes nothing, so check mode gathers the same facts (plugin VERSION probes included, they are read-only).
     support: full
-    details: The module changes nothing, so check mode gathers the same facts.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    description: Nothing changes, so there is nothing to diff.
     support: none
   facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
+    description: Returns C(ansible_facts.cni).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
+    description: Linux nodes; bridges and routes are those of the network namespace the module runs in.
     support: full
     platforms: posix
 requirements:
