@@ -54,7 +54,7 @@ class ActionModule(ActionBase):
         try:
             files = installer.collect_sources()
         except RuntimeError as e:
-            raise AnsibleActionFail("cannot build the plugin bundle on the controller: %s" % e)
+            raise AnsibleActionFail("cannot build the plugin bundle on the controller: %s" % e) from e
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "nodenet-cni-bundle.tar.gz")

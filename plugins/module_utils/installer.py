@@ -351,7 +351,7 @@ def interpreter_version(interpreter: str) -> Tuple[int, int, int]:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise ValueError("%s could not be run: %s" % (interpreter, e))
+        raise ValueError("%s could not be run: %s" % (interpreter, e)) from e
     out = proc.stdout.decode(errors="replace").strip()
     match = re.match(r"^(\d+)\.(\d+)\.(\d+)$", out)
     if proc.returncode != 0 or not match:
