@@ -1,9 +1,9 @@
 # nodenet.cni — entry points. Everything needs root (network namespaces, apt).
 #
-#   make demo    set up, then install the plugins and run two pods on a bridge
-#   make test    set up, then pytest + ansible-test sanity + ansible-lint
+#   make demo    set up, then a lab of 3 nodes, site.yml, verify.yml (pod-to-pod across nodes)
+#   make test    set up, then pytest + ansible-test sanity + ansible-lint + molecule
 
-.PHONY: setup test demo unit integration pytest sanity lint
+.PHONY: setup test demo demo-plugins unit integration pytest sanity lint molecule
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,9 @@ test: setup
 	bash scripts/test.sh
 
 demo: setup
+	bash scripts/lab_demo.sh
+
+demo-plugins: setup
 	bash scripts/demo.sh
 
 pytest: setup
@@ -28,3 +31,6 @@ sanity: setup
 
 lint: setup
 	bash scripts/test.sh lint
+
+molecule: setup
+	bash scripts/test.sh molecule

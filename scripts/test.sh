@@ -8,6 +8,7 @@
 #   integration  tests/integration only (root)
 #   sanity       ansible-test sanity --python 3.11 on a copy of the collection
 #   lint         ansible-lint --profile production
+#   molecule     molecule test for every scenario (labs of namespace nodes; root)
 #
 # Every suite runs even when an earlier one failed; the exit code is non-zero
 # if any failed. pytest collecting no test (exit 5) counts as a failure.
@@ -27,7 +28,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 suites=("$@")
-[[ ${#suites[@]} -gt 0 ]] || suites=(pytest sanity lint)
+[[ ${#suites[@]} -gt 0 ]] || suites=(pytest sanity lint molecule)
 
 needs_root() {
   if [[ $(id -u) -ne 0 ]]; then
@@ -79,11 +80,21 @@ suite_sanity() {
 
 suite_lint() { ansible-lint --profile production; }
 
+suite_molecule() {
+  # scenarios live in extensions/molecule (default: 1 node, multinode: 3 -> 4 nodes + reset)
+  needs_root molecule || return 1
+  local scenario rc=0
+  for scenario in default multinode; do
+    molecule test -s "$scenario" || rc=1
+  done
+  return "$rc"
+}
+
 declare -A status=()
 failed=0
 for suite in "${suites[@]}"; do
   if ! declare -F "suite_$suite" >/dev/null; then
-    echo "test: unknown suite '$suite' (pytest unit integration sanity lint)" >&2
+    echo "test: unknown suite '$suite' (pytest unit integration sanity lint molecule)" >&2
     exit 2
   fi
   printf '\n==> %s\n' "$suite"
