@@ -184,7 +184,7 @@ class Bench:
         key = impl.key + "-ipam"
         if key not in self.hosts:
             self.hosts[key] = self.sandbox.netns(impl.key + "-ipamctr")
-        return [Pod(cniconf.new_container_id(), netns_path(self.hosts[key])) for _ in range(count)]
+        return [Pod(cniconf.new_container_id(), netns_path(self.hosts[key])) for _pod in range(count)]
 
     def drop_pods(self, lanes: Dict[str, Lane]) -> None:
         for lane in lanes.values():
@@ -475,7 +475,7 @@ def machine_info(go_bin: str, interpreter: str) -> Dict[str, Any]:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--pods", type=int, default=None, help="pods for ADD/DEL latency (default 50; --quick 10)")
     ap.add_argument("--leases", type=int, default=None, help="existing leases in the dataDir (default 10000; --quick 1000)")
     ap.add_argument("--lease-ops", type=int, default=None, help="ADDs/DELs measured with the leases present (default 20; --quick 5)")
