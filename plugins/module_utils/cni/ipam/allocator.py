@@ -75,7 +75,7 @@ def iter_candidates(range_set: RangeSet, last_reserved: Optional["IPAddress"]) -
                 break
     total = sum(r.size() for r in ranges)
     version = range_set.version
-    for _ in range(total):
+    for _visit in range(total):
         r = ranges[index]
         if cursor != int(r.gateway):
             yield IPAddress(cursor, version=version), r
@@ -126,7 +126,8 @@ def allocate_ip(
         if reserved is None:
             raise CNIError(ERR_INTERNAL, "no IP addresses available in range set: %s" % range_set)
         ip = _parse_ip(reserved)
-        assert ip is not None
+        if ip is None:  # cannot happen: every candidate was spelled by format_ip
+            raise CNIError(ERR_INTERNAL, "reserved address %r does not parse" % reserved)
         return Allocation(ip=ip, range=ranges[reserved], range_set_index=range_set_index)
 
 
@@ -184,7 +185,7 @@ def release_all(store: Store, conf: IPAMConfig, container_id: str, ifname: str) 
     """
     released: List[str] = []
     errors: List[str] = []
-    for _ in conf.range_sets:
+    for _range_set in conf.range_sets:
         try:
             with store.locked():
                 released += store.release_by_id(container_id, ifname)
@@ -211,7 +212,7 @@ def collect_garbage(store: Store, valid: Collection[Tuple[str, str]]) -> Tuple[L
     left by a crashed writer are removed too (the lock proves them stale).
     """
     valid_pairs: Set[Tuple[str, str]] = {(cid.strip(), ifn) for cid, ifn in valid}
-    valid_ids = {cid for cid, _ in valid_pairs}
+    valid_ids = {cid for cid, _ifname in valid_pairs}
     released: List[Lease] = []
     errors: List[str] = []
     with store.locked():

@@ -135,7 +135,8 @@ class Store:
         the wait is bounded (flock has no timeout). Both sides take the same
         kind of lock on the same file, so Go and Python exclude each other.
         """
-        assert self._lock_fd is not None, "store is closed"
+        if self._lock_fd is None:  # a programming error: locked() after close()
+            raise CNIError(ERR_INTERNAL, "lease store %s is closed" % self.dir)
         if self._held:  # re-entrant within one Store
             yield self
             return
@@ -188,7 +189,7 @@ class Store:
 
     # -- writing ---------------------------------------------------------
     def _write_temp(self, data: str) -> str:
-        for _ in range(8):  # a name collision is astronomically unlikely; stay bounded anyway
+        for _attempt in range(8):  # a name collision is astronomically unlikely; stay bounded anyway
             # os.urandom, not secrets: secrets imports hashlib+hmac (~4 ms per exec)
             tmp = os.path.join(self.dir, "%s%d-%s" % (TEMP_PREFIX, os.getpid(), os.urandom(6).hex()))
             try:

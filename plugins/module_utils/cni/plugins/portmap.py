@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from ..config.netconf import NetConf, parse_netconf
+from ..config.netconf import parse_netconf
 from ..config.portmap import PortMapConf, parse_portmap
 from ..net import hostport, nftcmd
 from ..skel import CmdArgs, Plugin
@@ -29,10 +29,8 @@ def _load(args: CmdArgs) -> PortMapConf:
     return pm
 
 
-def _targets(net: NetConf, ifname: str) -> List[hostport.Target]:
+def _targets(result: Result, ifname: str) -> List[hostport.Target]:
     """First IPv4 and first IPv6 of the container interface in prevResult."""
-    result = net.prev_result
-    assert result is not None
     targets: List[hostport.Target] = []
     for ip in result.ips:
         if ip.interface is not None:
@@ -70,11 +68,12 @@ def _enable_route_localnet(targets: List[hostport.Target]) -> None:
 
 def cmd_add(args: CmdArgs) -> Optional[Result]:
     pm = _load(args)
-    if pm.net.prev_result is None:
+    prev_result = pm.net.prev_result
+    if prev_result is None:
         raise CNIError(ERR_INVALID_NETCONF, "must be called as chained plugin (prevResult is missing)")
     if not pm.mappings:
-        return pm.net.prev_result
-    targets = _targets(pm.net, args.ifname)
+        return prev_result
+    targets = _targets(prev_result, args.ifname)
     if not targets:
         raise CNIError(ERR_INVALID_NETCONF, "prevResult has no address on interface %r in a sandbox to forward ports to" % args.ifname)
     try:
@@ -87,7 +86,7 @@ def cmd_add(args: CmdArgs) -> Optional[Result]:
     except CNIError:
         _teardown(pm, args.container_id)  # leave nothing half-made behind
         raise
-    return pm.net.prev_result
+    return prev_result
 
 
 def _teardown(pm: PortMapConf, container_id: str) -> None:
@@ -113,11 +112,12 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
 
 def cmd_check(args: CmdArgs) -> Optional[Result]:
     pm = _load(args)
-    if pm.net.prev_result is None:
+    prev_result = pm.net.prev_result
+    if prev_result is None:
         raise CNIError(ERR_INVALID_NETCONF, "must be called as chained plugin (prevResult is missing)")
     if not pm.mappings:
         return None
-    targets = _targets(pm.net, args.ifname)
+    targets = _targets(prev_result, args.ifname)
     if pm.backend == "nftables":
         counts = hostport.nft_rule_counts(args.container_id)
         want = sum(len(hostport._mappings_for(t.family, pm.mappings)) for t in targets)
