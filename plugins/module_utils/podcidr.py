@@ -57,18 +57,19 @@ def allocate(cluster_cidr: str, prefix_length: int, nodes: Mapping[str, Mapping[
                 if source == "persisted" and net not in cluster:
                     # a persisted subnet outside the cluster CIDR: the CIDR changed under it
                     raise SubnetError(
-                        "node %s keeps pod subnet %s, which is outside the cluster CIDR %s; set its pod subnet explicitly or reset the node" % (name, net, cluster)
+                        "node %s keeps pod subnet %s, which is outside the cluster CIDR %s; "
+                        "set its pod subnet explicitly or reset the node" % (name, net, cluster)
                     )
                 taken.append((name, net, source))
                 break
         else:
             pending.append(name)
-    for i, (a, net_a, _) in enumerate(taken):
-        for b, net_b, _ in taken[i + 1 :]:
+    for i, (a, net_a, _source_a) in enumerate(taken):
+        for b, net_b, _source_b in taken[i + 1 :]:
             if net_a.version == net_b.version and net_a.first <= net_b.last and net_b.first <= net_a.last:
                 raise SubnetError("nodes %s and %s would share addresses: %s and %s overlap" % (a, b, net_a, net_b))
     result = {name: _entry(net, source) for name, net, source in taken}
-    used = [net for _, net, _ in taken]
+    used = [net for _name, net, _source in taken]
     free = _free_subnets(cluster, prefix_length, used)
     for name in pending:
         net = next(free, None)

@@ -135,7 +135,10 @@ def parse_bridge_conf(raw: Dict[str, Any], cni_args: str = "", strict: bool = Tr
 
     validate_ifname(conf.bridge, "bridge")
     if conf.ip_masq_backend and conf.ip_masq_backend not in IPMASQ_BACKENDS:
-        raise CNIError(ERR_INVALID_NETCONF, "unknown ipmasq backend %r in field 'ipMasqBackend' (use %s)" % (conf.ip_masq_backend, " or ".join(IPMASQ_BACKENDS)))
+        raise CNIError(
+            ERR_INVALID_NETCONF,
+            "unknown ipmasq backend %r in field 'ipMasqBackend' (use %s)" % (conf.ip_masq_backend, " or ".join(IPMASQ_BACKENDS)),
+        )
     if conf.mtu and not MIN_MTU <= conf.mtu <= MAX_MTU:
         raise CNIError(ERR_INVALID_NETCONF, "invalid 'mtu' %d (must be 0 or between %d and %d)" % (conf.mtu, MIN_MTU, MAX_MTU))
     if not 0 <= conf.vlan <= MAX_VLAN:

@@ -118,7 +118,11 @@ def parse_portmap(conf: NetConf) -> PortMapConf:
     if not isinstance(bit, int) or isinstance(bit, bool) or not 0 <= bit <= 31:
         raise CNIError(ERR_INVALID_NETCONF, "portmap field 'markMasqBit' must be between 0 and 31, got %r" % (bit,))
     iptables_only = [k for k in ("markMasqBit", "externalSetMarkChain") if raw.get(k) is not None]
-    cond_style = {k: raw[k][0].startswith(("-", "!")) for k in ("conditionsV4", "conditionsV6") if isinstance(raw.get(k), list) and raw[k] and isinstance(raw[k][0], str)}
+    cond_style = {
+        k: raw[k][0].startswith(("-", "!"))
+        for k in ("conditionsV4", "conditionsV6")
+        if isinstance(raw.get(k), list) and raw[k] and isinstance(raw[k][0], str)
+    }
     if backend is None and (iptables_only or any(cond_style.values())):
         backend = "iptables"  # the options say which backend they were written for
     elif backend is None and cond_style:

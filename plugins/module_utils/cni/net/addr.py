@@ -110,7 +110,7 @@ def ensure_gateway_address(ipr: Any, link: LinkInfo, cidr: str, force: bool, als
     want = IPNetwork(cidr)
     have = [(a.cidr, IPNetwork(a.cidr)) for a in list_addresses(ipr, link, want.version)]
     # Present already: done, whatever else is there (the reference's answer depended on address order).
-    if any(net.ip == want.ip and net.prefixlen == want.prefixlen for _, net in have):
+    if any(net.ip == want.ip and net.prefixlen == want.prefixlen for _text, net in have):
         return False
     keep = {(n.ip, n.prefixlen) for n in (IPNetwork(c) for c in also_wanted)}
     for text, current in have:

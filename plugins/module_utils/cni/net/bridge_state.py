@@ -48,7 +48,10 @@ def parse_addresses(values: List[str], option: str = "addresses") -> List[str]:
         except (AddrFormatError, ValueError, TypeError):
             raise CNIError(ERR_INVALID_NETCONF, "%s[%d] %r is not an address in CIDR form (e.g. 10.244.1.1/24)" % (option, i, value))
         if net.ip == net.network and net.size > 2:
-            raise CNIError(ERR_INVALID_NETCONF, "%s[%d] %s is the network address; give the gateway address, e.g. %s/%d" % (option, i, value, net.network + 1, net.prefixlen))
+            raise CNIError(
+                ERR_INVALID_NETCONF,
+                "%s[%d] %s is the network address; give the gateway address, e.g. %s/%d" % (option, i, value, net.network + 1, net.prefixlen),
+            )
         out.append("%s/%d" % (net.ip, net.prefixlen))
     fams = [IPNetwork(a).version for a in out]
     if fams.count(4) > 1:

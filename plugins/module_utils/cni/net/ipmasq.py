@@ -139,7 +139,7 @@ def _setup_nftables(cidrs: Sequence[str], network: str, ifname: str, container_i
         "add rule %s postrouting ip6 daddr %s return" % (t, MULTICAST[6]),
         "add rule %s postrouting goto %s" % (t, NFT_CHAIN),
     ]
-    lines += ["delete rule %s %s handle %d" % (t, NFT_CHAIN, h) for h, _ in stale]
+    lines += ["delete rule %s %s handle %d" % (t, NFT_CHAIN, h) for h, _comment in stale]
     for cidr in cidrs:
         ip = "ip" if _family(cidr) == 4 else "ip6"
         lines.append("add rule %s %s %s saddr %s %s daddr != %s masquerade comment %s" % (t, NFT_CHAIN, ip, _ip_of(cidr), ip, _network_of(cidr), comment))
@@ -210,7 +210,7 @@ def gc_ipmasq(network: str, valid: Iterable[Tuple[str, str]]) -> None:
         except CNIError as e:
             errors.append(str(e))
     # iptables chains are per container (the reference ignores ifname there)
-    keep_ids: Set[str] = {cid for cid, _ in valid}
+    keep_ids: Set[str] = {cid for cid, _ifname in valid}
     for family in (4, 6):
         try:
             current = nftcmd.iptables_save(family, IPT_TABLE) or []
@@ -252,7 +252,7 @@ def _nft_rule_handles(comment_prefix: str) -> List[Tuple[int, str]]:
 
 def _delete_nft_rules(rules: List[Tuple[int, str]]) -> None:
     if rules:
-        nftcmd.nft_apply("".join("delete rule %s %s handle %d\n" % (NFT_FAMILY_TABLE, NFT_CHAIN, h) for h, _ in rules))
+        nftcmd.nft_apply("".join("delete rule %s %s handle %d\n" % (NFT_FAMILY_TABLE, NFT_CHAIN, h) for h, _comment in rules))
 
 
 def _jump_re(chain: str):

@@ -230,7 +230,9 @@ def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan
         except NetlinkError as e:
             if e.code != errno.EEXIST:  # EEXIST: another ADD won the race
                 if e.code == errno.EOPNOTSUPP and vlan_filtering:
-                    raise CNIError(ERR_INTERNAL, "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name)
+                    raise CNIError(
+                        ERR_INTERNAL, "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name
+                    )
                 raise netlink_failure("add bridge %r" % name, e)
     link = require_link(ipr, name)
     if not link.is_bridge:
@@ -263,7 +265,7 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
     if get_link(ipr_container, ifname) is not None:
         raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
     last: Optional[BaseException] = None
-    for _ in range(VETH_NAME_ATTEMPTS if not host_name else 1):
+    for _attempt in range(VETH_NAME_ATTEMPTS if not host_name else 1):
         peer_name = host_name or random_veth_name()
         peer = {"ifname": peer_name, "net_ns_fd": host_ns_fd}
         spec = {"ifname": ifname, "kind": "veth", "peer": peer}

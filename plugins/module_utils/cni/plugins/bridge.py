@@ -342,7 +342,10 @@ def check_bridge(conf: BridgeConf, host, entry: Optional[Interface]) -> links.Li
     if conf.is_gateway and entry.mac and entry.mac.lower() != bridge.mac:
         raise CNIError(ERR_INTERNAL, "Bridge interface %s Mac doesn't match: %s" % (entry.name, entry.mac))
     if bridge.promisc != conf.promisc_mode:
-        raise CNIError(ERR_INTERNAL, "Bridge interface %s configured Promisc Mode %s doesn't match current state: %s" % (entry.name, conf.promisc_mode, bridge.promisc))
+        raise CNIError(
+            ERR_INTERNAL,
+            "Bridge interface %s configured Promisc Mode %s doesn't match current state: %s" % (entry.name, conf.promisc_mode, bridge.promisc),
+        )
     return bridge
 
 

@@ -72,7 +72,7 @@ def cmd_gc(args: CmdArgs) -> Optional[Result]:
     if valid is None or not os.path.isdir(conf.network_dir):
         return None
     with Store(conf.data_dir, conf.name) as store:
-        _, errors = allocator.collect_garbage(store, valid)
+        _released, errors = allocator.collect_garbage(store, valid)
     if errors:
         raise CNIError(ERR_INTERNAL, "; ".join(errors))
     return None
@@ -124,7 +124,7 @@ def _data_dir_problem(network_dir: str) -> str:
     read-only filesystem, even for root).
     """
     path = os.path.abspath(network_dir)
-    for _ in range(256):  # bounded walk up the tree
+    for _level in range(256):  # bounded walk up the tree
         if os.path.lexists(path):
             if not os.path.isdir(path):
                 return "%s is not a directory" % path

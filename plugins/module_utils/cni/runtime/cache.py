@@ -170,7 +170,7 @@ def parse_entry(data: bytes, path: str = "") -> CacheEntry:
         ifname=obj.get("ifName", ""),
         config=config,
         netns=obj.get("netns", ""),
-        cni_args=[(k, v) for k, v in args],
+        cni_args=[(pair[0], pair[1]) for pair in args],  # JSON's [key, value] lists as tuples
         capability_args=caps,
         result=result,
         path=path,
@@ -259,4 +259,3 @@ def list_attachments(cache_dir: str, container_id: str = "", network: str = "") 
             continue
         out.append(entry)
     return out
-

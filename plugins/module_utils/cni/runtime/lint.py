@@ -200,6 +200,10 @@ def overlapping_networks(nets: Sequence[NetworkConfigList]) -> List[Finding]:
         for net_b, b in subnets[i + 1 :]:
             if net_a.name != net_b.name and a.version == b.version and (a.first <= b.last and b.first <= a.last):
                 findings.append(
-                    Finding(WARNING, "overlapping-networks", "network %r (%s) and network %r (%s) allocate from overlapping subnets" % (net_a.name, a, net_b.name, b))
+                    Finding(
+                        WARNING,
+                        "overlapping-networks",
+                        "network %r (%s) and network %r (%s) allocate from overlapping subnets" % (net_a.name, a, net_b.name, b),
+                    )
                 )
     return findings

@@ -148,4 +148,3 @@ class PluginExec:
             rec.error = go_error_text(error)
             rec.cni_error = error
         return rec
-
