@@ -48,7 +48,7 @@ def run_module(module: str, args: Dict[str, Any], netns: Optional[str] = None, c
         argv.append("--diff")
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
     try:
         with open(os.path.join(tree, "localhost")) as f:
             out = json.load(f)

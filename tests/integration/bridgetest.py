@@ -37,7 +37,7 @@ def plugin_speaks(path: str) -> bool:
     if not os.path.isfile(path):
         return False
     env = {"CNI_COMMAND": "VERSION", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    proc = subprocess.run([path], input=b'{"cniVersion":"1.0.0"}', env=env, capture_output=True, timeout=30)
+    proc = subprocess.run([path], input=b'{"cniVersion":"1.0.0"}', env=env, capture_output=True, timeout=30, check=False)
     return proc.returncode == 0 and b"supportedVersions" in proc.stdout
 
 
@@ -176,7 +176,11 @@ def nft_ruleset(host: NetNS) -> List[Dict[str, Any]]:
 
 
 def nft_masq_comments(host: NetNS) -> List[str]:
-    return [o["rule"].get("comment", "") for o in nft_ruleset(host) if "rule" in o and o["rule"]["table"] == "cni_plugins_masquerade" and o["rule"]["chain"] == "masq_checks"]
+    return [
+        o["rule"].get("comment", "")
+        for o in nft_ruleset(host)
+        if "rule" in o and o["rule"]["table"] == "cni_plugins_masquerade" and o["rule"]["chain"] == "masq_checks"
+    ]
 
 
 def iptables_nat(host: NetNS, family: int = 4) -> List[str]:

@@ -102,5 +102,5 @@ def exec_plugin(
     argv = [plugin]
     if host is not None:
         argv = ["ip", "netns", "exec", host.name] + argv
-    proc = subprocess.run(argv, input=data, env=full_env, capture_output=True, timeout=timeout)
+    proc = subprocess.run(argv, input=data, env=full_env, capture_output=True, timeout=timeout, check=False)
     return PluginRun(proc.returncode, proc.stdout.decode(), proc.stderr.decode())

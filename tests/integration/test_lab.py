@@ -30,7 +30,7 @@ def playbook(name: str, inventory_path: str, *extra: str) -> Dict[str, int]:
     """Run playbooks/<name>.yml for our lab; the recap counts for localhost."""
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", name + ".yml")]
     argv += ["-e", "lab_name=" + LAB_NAME, "-e", "lab_inventory_path=" + inventory_path, *extra]
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
     match = RECAP.search(proc.stdout)
     assert proc.returncode == 0 and match, "%s failed (rc=%d)\n%s\n%s" % (name, proc.returncode, proc.stdout, proc.stderr)
     ok, changed, unreachable, failed = (int(n) for n in match.groups())
@@ -42,7 +42,7 @@ def on_nodes(inventory_path: str, pattern: str, module: str, args: str) -> Dict[
     tree = tempfile.mkdtemp(prefix="nnt-lab-tree-")
     try:
         argv = [os.path.join(VENV_BIN, "ansible"), "-i", inventory_path, pattern, "-m", module, "-a", args, "--tree", tree]
-        proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
         results = {}
         for host in os.listdir(tree):
             with open(os.path.join(tree, host)) as f:
@@ -157,7 +157,7 @@ def test_connection_runs_commands_and_moves_files_inside_nodes(lab, tmp_path, pi
     play.write_text(CONNECTION_PLAY, encoding="utf-8")
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab["inventory"], str(play), "-e", "out_dir=" + str(tmp_path)]
     env = dict(ansible_env(), ANSIBLE_PIPELINING=pipelining)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for node in NODES:
         assert re.search(r"^%s\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0" % node, proc.stdout, re.M), proc.stdout
@@ -168,7 +168,7 @@ def test_lab_up_repairs_a_broken_node_and_check_mode_only_reports(lab):
     subprocess.run(["ip", "-n", NODES[1], "link", "del", "eth0"], check=True, timeout=30)
     subprocess.run(["umount", os.path.join(STATE_DIR, NODES[0], "uts")], check=True, timeout=30)
     assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2", "--check")["changed"] == 1
-    assert subprocess.run(["ip", "-n", NODES[1], "link", "show", "eth0"], capture_output=True, timeout=30).returncode != 0
+    assert subprocess.run(["ip", "-n", NODES[1], "link", "show", "eth0"], capture_output=True, timeout=30, check=False).returncode != 0
     assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2")["changed"] == 1
     results = on_nodes(lab["inventory"], NODES[0], "ansible.builtin.shell", "hostname && ping -c 1 -W 2 172.31.250.2")
     assert results[NODES[0]]["rc"] == 0 and results[NODES[0]]["stdout_lines"][0] == NODES[0], results

@@ -103,7 +103,7 @@ def test_readd_does_not_duplicate_rules(backend, cni_bin, host_ns, container_ns,
     bridge, portmap = os.path.join(cni_bin, "nodenet-bridge"), os.path.join(cni_bin, "nodenet-portmap")
     res = exec_plugin(bridge, "ADD", _conf(data_dir), host=host_ns, netns=container_ns.path, container_id="p2").ok().json
     pm = _portmap_conf("pmnet", backend, res, [{"hostPort": 9090, "containerPort": 90}])
-    for _ in range(2):
+    for _repeat in range(2):
         exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="p2").ok()
     if backend == "nftables":
         listing = json.loads(host_ns.run(["nft", "-j", "list", "table", "ip", "cni_hostport"]).stdout)

@@ -56,7 +56,10 @@ def test_store_layout_and_modes(tmp_path, store):
     assert files(tmp_path) == ["10.1.2.2", "last_reserved_ip.0", "lock"]
     assert read(tmp_path, "10.1.2.2") == b"ctr1\r\neth0"
     assert read(tmp_path, "last_reserved_ip.0") == b"10.1.2.2"
-    mode = lambda name: os.stat(tmp_path / NET / name).st_mode & 0o777  # noqa: E731
+
+    def mode(name):
+        return os.stat(tmp_path / NET / name).st_mode & 0o777
+
     assert mode("10.1.2.2") == 0o600 and mode("last_reserved_ip.0") == 0o600
     assert os.stat(tmp_path / NET).st_mode & 0o777 == 0o755 & ~current_umask()
     assert os.path.getsize(tmp_path / NET / "lock") == 0
@@ -134,7 +137,7 @@ def test_cursor_crosses_ranges_and_wraps_to_range_zero(tmp_path, store):
 
 def test_iteration_visits_every_address_once_and_never_the_broadcast(tmp_path):
     conf = conf_for(tmp_path, [[{"subnet": "10.1.2.0/29", "gateway": "10.1.2.4"}]])
-    seen = [format_ip(ip) for ip, _ in allocator.iter_candidates(conf.range_sets[0], parse_ip("10.1.2.3", "x"))]
+    seen = [format_ip(ip) for ip, _range in allocator.iter_candidates(conf.range_sets[0], parse_ip("10.1.2.3", "x"))]
     assert seen == ["10.1.2.5", "10.1.2.6", "10.1.2.1", "10.1.2.2", "10.1.2.3"]
 
 
@@ -296,7 +299,7 @@ def test_gc_keeps_valid_attachments_and_legacy_files_of_valid_ids(tmp_path, stor
     released, errors = allocator.collect_garbage(store, {("a", "eth0")})
     assert errors == [] and sorted(le.ip for le in released) == ["10.1.2.3", "10.1.2.4", "10.1.2.51"]
     assert files(tmp_path) == ["10.1.2.2", "10.1.2.50", "last_reserved_ip.0", "lock"]
-    released, _ = allocator.collect_garbage(store, set())
+    released, _errors = allocator.collect_garbage(store, set())
     assert files(tmp_path) == ["last_reserved_ip.0", "lock"]
 
 

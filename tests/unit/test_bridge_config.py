@@ -197,12 +197,17 @@ def test_mac_precedence_later_wins(cni_args, args_mac, runtime_mac, expected):
     assert parse_bridge_conf(raw, cni_args).mac == expected
 
 
-@pytest.mark.parametrize("value, out", [("AA:bb:CC:dd:EE:fe", "aa:bb:cc:dd:ee:fe"), ("02-00-00-00-00-01", "02:00:00:00:00:01"), ("0200.0000.0001", "02:00:00:00:00:01")])
+@pytest.mark.parametrize(
+    "value, out",
+    [("AA:bb:CC:dd:EE:fe", "aa:bb:cc:dd:ee:fe"), ("02-00-00-00-00-01", "02:00:00:00:00:01"), ("0200.0000.0001", "02:00:00:00:00:01")],
+)
 def test_mac_forms_are_normalised(value, out):
     assert normalize_mac(value) == out
 
 
-@pytest.mark.parametrize("value", ["", "zz:zz:zz:zz:zz:zz", "02:00:00:00:00", "02:00:00:00:00:00:00", "02:00-00:00:00:01", "01:00:5e:00:00:01", "00:00:00:00:00:00"])
+@pytest.mark.parametrize(
+    "value", ["", "zz:zz:zz:zz:zz:zz", "02:00:00:00:00", "02:00:00:00:00:00:00", "02:00-00:00:00:01", "01:00:5e:00:00:01", "00:00:00:00:00:00"]
+)
 def test_bad_macs(value):
     with pytest.raises(CNIError):
         normalize_mac(value)
@@ -275,7 +280,7 @@ def test_default_route_is_added_per_family_when_missing():
 
 
 def test_an_ipam_default_route_with_a_gateway_is_kept_as_is():
-    result, _ = gateways_for([("10.1.0.5/24", "10.1.0.1")], [("0.0.0.0/0", "10.1.0.254")], isDefaultGateway=True)
+    result, _gws = gateways_for([("10.1.0.5/24", "10.1.0.1")], [("0.0.0.0/0", "10.1.0.254")], isDefaultGateway=True)
     assert [(r.dst, r.gw) for r in result.routes] == [("0.0.0.0/0", "10.1.0.254")]
 
 
@@ -286,7 +291,7 @@ def test_without_is_gateway_nothing_goes_on_the_bridge():
 
 
 def test_two_addresses_in_one_subnet_need_one_gateway_address():
-    _, gws = gateways_for([("10.1.0.5/24", "10.1.0.1"), ("10.1.0.6/24", "10.1.0.1")], [], isGateway=True)
+    _result, gws = gateways_for([("10.1.0.5/24", "10.1.0.1"), ("10.1.0.6/24", "10.1.0.1")], [], isGateway=True)
     assert gws[4].bridge_cidrs == ["10.1.0.1/24"]
 
 

@@ -13,8 +13,8 @@ BASE_ENV = {"CNI_CONTAINERID": "abc", "CNI_NETNS": "/var/run/netns/none", "CNI_I
 CONF = {"cniVersion": "1.0.0", "name": "net", "type": "loopback"}
 
 
-def run(env, conf=CONF, stdin=None):
-    data = stdin if stdin is not None else json.dumps(conf).encode()
+def run(env, conf=None, stdin=None):
+    data = stdin if stdin is not None else json.dumps(CONF if conf is None else conf).encode()
     return skel.run("loopback", env, data)
 
 
@@ -26,10 +26,10 @@ def test_no_command_prints_about_on_stderr_and_exits_zero():
 
 
 def test_version_echoes_a_supported_request_and_lists_all():
-    code, out, _ = run({"CNI_COMMAND": "VERSION"}, stdin=b'{"cniVersion":"0.3.1"}')
+    code, out, _err = run({"CNI_COMMAND": "VERSION"}, stdin=b'{"cniVersion":"0.3.1"}')
     assert code == 0 and out.endswith("\n")
     assert json.loads(out) == {"cniVersion": "0.3.1", "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
-    code, out, _ = run({"CNI_COMMAND": "VERSION"}, stdin=b"")
+    code, out, _err = run({"CNI_COMMAND": "VERSION"}, stdin=b"")
     assert json.loads(out)["cniVersion"] == "1.1.0"
 
 
@@ -57,7 +57,7 @@ def test_version_echoes_a_supported_request_and_lists_all():
     ],
 )
 def test_bad_input_is_a_spec_error(env, conf, stdin, code, words):
-    rc, out, _ = run(env, conf, stdin)
+    rc, out, _err = run(env, conf, stdin)
     assert rc == 1
     err = json.loads(out)
     assert err["code"] == code
@@ -66,7 +66,7 @@ def test_bad_input_is_a_spec_error(env, conf, stdin, code, words):
 
 def test_gc_and_status_without_implementation_succeed_on_110():
     for command in ("GC", "STATUS"):
-        rc, out, _ = run(dict(BASE_ENV, CNI_COMMAND=command), dict(CONF, cniVersion="1.1.0"))
+        rc, out, _err = run(dict(BASE_ENV, CNI_COMMAND=command), dict(CONF, cniVersion="1.1.0"))
         assert (rc, out) == (0, "")
 
 
