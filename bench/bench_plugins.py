@@ -236,7 +236,7 @@ class Bench:
         """Sequential ops in rounds of ROUND, alternating Go and Python round
         by round, so a burst of load elsewhere on the machine hits both."""
         results = {key: JobResult(0.0, []) for key in ops}
-        longest = max((len(o) for _, o in ops.values()), default=0)
+        longest = max((len(o) for _impl, o in ops.values()), default=0)
         for start in range(0, longest, ROUND):
             for key, (impl, impl_ops) in ops.items():
                 part = self.run_job(impl, phase, impl_ops[start : start + ROUND])
@@ -258,7 +258,10 @@ class Bench:
         dels = run(
             phase + " DEL",
             {
-                k: (lane.impl, [self.op(lane.impl, plugin, "DEL", p, cniconf.with_prev_result(lane.conf, a.stdout if a.ok else None)) for p, a in zip(lane.pods, adds[k].ops)])
+                k: (
+                    lane.impl,
+                    [self.op(lane.impl, plugin, "DEL", p, cniconf.with_prev_result(lane.conf, a.stdout if a.ok else None)) for p, a in zip(lane.pods, adds[k].ops)],
+                )
                 for k, lane in lanes.items()
             },
         )
@@ -528,7 +531,8 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
             ("bridge+host-local ADD", part["bridge ADD"]),
         ]
         if None not in part.values():
-            rows.append(("left for the work of both (netlink, sysctl, store, fork/exec)", part["bridge ADD"] - part["bridge imports"] - part["host-local imports"]))
+            rest = part["bridge ADD"] - part["bridge imports"] - part["host-local imports"]
+            rows.append(("left for the work of both (netlink, sysctl, store, fork/exec)", rest))
         if bridge:
             rows.append(("top-level imports of the bridge exec (-X importtime, inflated)", bridge["total_ms"]))
         for label, value in rows:

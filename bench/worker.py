@@ -50,7 +50,7 @@ def run_op(op: Dict[str, Any], timeout: float) -> Dict[str, Any]:
                 pass
             out = proc.stdout.read()  # type: ignore[union-attr]
             # wait4, not Popen.wait: we want this child's own rusage.
-            _, status, usage = os.wait4(proc.pid, 0)
+            _pid, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
         finally:
             killer.cancel()
