@@ -260,7 +260,10 @@ class Bench:
             {
                 k: (
                     lane.impl,
-                    [self.op(lane.impl, plugin, "DEL", p, cniconf.with_prev_result(lane.conf, a.stdout if a.ok else None)) for p, a in zip(lane.pods, adds[k].ops)],
+                    [
+                        self.op(lane.impl, plugin, "DEL", p, cniconf.with_prev_result(lane.conf, a.stdout if a.ok else None))
+                        for p, a in zip(lane.pods, adds[k].ops)
+                    ],
                 )
                 for k, lane in lanes.items()
             },
