@@ -29,6 +29,8 @@ import tarfile
 import tempfile
 from typing import Dict, List, Optional, Tuple, cast
 
+from .cni.fileio import atomic_write
+
 PACKAGE_NAME = "nodenet_cni"
 BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
 MANIFEST = "MANIFEST.json"
@@ -181,22 +183,6 @@ def desired_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str
     }
 
 
-def _atomic_write(path: str, data: bytes, mode: int) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".nodenet-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def unpack_runtime(lib_dir: str, digest: str, files: Dict[str, bytes], interpreter: str) -> str:
     """Unpack into <lib_dir>/<digest16>, byte-compiled; atomic via rename."""
     rdir = runtime_dir_for(lib_dir, digest)
@@ -234,7 +220,7 @@ def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, 
         path = os.path.join(bin_dir, installed)
         text = render_launcher(canonical, interpreter, rdir)
         if _read(path) != text or _mode(path) != LAUNCHER_MODE:
-            _atomic_write(path, text.encode(), LAUNCHER_MODE)
+            atomic_write(path, text.encode(), LAUNCHER_MODE)
     # Old runtimes are unreachable once every launcher points at the new one.
     keep = os.path.basename(rdir)
     for entry in os.listdir(lib_dir):

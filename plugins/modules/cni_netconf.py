@@ -269,7 +269,7 @@ def main() -> None:
             for d in plan.data_dirs:
                 netconf_file.ensure_data_dir(d)
             if plan.write:
-                netconf_file.atomic_write(spec.path, netconf_file.dump(desired))
+                netconf_file.write_file(spec.path, netconf_file.dump(desired))
             for path in plan.disable:
                 netconf_file.disable(path, remove=p["exclusive_action"] == "remove")
         except OSError as e:

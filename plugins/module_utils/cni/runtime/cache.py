@@ -16,10 +16,10 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..fileio import atomic_write
 from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError, Result
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
@@ -121,19 +121,7 @@ def write_entry(cache_dir: str, entry: CacheEntry) -> str:
     directory = os.path.dirname(path)
     try:
         _makedirs_private(directory)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")  # mkstemp creates it 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(entry.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, entry.to_json(), 0o600)
     except OSError as e:
         raise CacheError(ERR_IO, "failed to write cache file %s: %s" % (path, e.strerror or e))
     return path

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..fileio import atomic_write
 from ..spec import ERR_INVALID_NETCONF, CNIError
 from .confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, parse_conf_list, parse_single_conf
 
@@ -106,21 +106,9 @@ def data_dirs(net: NetworkConfigList) -> List[str]:
     return out
 
 
-def atomic_write(path: str, text: str, mode: int = 0o644) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nodenet-", suffix=".tmp", dir=directory)  # no config extension while partial
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_file(path: str, text: str, mode: int = 0o644) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    atomic_write(path, text.encode(), mode)
 
 
 def disable(path: str, remove: bool) -> str:
