@@ -13,7 +13,7 @@ noise hits both alike. See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -34,7 +34,6 @@ from sandbox import Sandbox, interrupt_on_signals, netns_path  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "worker.py")
-INSTALLER = os.path.join(ROOT, "plugins", "module_utils", "installer.py")
 GO_BIN = "/usr/lib/cni"  # Debian's containernetworking-plugins
 NODE_PYTHON = "/usr/bin/python3"  # the node's interpreter runs our plugins, as in production
 PLUGINS = ("bridge", "host-local", "loopback")
@@ -102,11 +101,17 @@ class JobResult:
 
 
 def load_installer():
-    """The collection's installer by file path (stdlib only; no collection import dance)."""
-    spec = importlib.util.spec_from_file_location("nodenet_installer", INSTALLER)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    """The collection's installer, imported as the collection (it imports the cni package relatively).
+
+    `make setup` (and the test suite) make collections/ansible_collections/nodenet/cni
+    a symlink to this checkout.
+    """
+    collections = os.path.join(ROOT, "collections")
+    if not os.path.isdir(os.path.join(collections, "ansible_collections", "nodenet", "cni")):
+        raise SystemExit("bench: %s/ansible_collections/nodenet/cni is missing; run `make setup` first" % collections)
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    return importlib.import_module("ansible_collections.nodenet.cni.plugins.module_utils.installer")
 
 
 def declare_figures(opts: argparse.Namespace) -> Figures:
