@@ -70,6 +70,9 @@ class Lease:
 
 
 def lease_content(container_id: str, ifname: str) -> str:
+    # Go's disk backend writes and compares strings.TrimSpace(id). skel
+    # refuses an ID with surrounding whitespace (Go's whole-string rule), so
+    # "c2\n" never gets here to be confused with "c2"; we trim to read Go's files.
     return container_id.strip() + LINE_BREAK + ifname
 
 
