@@ -168,11 +168,12 @@ def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
 
 
 def _validate_ifname(name: str) -> None:
-    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName).
-    if len(name) > 15:
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r is longer than 15 characters" % name)
-    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r contains an invalid character or is '.'/'..'" % name, name)
+    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName), in bytes.
+    from .names import ifname_problem
+
+    problem = ifname_problem(name)
+    if problem is not None:
+        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r %s" % (name, problem), name)
 
 
 def _check_foreign_netns(netns: str, env: Mapping[str, str]) -> None:

@@ -30,7 +30,7 @@ import hashlib
 import re
 from typing import Iterable, List, Sequence, Set, Tuple
 
-from ..spec import ERR_INTERNAL, CNIError
+from ..spec import ERR_INTERNAL, ERR_INVALID_ENV, CNIError
 from . import nftcmd
 
 NFT_TABLE = "cni_plugins_masquerade"
@@ -113,6 +113,11 @@ def setup_ipmasq(backend: str, cidrs: Sequence[str], network: str, ifname: str, 
     """Masquerade traffic from each address in `cidrs` ("10.22.0.5/16") leaving its subnet."""
     if not cidrs:
         return
+    # the script guard (nftcmd.safe_*): every value below ends up in a rule
+    network = nftcmd.safe_name(network, "name")
+    ifname = nftcmd.safe_ifname(ifname, "CNI_IFNAME", ERR_INVALID_ENV)
+    container_id = nftcmd.safe_name(container_id, "CNI_CONTAINERID", ERR_INVALID_ENV)
+    cidrs = ["%s/%d" % (ip, plen) for ip, _net, plen in (nftcmd.safe_interface(c, "container address") for c in cidrs)]
     backend = backend or default_backend()
     if backend == "nftables":
         _setup_nftables(cidrs, network, ifname, container_id)

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Issue 10, reproduced the way it was found: the installed plugins exec'd
+like a runtime inside throwaway namespaces, hostile values on stdin/env.
+
+Every namespace is made here with a unique prefix and deleted by name.
+"""
+
+import json
+import os
+
+import pytest
+from cnitest import exec_plugin
+
+INJECTED = "\nCOMMIT\n*filter\n-I INPUT 1 -m comment --comment INJECTED -j ACCEPT\nCOMMIT\n*nat\n-A CNI-HOSTPORT-DNAT -d ::1"
+
+
+def _filter_rules(ns):
+    out = ""
+    for tool in ("iptables-save", "ip6tables-save"):
+        proc = ns.run([tool, "-t", "filter"], check=False)
+        out += proc.stdout.decode()
+    return out
+
+
+def _portmap(name, prev, mappings, **extra):
+    conf = {"cniVersion": "1.0.0", "name": name, "type": "nodenet-portmap", "prevResult": prev,
+            "runtimeConfig": {"portMappings": mappings}}
+    conf.update(extra)
+    return conf
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["hostIP", "prevResult"],
+)
+def test_portmap_zone_id_cannot_inject_into_ip6tables_restore(where, cni_bin, host_ns, netns_factory):
+    pod = netns_factory("pod")
+    hostile = "fe80::1%lo" + INJECTED
+    mapping = {"hostPort": 8080, "containerPort": 80}
+    prev = {"cniVersion": "1.0.0", "ips": [{"address": "fd00::5/64"}]}
+    if where == "hostIP":
+        mapping["hostIP"] = hostile
+    else:
+        prev["ips"][0]["address"] = "fd00::5%lo" + INJECTED + "/64"
+    conf = _portmap("pmh", prev, [mapping], externalSetMarkChain="KUBE-MARK-MASQ")
+    run = exec_plugin(os.path.join(cni_bin, "nodenet-portmap"), "ADD", conf, host=host_ns, netns=pod.path, container_id="c1")
+    assert run.rc != 0
+    err = json.loads(run.stdout)
+    assert err["code"] in (7, 999) and "Traceback" not in run.stderr
+    assert "INJECTED" not in _filter_rules(host_ns), "a line of the hostIP reached ip6tables-restore as a command"
+    nat = host_ns.run(["ip6tables-save", "-t", "nat"], check=False).stdout.decode()
+    assert "CNI-DN-" not in nat, "a failed ADD leaves nothing behind"
