@@ -14,10 +14,22 @@ from __future__ import annotations
 import os
 import tempfile
 
+# The one naming rule for our in-flight files: atomic_write makes them, and
+# every reader that lists a directory we write into skips them (is_temp_name).
+TEMP_PREFIX = ".nodenet-"
+TEMP_SUFFIX = ".tmp"
+# names an older version used for the same purpose
+_LEGACY_TEMP_PREFIXES = (".tmp-",)
+
+
+def is_temp_name(name: str) -> bool:
+    """A file atomic_write is (or was, before a crash) writing: never content."""
+    return (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)) or name.startswith(_LEGACY_TEMP_PREFIXES)
+
 
 def atomic_write(path: str, data: bytes, mode: int) -> None:
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".nodenet-", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

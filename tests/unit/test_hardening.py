@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Issue 10: the pure-logic halves of the hardening items (no root needed)."""
+
+import os
+
+from ansible_collections.nodenet.cni.plugins.module_utils.cni import fileio
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import cache
+
+
+def test_temp_files_of_atomic_write_are_not_attachments(tmp_path):
+    """Item 6: a crashed atomic_write leaves `.nodenet-*.tmp`; it is not an attachment."""
+    entry = cache.CacheEntry(container_id="c1", network_name="net", ifname="eth0", config=b"{}", result={"cniVersion": "1.0.0"})
+    path = cache.write_entry(str(tmp_path), entry)
+    directory = os.path.dirname(path)
+    # what atomic_write would leave if it died between write and rename
+    with open(os.path.join(directory, fileio.TEMP_PREFIX + "abc123" + fileio.TEMP_SUFFIX), "wb") as f:
+        f.write(entry.to_json())
+    found = cache.list_attachments(str(tmp_path))
+    assert [e.path for e in found] == [path]
+
+
+def test_one_naming_rule_for_writer_and_reader(tmp_path, monkeypatch):
+    seen = []
+    real = os.rename
+
+    def spy(src, dst):
+        seen.append(os.path.basename(src))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "rename", spy)
+    fileio.atomic_write(str(tmp_path / "x"), b"data", 0o600)
+    assert seen and all(fileio.is_temp_name(n) for n in seen)
+    assert not fileio.is_temp_name("net-c1-eth0")
