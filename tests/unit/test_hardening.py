@@ -31,3 +31,20 @@ def test_one_naming_rule_for_writer_and_reader(tmp_path, monkeypatch):
     fileio.atomic_write(str(tmp_path / "x"), b"data", 0o600)
     assert seen and all(fileio.is_temp_name(n) for n in seen)
     assert not fileio.is_temp_name("net-c1-eth0")
+
+
+def test_lint_findings_are_filtered_by_network_name_not_by_text():
+    """Item 13: a network named "a" must not pick up the findings of networks b and c."""
+    import json
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint
+
+    def net(name, subnet):
+        raw = {"cniVersion": "1.0.0", "name": name, "plugins": [{"type": "bridge", "ipam": {"type": "host-local", "subnet": subnet}}]}
+        return confdir.parse_conf_list(json.dumps(raw).encode(), "/%s.conflist" % name)
+
+    nets = [net("a", "10.9.0.0/24"), net("b", "10.1.0.0/24"), net("c", "10.1.0.128/25")]
+    findings = lint.overlapping_networks(nets)
+    assert len(findings) == 1 and "a" in findings[0].msg  # "...and network..." contains an "a"
+    assert lint.findings_about(findings, "a") == []
+    assert lint.findings_about(findings, "b") == findings
