@@ -50,3 +50,28 @@ def test_portmap_zone_id_cannot_inject_into_ip6tables_restore(where, cni_bin, ho
     assert "INJECTED" not in _filter_rules(host_ns), "a line of the hostIP reached ip6tables-restore as a command"
     nat = host_ns.run(["ip6tables-save", "-t", "nat"], check=False).stdout.decode()
     assert "CNI-DN-" not in nat, "a failed ADD leaves nothing behind"
+
+
+def test_reset_removes_exactly_the_networks_cache_files(tmp_path):
+    """Item 14: reset of network "podnet" must keep the cache files of "podnet-b"."""
+    import subprocess
+    import sys
+
+    from ansiblerun import ROOT, ansible_env
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import cache
+
+    cache_dir = tmp_path / "cache"
+    mine = cache.write_entry(str(cache_dir), cache.CacheEntry(container_id="c1", network_name="podnet", ifname="eth0", config=b"{}"))
+    other = cache.write_entry(str(cache_dir), cache.CacheEntry(container_id="c2", network_name="podnet-b", ifname="eth0", config=b"{}"))
+    playbook = tmp_path / "reset_cache.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.include_role:\n        name: nodenet.cni.cni_node\n        tasks_from: reset_cache.yml\n"
+    )
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook), "-c", "local",
+            "-e", json.dumps({"cni_node_cache_dir": str(cache_dir), "cni_node_network_name": "podnet"})]
+    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not os.path.exists(mine)
+    assert os.path.exists(other), "the glob podnet-* took another network's attachment"
