@@ -75,3 +75,22 @@ def test_reset_removes_exactly_the_networks_cache_files(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not os.path.exists(mine)
     assert os.path.exists(other), "the glob podnet-* took another network's attachment"
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL"])
+@pytest.mark.parametrize("own_type,ipam_type", [("nodenet-bridge", "nodenet-bridge"), ("bridge", "nodenet-bridge")])
+def test_ipam_type_leading_back_to_the_plugin_is_refused(command, own_type, ipam_type, cni_bin, host_ns, netns_factory, tmp_path):
+    """Item 7: ipam.type naming the plugin itself (or itself under another name) must
+    end with an error, not recurse without bound (59 processes after 4 s before)."""
+    pod = netns_factory("pod")
+    conf = {"cniVersion": "1.0.0", "name": "selfnet", "type": own_type, "bridge": "br-self",
+            "ipam": {"type": ipam_type, "dataDir": str(tmp_path / "data")}}
+    run = exec_plugin(os.path.join(cni_bin, own_type), command, conf, host=host_ns, netns=pod.path, container_id="c1", timeout=60)
+    assert run.rc != 0, run
+    err = json.loads(run.stdout)
+    if own_type == ipam_type or command == "DEL":
+        assert err["code"] == 7 and "ipam.type" in err["msg"], err
+    # (ADD under another name stops by itself: the nested ADD finds eth0 taken)
+    if command == "ADD":
+        links = host_ns.run(["ip", "-o", "link", "show"]).stdout.decode()
+        assert "veth" not in links, "a refused ADD leaves no veth behind (the bridge stays, as in Go)"

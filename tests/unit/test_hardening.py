@@ -48,3 +48,84 @@ def test_lint_findings_are_filtered_by_network_name_not_by_text():
     assert len(findings) == 1 and "a" in findings[0].msg  # "...and network..." contains an "a"
     assert lint.findings_about(findings, "a") == []
     assert lint.findings_about(findings, "b") == findings
+
+
+GRANDCHILD_PLUGIN = """#!/bin/sh
+# a plugin that started a delegate (the grandchild) and then hangs
+sleep 300 &
+echo $! > "{pidfile}"
+sleep 300
+"""
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _grandchild_after_timeout(tmp_path, run):
+    import signal
+    import time
+
+    pidfile = tmp_path / "grandchild.pid"
+    plugin = tmp_path / "hangs"
+    plugin.write_text(GRANDCHILD_PLUGIN.format(pidfile=pidfile))
+    plugin.chmod(0o755)
+    run(str(plugin))
+    pid = int(pidfile.read_text())
+    try:
+        for _ in range(50):  # SIGKILL is asynchronous: give the kernel a moment
+            if not _alive(pid):
+                return False
+            time.sleep(0.02)
+        return True
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)  # we started it
+
+
+def test_runtime_exec_timeout_kills_the_plugins_process_group(tmp_path):
+    """Item 9 (runtime/pluginexec.py)."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.pluginexec import PluginExec
+
+    pe = PluginExec([str(tmp_path)], env={"PATH": "/usr/bin:/bin"}, timeout=1)
+    rec = None
+
+    def run(path):
+        nonlocal rec
+        rec = pe.run(path, pe.environment("ADD", "c1", "", "eth0"), b"{}")
+
+    assert not _grandchild_after_timeout(tmp_path, run), "the plugin's child survived the timeout"
+    assert "killed" in rec.error
+
+
+def test_delegate_timeout_kills_the_delegates_process_group(tmp_path):
+    """Item 9 (invoke.py, the IPAM delegation path)."""
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni import invoke
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    def run(path):
+        with pytest.raises(CNIError, match="timed out"):
+            invoke.exec_plugin(path, {"PATH": "/usr/bin:/bin"}, b"{}", timeout=1)
+
+    assert not _grandchild_after_timeout(tmp_path, run)
+
+
+def test_delegation_depth_is_bounded():
+    """Item 7: the depth marker stops an ipam.type that leads back to a delegating plugin."""
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni import invoke
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    env = {"CNI_PATH": "/nonexistent", invoke.DEPTH_ENV: str(invoke.MAX_DELEGATION_DEPTH)}
+    with pytest.raises(CNIError, match="deep") as e:
+        invoke.delegate("DEL", "host-local", b'{"type": "bridge"}', env)
+    assert e.value.code == 7
+    with pytest.raises(CNIError, match="names the plugin itself"):
+        invoke.delegate("DEL", "bridge", b'{"type": "bridge"}', {"CNI_PATH": "/nonexistent"})

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import NAME_RE
+from ..invoke import run_group
 from ..spec import CNIError, Result
 from .cache import CacheEntry, CacheError, delete_entry, list_attachments
 from .chain import ChainError, Runtime, RuntimeConf, validate_attachment
@@ -611,7 +612,8 @@ def run_in_netns(netns_path: str, argv: List[str], timeout: int) -> Dict[str, An
     out: Dict[str, Any] = {"cmd": list(argv), "rc": None, "stdout": "", "stderr": "", "timed_out": False}
     try:
         with nsutil.entered(netns_path):
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False, preexec_fn=_private_sysfs)
+            # own process group: a timeout kills what the command started too
+            proc = run_group(argv, b"", None, timeout, preexec_fn=_private_sysfs)
         out.update(rc=proc.returncode, stdout=proc.stdout.decode("utf-8", "replace"), stderr=proc.stderr.decode("utf-8", "replace"))
     except subprocess.TimeoutExpired as e:
         out.update(rc=-9, timed_out=True, stdout=(e.stdout or b"").decode("utf-8", "replace"), stderr=(e.stderr or b"").decode("utf-8", "replace"))
