@@ -129,3 +129,59 @@ def test_delegation_depth_is_bounded():
     assert e.value.code == 7
     with pytest.raises(CNIError, match="names the plugin itself"):
         invoke.delegate("DEL", "bridge", b'{"type": "bridge"}', {"CNI_PATH": "/nonexistent"})
+
+
+def test_bridge_rollback_reports_failed_undo_steps_and_runs_the_rest():
+    """Item 8 (bridge Rollback): every step runs; failures are reported, not dropped."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.plugins.bridge import Rollback
+
+    report, ran = [], []
+    undo = Rollback(report)
+    undo.push(lambda: ran.append("first"))
+    undo.push(lambda: (_ for _ in ()).throw(OSError("link busy")))
+    undo.run()
+    assert ran == ["first"]
+    assert len(report) == 1 and "link busy" in report[0]
+
+
+def _portmap_add(monkeypatch, setup_error, teardown_error):
+    import json
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni import skel
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import hostport
+
+    calls = []
+
+    def setup(*a):
+        raise setup_error
+
+    def teardown(*a):
+        calls.append("teardown")
+        if teardown_error is not None:
+            raise teardown_error
+
+    monkeypatch.setattr(hostport, "ipt_setup", setup)
+    monkeypatch.setattr(hostport, "nft_teardown", teardown)
+    monkeypatch.setattr(hostport, "ipt_teardown", lambda *a: calls.append("ipt_teardown"))
+    conf = {"cniVersion": "1.0.0", "name": "pm", "type": "portmap", "backend": "iptables",
+            "prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "10.0.0.5/24"}]},
+            "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80}]}}
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/nonexistent/netns", "CNI_IFNAME": "eth0", "CNI_PATH": "/nonexistent"}
+    code, out, err = skel.run("portmap", env, json.dumps(conf).encode())
+    return code, json.loads(out), err, calls
+
+
+def test_portmap_failing_undo_keeps_the_original_error_and_reports_on_stderr(monkeypatch):
+    """Item 8 (portmap): a failing teardown must not replace the error that made ADD fail."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    code, out, err, calls = _portmap_add(monkeypatch, CNIError(999, "setup failed"), CNIError(999, "teardown failed"))
+    assert code == 1 and out["msg"] == "setup failed"
+    assert "teardown failed" in err
+    assert calls == ["teardown", "ipt_teardown"], "both backends are cleaned even when one fails"
+
+
+def test_portmap_rolls_back_on_any_failure_not_only_cnierror(monkeypatch):
+    code, out, err, calls = _portmap_add(monkeypatch, OSError(28, "No space left on device"), None)
+    assert code == 1 and "No space left" in out["msg"]
+    assert calls == ["teardown", "ipt_teardown"]
