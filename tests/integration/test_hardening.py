@@ -94,3 +94,17 @@ def test_ipam_type_leading_back_to_the_plugin_is_refused(command, own_type, ipam
     if command == "ADD":
         links = host_ns.run(["ip", "-o", "link", "show"]).stdout.decode()
         assert "veth" not in links, "a refused ADD leaves no veth behind (the bridge stays, as in Go)"
+
+
+def test_host_local_refuses_a_symlinked_network_dir(cni_bin, host_ns, netns_factory, tmp_path):
+    """Item 5 through the exec path: no lease or lock written through the symlink."""
+    pod = netns_factory("pod")
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir()
+    elsewhere.mkdir()
+    (data / "symnet").symlink_to(elsewhere)
+    conf = {"cniVersion": "1.0.0", "name": "symnet", "type": "nodenet-host-local",
+            "ipam": {"type": "nodenet-host-local", "dataDir": str(data), "ranges": [[{"subnet": "10.78.0.0/24"}]]}}
+    run = exec_plugin(os.path.join(cni_bin, "nodenet-host-local"), "ADD", conf, host=host_ns, netns=pod.path, container_id="c1")
+    assert run.rc != 0 and "symbolic link" in json.loads(run.stdout)["msg"]
+    assert os.listdir(elsewhere) == []

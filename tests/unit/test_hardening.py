@@ -185,3 +185,60 @@ def test_portmap_rolls_back_on_any_failure_not_only_cnierror(monkeypatch):
     code, out, err, calls = _portmap_add(monkeypatch, OSError(28, "No space left on device"), None)
     assert code == 1 and "No space left" in out["msg"]
     assert calls == ["teardown", "ipt_teardown"]
+
+
+def test_ensure_data_dir_refuses_a_symlink_and_leaves_its_target_alone(tmp_path):
+    """Item 5: root must not chmod whatever a symlinked dataDir points to."""
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import netconf_file
+
+    target = tmp_path / "victim"
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    link = tmp_path / "data"
+    link.symlink_to(target)
+    assert not netconf_file.data_dir_ok(str(link))
+    with pytest.raises(OSError, match="symbolic link"):
+        netconf_file.ensure_data_dir(str(link))
+    assert target.stat().st_mode & 0o777 == 0o755
+    real = tmp_path / "real"
+    assert netconf_file.ensure_data_dir(str(real)) and netconf_file.data_dir_ok(str(real))
+
+
+def test_lease_store_refuses_a_symlinked_network_dir(tmp_path):
+    """Item 5: no `lock` or lease written through a symlinked <dataDir>/<network>."""
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Store
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "net").symlink_to(target)
+    with pytest.raises(CNIError, match="symbolic link"):
+        Store(str(tmp_path / "data"), "net")
+    assert os.listdir(target) == []
+    # and a symlink in place of the lock file
+    (tmp_path / "data" / "net2").mkdir()
+    (tmp_path / "data" / "net2" / "lock").symlink_to(tmp_path / "planted-lock")
+    with pytest.raises(CNIError, match="symbolic link"):
+        Store(str(tmp_path / "data"), "net2")
+    assert not (tmp_path / "planted-lock").exists()
+
+
+def test_attach_marker_never_follows_a_symlink(tmp_path):
+    """Item 5: the cni_attach marker: O_TRUNC through a planted symlink truncated its target."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import attach
+
+    victim = tmp_path / "victim"
+    victim.write_text('{"netns": "/var/run/netns/someone-else"}')
+    markers = tmp_path / attach.MARKER_DIR
+    markers.mkdir()
+    (markers / "probe").symlink_to(victim)
+    assert attach.read_marker(str(tmp_path), "probe") is None, "a symlinked marker is not ours"
+    attach.write_marker(str(tmp_path), "probe", "/var/run/netns/probe")
+    assert victim.read_text() == '{"netns": "/var/run/netns/someone-else"}'
+    assert not (markers / "probe").is_symlink()
+    assert attach.read_marker(str(tmp_path), "probe")["netns"] == "/var/run/netns/probe"

@@ -11,6 +11,7 @@ renamed over the target: a reader sees the old file or the new one, never half.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
@@ -42,4 +43,19 @@ def atomic_write(path: str, data: bytes, mode: int) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+        raise
+
+
+def open_dir_nofollow(path: str) -> int:
+    """An O_RDONLY fd of the directory `path`, refusing a symlink in its place.
+
+    Root writes into directories others may have prepared (dataDirs, cache
+    dirs): following a symlink there would let whoever made it choose which
+    directory root chmods or writes into. OSError(ELOOP) names the path.
+    """
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise OSError(errno.ELOOP, "%s is a symbolic link; refusing to follow it (make it a real directory)" % path) from None
         raise

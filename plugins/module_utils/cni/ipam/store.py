@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Optional, Tuple
 
+from ..fileio import open_dir_nofollow
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
 
 LOCK_FILE = "lock"
@@ -110,8 +111,16 @@ class Store:
         try:
             if create:
                 os.makedirs(self.dir, mode=DIR_MODE, exist_ok=True)
-            self._lock_fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, LOCK_MODE)
+            # Root writes leases here: a symlink in place of the network dir
+            # (or of `lock`) would choose where they go. Refused, not followed.
+            dir_fd = open_dir_nofollow(self.dir)
+            try:
+                self._lock_fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCK_MODE, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise CNIError(ERR_INTERNAL, "lease store %s: %s is a symbolic link; refusing to follow it" % (self.dir, e.filename or self.dir))
             raise CNIError(ERR_INTERNAL, "failed to open lease store %s: %s" % (self.dir, e.strerror or e))
 
     # -- lifecycle -------------------------------------------------------

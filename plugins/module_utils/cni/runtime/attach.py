@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import NAME_RE
+from ..fileio import atomic_write, open_dir_nofollow
 from ..invoke import run_group
 from ..spec import CNIError, Result
 from .cache import CacheEntry, CacheError, delete_entry, list_attachments
@@ -201,7 +202,9 @@ def _marker_path(cache_dir: str, name: str) -> str:
 def read_marker(cache_dir: str, name: str) -> Optional[Dict[str, Any]]:
     """The record of a namespace cni_attach made for `name`, or None."""
     try:
-        with open(_marker_path(cache_dir, name)) as f:
+        # O_NOFOLLOW: a planted symlink must not make us "own" (and delete) another namespace
+        fd = os.open(_marker_path(cache_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
@@ -212,9 +215,11 @@ def write_marker(cache_dir: str, name: str, netns: str) -> None:
     directory = os.path.join(cache_dir, MARKER_DIR)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(_marker_path(cache_dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"netns": netns, "created_by": "nodenet.cni.cni_attach"}, f)
+        os.close(open_dir_nofollow(directory))  # refuse a symlinked marker dir
+        # temp file + rename: a symlink planted at the marker's name is
+        # replaced, never followed (O_TRUNC through it would truncate its target)
+        data = json.dumps({"netns": netns, "created_by": "nodenet.cni.cni_attach"}).encode()
+        atomic_write(_marker_path(cache_dir, name), data, 0o600)
     except OSError as e:
         raise AttachError("cannot record the namespace in %s: %s" % (directory, e.strerror), "cache_dir")
 
