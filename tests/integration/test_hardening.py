@@ -108,3 +108,36 @@ def test_host_local_refuses_a_symlinked_network_dir(cni_bin, host_ns, netns_fact
     run = exec_plugin(os.path.join(cni_bin, "nodenet-host-local"), "ADD", conf, host=host_ns, netns=pod.path, container_id="c1")
     assert run.rc != 0 and "symbolic link" in json.loads(run.stdout)["msg"]
     assert os.listdir(elsewhere) == []
+
+
+def test_shared_rule_changes_wait_for_the_rules_lock(cni_bin, host_ns, netns_factory):
+    """Item 11: the read-then-write of the shared jump rules happens under one lock:
+    a portmap ADD waits while another holder has it, then completes."""
+    import fcntl
+    import subprocess
+    import time
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import nftcmd
+
+    pod = netns_factory("pod")
+    prev = {"cniVersion": "1.0.0", "ips": [{"address": "10.79.0.5/24"}]}
+    conf = _portmap("pmlock", prev, [{"hostPort": 8081, "containerPort": 80}], backend="nftables")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": pod.path,
+           "CNI_IFNAME": "eth0", "CNI_PATH": cni_bin}
+    fd = os.open(nftcmd.RULES_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    proc = None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = subprocess.Popen(["ip", "netns", "exec", host_ns.name, os.path.join(cni_bin, "nodenet-portmap")], env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdin.write(json.dumps(conf).encode())
+        proc.stdin.close()
+        time.sleep(1.5)
+        assert proc.poll() is None, "portmap changed the shared rules without the lock: %r" % (proc.stdout.read(),)
+    finally:
+        os.close(fd)
+    proc.wait(timeout=60)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert proc.returncode == 0, (out, err)
+    ruleset = host_ns.run(["nft", "list", "table", "ip", "cni_hostport"]).stdout.decode()
+    assert ruleset.count("jump hostports_all") == 2  # prerouting + output, once each

@@ -242,3 +242,78 @@ def test_attach_marker_never_follows_a_symlink(tmp_path):
     assert victim.read_text() == '{"netns": "/var/run/netns/someone-else"}'
     assert not (markers / "probe").is_symlink()
     assert attach.read_marker(str(tmp_path), "probe")["netns"] == "/var/run/netns/probe"
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_store_lock_waits_in_the_kernel_queue_not_by_polling(tmp_path, monkeypatch):
+    """Item 11: a Python waiter blocks in flock like Go's waiters (LOCK_NB polling loses to them)."""
+    import fcntl
+    import subprocess
+    import sys
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import LOCK_FILE, Store
+
+    store = Store(str(tmp_path), "net", lock_timeout=20)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "net" / LOCK_FILE), "1"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        calls = []
+        real = fcntl.flock
+
+        def spy(fd, op):
+            calls.append(op)
+            return real(fd, op)
+
+        monkeypatch.setattr(fcntl, "flock", spy)
+        with store.locked():
+            pass
+        waits = [op for op in calls if op != fcntl.LOCK_UN]
+        assert waits == [fcntl.LOCK_EX], "waited by polling: %d flock calls" % len(waits)
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_store_lock_wait_is_still_bounded(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import LOCK_FILE, Store
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    store = Store(str(tmp_path), "net", lock_timeout=0.5)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "net" / LOCK_FILE), "30"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(CNIError) as e:
+            with store.locked():
+                pass
+        assert e.value.code == 11
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_ifname_length_is_counted_in_bytes_by_skel():
+    """Item 11: 8 x "é" is 8 characters but 16 bytes: more than IFNAMSIZ allows."""
+    import pytest
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni import skel
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/nonexistent", "CNI_IFNAME": "é" * 8, "CNI_PATH": "/x"}
+    with pytest.raises(CNIError) as e:
+        skel._validate_env("ADD", env)
+    assert e.value.code == 4 and "bytes" in e.value.msg

@@ -12,8 +12,10 @@ renamed over the target: a reader sees the old file or the new one, never half.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import tempfile
+import time
 
 # The one naming rule for our in-flight files: atomic_write makes them, and
 # every reader that lists a directory we write into skips them (is_temp_name).
@@ -59,3 +61,54 @@ def open_dir_nofollow(path: str) -> int:
         if e.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
             raise OSError(errno.ELOOP, "%s is a symbolic link; refusing to follow it (make it a real directory)" % path) from None
         raise
+
+
+class _LockWaitExpired(Exception):
+    pass
+
+
+def flock_bounded(fd: int, timeout: float) -> bool:
+    """flock(fd, LOCK_EX), waiting at most `timeout` seconds; False when it expired.
+
+    In the main thread (an exec'd plugin) this is a *blocking* flock cut short
+    by a SIGALRM timer: the waiter sleeps in the kernel's queue like Go's
+    blocking waiters, instead of polling with LOCK_NB and losing every race to
+    them. Other threads (the agent) cannot use signals and poll.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or timeout <= 0:
+        return _flock_poll(fd, timeout)
+
+    def expire(signum, frame):
+        raise _LockWaitExpired()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    except _LockWaitExpired:
+        # the timer may have fired just after flock returned: if we hold the
+        # lock, taking it again on the same fd succeeds at once
+        return _flock_poll(fd, 0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _flock_poll(fd: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)

@@ -119,6 +119,7 @@ def _nft_skeleton(fam: str, exists: bool) -> List[str]:
     return lines
 
 
+@nftcmd.under_rules_lock
 def nft_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> None:
     pm, container_id, targets = _guarded(pm, container_id, targets, "nftables")
     for target in targets:
@@ -161,6 +162,7 @@ def _nft_delete_lines(fam: str, container_id: str, existing: Optional[list]) -> 
     return lines
 
 
+@nftcmd.under_rules_lock
 def nft_teardown(container_id: str) -> None:
     """Delete this container's rules in both families; needs no addresses."""
     for fam in NFT_FAMILIES.values():
@@ -205,6 +207,7 @@ def _ipt_entry_rules(pm: PortMapConf, container_id: str, family: int) -> List[st
     return specs
 
 
+@nftcmd.under_rules_lock
 def ipt_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> None:
     pm, container_id, targets = _guarded(pm, container_id, targets, "iptables")
     chain = dn_chain(pm.net.name, container_id)
@@ -256,6 +259,7 @@ def ipt_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> 
         nftcmd.iptables_restore(target.family, lines)
 
 
+@nftcmd.under_rules_lock
 def ipt_teardown(pm: PortMapConf, container_id: str) -> None:
     """Remove the jumps into the container's chain and the chain, both families."""
     chain = dn_chain(pm.net.name, container_id)

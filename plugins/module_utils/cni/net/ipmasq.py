@@ -109,6 +109,7 @@ def _ip_of(cidr: str) -> str:
 # setup
 
 
+@nftcmd.under_rules_lock
 def setup_ipmasq(backend: str, cidrs: Sequence[str], network: str, ifname: str, container_id: str) -> None:
     """Masquerade traffic from each address in `cidrs` ("10.22.0.5/16") leaving its subnet."""
     if not cidrs:
@@ -175,6 +176,7 @@ def _setup_iptables(family: int, cidrs: Sequence[str], network: str, container_i
 # teardown and GC
 
 
+@nftcmd.under_rules_lock
 def teardown_ipmasq(network: str, ifname: str, container_id: str) -> None:
     """Remove one attachment's rules from both backends. Needs no addresses; missing rules are fine."""
     errors: List[str] = []
@@ -203,6 +205,7 @@ def _teardown_iptables(family: int, chain: str) -> None:
         nftcmd.iptables_restore(family, ["*" + IPT_TABLE] + lines + ["COMMIT"])
 
 
+@nftcmd.under_rules_lock
 def gc_ipmasq(network: str, valid: Iterable[Tuple[str, str]]) -> None:
     """Remove the rules of `network`'s attachments that are not in `valid` [(containerID, ifname)]."""
     valid = list(valid)

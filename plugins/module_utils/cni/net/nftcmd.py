@@ -12,22 +12,76 @@ to write, for the same reason. The commands act on the caller's netns.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import ipaddress
 import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
+from ..fileio import flock_bounded
 from ..names import ifname_problem
-from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError
+from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, ERR_TRY_AGAIN, CNIError
+
+T = TypeVar("T")
 
 NFT = "nft"
 # Commands must finish; a wedged nft or xtables lock must not hang a pod.
 TIMEOUT = 30.0
 # nftables' comment size limit (NFT_USERDATA_MAXLEN is 256 bytes; knftables uses 128)
 COMMENT_MAX = 128
+
+
+# Our rule changes read the tables, then write a script from what they saw
+# (does the shared jump exist yet? which rules does this container have?).
+# Two plugins doing that at once would both add the shared jump. One flock,
+# held from the read to the write, makes each read-modify-write atomic among
+# our plugins (iptables' own xtables lock only covers one command, and
+# taking it here would deadlock the `-w` of the restore we then run).
+RULES_LOCK = "/run/nodenet-cni-rules.lock"
+RULES_LOCK_TIMEOUT = 60.0
+_rules_lock_depth = threading.local()
+
+
+@contextlib.contextmanager
+def rules_lock() -> Iterator[None]:
+    """Hold the rules lock (re-entrant within a thread) for one read-modify-write."""
+    depth = getattr(_rules_lock_depth, "n", 0)
+    if depth:
+        _rules_lock_depth.n = depth + 1
+        try:
+            yield
+        finally:
+            _rules_lock_depth.n = depth
+        return
+    try:
+        fd = os.open(RULES_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise CNIError(ERR_INTERNAL, "cannot open the rules lock %s: %s" % (RULES_LOCK, e.strerror or e))
+    try:
+        if not flock_bounded(fd, RULES_LOCK_TIMEOUT):
+            raise CNIError(ERR_TRY_AGAIN, "timed out after %gs waiting for %s" % (RULES_LOCK_TIMEOUT, RULES_LOCK))
+        _rules_lock_depth.n = 1
+        try:
+            yield
+        finally:
+            _rules_lock_depth.n = 0
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def under_rules_lock(func: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with rules_lock():
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def find_tool(name: str) -> Optional[str]:
@@ -155,6 +209,7 @@ _COMMENT_RE = re.compile(_COMMENT_CHARS + "*\\Z")
 _COND_TOKEN_NFT_RE = re.compile(r"[A-Za-z0-9_.:/,!=<>{}\[\]@*+\-]+\Z")
 _COND_TOKEN_IPT_RE = re.compile(r"[A-Za-z0-9_.:/,!=<>@*+\- ]+\Z")
 PROTOCOLS = ("tcp", "udp", "sctp")
+_MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}\Z")
 TABLES_NFT = ("cni_hostport", "cni_plugins_masquerade")
 TABLES_IPT = ("nat",)
 
@@ -212,6 +267,13 @@ def safe_ifname(value: object, where: str, code: int = ERR_INVALID_NETCONF) -> s
     return value  # type: ignore[return-value]
 
 
+def safe_mac(value: object, where: str, code: int = ERR_INVALID_NETCONF) -> str:
+    mac = value.lower() if isinstance(value, str) else value
+    if not isinstance(mac, str) or not _MAC_RE.match(mac):
+        raise _refuse(where, value, "a MAC address aa:bb:cc:dd:ee:ff", code)
+    return mac
+
+
 def safe_port(value: object, where: str, code: int = ERR_INVALID_NETCONF) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
         raise _refuse(where, value, "a port number 1-65535", code)
@@ -256,7 +318,8 @@ def safe_condition(backend: str, value: object, where: str, code: int = ERR_INVA
 
 # -- whole-script checks (the last line of defence, at the writer) -----------
 
-_NFT_LINE_RE = re.compile(r"(add|delete|flush) (table|chain|rule) (ip|ip6|inet) (%s)(?: (.*))?\Z" % "|".join(TABLES_NFT))
+# our tables, plus the bridge-family `nat` table the reference's macspoofchk uses
+_NFT_LINE_RE = re.compile(r"(add|delete|flush) (table|chain|rule) (?:(?:ip|ip6|inet) (?:%s)|bridge nat)(?: (.*))?\Z" % "|".join(TABLES_NFT))
 _NFT_QUOTED_RE = re.compile('"' + _COMMENT_CHARS + '*"')
 _IPT_CHAIN_LINE_RE = re.compile(r":[A-Za-z0-9_][A-Za-z0-9_.\-]{0,27} - \[0:0\]\Z")
 _IPT_RULE_LINE_RE = re.compile(r"-[AIDFXN] [A-Za-z0-9_][A-Za-z0-9_.\-]{0,27}(?: .*)?\Z")
@@ -280,7 +343,7 @@ def check_nft_script(script: str) -> None:
         m = _NFT_LINE_RE.match(line)
         if not m or not _no_controls(line):
             raise _unsafe("nft", line)
-        rest = _NFT_QUOTED_RE.sub('""', m.group(5) or "")
+        rest = _NFT_QUOTED_RE.sub('""', m.group(3) or "")
         if any(c in rest.replace('""', "") for c in "\"'\\#"):
             raise _unsafe("nft", line)
         if ";" in rest and not (m.group(1) == "add" and m.group(2) in ("table", "chain") and re.search(r"\{[^{}]*\}\Z", rest)):
