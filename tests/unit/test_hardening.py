@@ -317,3 +317,43 @@ def test_ifname_length_is_counted_in_bytes_by_skel():
     with pytest.raises(CNIError) as e:
         skel._validate_env("ADD", env)
     assert e.value.code == 4 and "bytes" in e.value.msg
+
+
+def _lab_node(state_dir, state="absent"):
+    from ansible_collections.nodenet.cni.plugins.modules import lab_node
+
+    params = {"name": "nnt-node1", "state": state, "state_dir": str(state_dir), "private_paths": ["/etc/cni"], "directories": [],
+              "underlay_netns": "", "underlay_bridge": "", "underlay_port": "", "underlay_cidr": "10.0.0.0/24", "index": 1,
+              "interface": "eth0", "sysctls": {}}
+    return lab_node, lab_node.LabNode(host=None, params=params)
+
+
+def test_lab_removes_only_a_state_dir_it_made(tmp_path):
+    """Item 10: an allow-list: state_dir: /usr (anything not the lab's) is never rmtree'd."""
+    import pytest
+
+    foreign = tmp_path / "usr"
+    (foreign / "bin").mkdir(parents=True)
+    (foreign / "bin" / "precious").write_text("keep")
+    lab_node, node = _lab_node(foreign)
+    with pytest.raises(lab_node.LabError, match="did not make it"):
+        node.remove_state_dir()
+    assert (foreign / "bin" / "precious").read_text() == "keep"
+
+    ours = tmp_path / "nnt-node1"
+    ours.mkdir()
+    lab_node, node = _lab_node(ours)
+    node.write_marker()
+    (ours / "root" / "etc" / "cni").mkdir(parents=True)
+    (ours / "extra").write_text("made inside the node")
+    node.remove_state_dir()
+    assert not ours.exists()
+
+
+def test_lab_marks_the_state_dir_it_creates(tmp_path):
+    lab_node, node = _lab_node(tmp_path / "nnt-node1", state="present")
+    steps = node.plan_present({"missing_dirs": [node.state_dir], "mountpoints": {}, "state_dir_mount": {"shared": False}, "marked": False,
+                               "underlay": True, "underlay_lo": {"flags": ["UP"]}, "bridge": {"flags": ["UP"]}, "netns": True,
+                               "lo": {"flags": ["UP"]}, "port": None, "interface": None, "addresses": [], "sysctls": {},
+                               "view": None, "sources": {}, "mnt": False, "uts": False, "netns_file": True})
+    assert any(d.startswith("mark %s" % node.state_dir) for d, _step in steps)
