@@ -141,7 +141,7 @@ def calls(draw, plugin):
     """(netconf mutations, env overrides) for one call."""
     keys = MUTABLE[plugin]
     mutations = []
-    for _ in range(draw(st.integers(0, 3))):
+    for _mutation in range(draw(st.integers(0, 3))):
         path = draw(st.sampled_from(keys))
         value = draw(SPECIFIC.get(path, VALUES)) if path in SPECIFIC and draw(st.booleans()) else draw(VALUES)
         mutations.append((path, value))
