@@ -138,6 +138,7 @@ def test_bridge_rollback_reports_failed_undo_steps_and_runs_the_rest():
     report, ran = [], []
     undo = Rollback(report)
     undo.push(lambda: ran.append("first"))
+
     def failing_step():
         raise OSError("link busy")
 
