@@ -42,7 +42,11 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 # a systemd unit's environment, plus a marker the tests look for in the plugins' environment
 NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 ENV_MARKER = "NODENET_TEST_CONTAINERD_ENV"
-OVERLAID = ("etc", "opt", "var/lib")
+NET_NAME = "crinet"
+POD_SUBNET = "10.99.0.0/24"
+POD_GATEWAY = "10.99.0.1"
+# the node's own address (a kubelet node's InternalIP; TEST-NET-1), on lo of the node's namespace
+NODE_IP = "192.0.2.10"
 
 NODE_VIEW = r"""
 set -eu
@@ -100,10 +104,29 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 """
 
 
+def kubelet_conflist(data_dir: str, name: str = NET_NAME, subnet: str = POD_SUBNET) -> Dict[str, Any]:
+    """What kubelet nodes use with containerd: bridge + host-local, then portmap with the portMappings capability."""
+    return {
+        "cniVersion": "1.0.0",
+        "name": name,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": True,
+                "hairpinMode": True,
+                "ipam": {"type": "host-local", "dataDir": data_dir, "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}]},
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
 class ContainerdNode:
     """containerd (CRI enabled) in its own network and mount namespace, with a private CNI conf dir."""
 
-    def __init__(self, tag: str, bin_dir: str, conflist: Dict[str, Any], *, conf_name: str = "10-nodenet.conflist",
+    def __init__(self, tag: str, bin_dir: str, conflist: Optional[Dict[str, Any]] = None, *, conf_name: str = "10-nodenet.conflist",
                  log_level: str = "info", extra_env: Optional[Dict[str, str]] = None) -> None:
         self.tag = tag
         self.bin_dir = bin_dir
@@ -133,7 +156,8 @@ class ContainerdNode:
     def start(self, timeout: float = 60.0) -> "ContainerdNode":
         try:
             self.netns = NetNS(self.tag)
-            self.write_conflist(self.conflist)
+            subprocess.run(["ip", "-n", self.netns.name, "addr", "add", NODE_IP + "/32", "dev", "lo"], check=True, timeout=10)
+            self.write_conflist(self.conflist or kubelet_conflist(self.data_dir))
             config = os.path.join(self.work, "config.toml")
             with open(config, "w", encoding="utf-8") as f:
                 f.write(CONFIG_TOML.format(root=os.path.join(self.work, "root"), state=os.path.join(self.work, "state"),
