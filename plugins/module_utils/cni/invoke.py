@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from .config.result import parse_result
 from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
 
@@ -129,4 +130,4 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
         obj = json.loads(rec.stdout)
     except ValueError as e:
         raise CNIError(ERR_INTERNAL, "failed to decode result of %s: %s" % (plugin_type, e))
-    return Result.from_dict(obj, "%s result" % plugin_type)
+    return parse_result(obj, "%s result" % plugin_type)

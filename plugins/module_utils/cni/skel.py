@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__
+from .config.decode import lookup
+from .config.netconf import NAME_RE
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
     ERR_INTERNAL,
@@ -32,7 +33,8 @@ from .spec import (
     version_info,
 )
 
-CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# Go's pkg/utils rule for container IDs, the same as for network names (whole string).
+CONTAINER_ID_RE = NAME_RE
 
 # canonical plugin name -> module in .plugins (imported lazily: only the one exec'd)
 PLUGIN_MODULES: Dict[str, str] = {
@@ -72,7 +74,7 @@ class CmdArgs:
 
     @property
     def cni_version(self) -> str:
-        version = self.netconf.get("cniVersion", "")
+        version = lookup(self.netconf, "cniVersion")  # Go's key rule, as its version decoder
         return version if isinstance(version, str) else ""
 
 
@@ -90,6 +92,9 @@ class Plugin:
     gc: Optional[PluginFunc] = None
     status: Optional[PluginFunc] = None
     supported_versions: Tuple[str, ...] = SUPPORTED_VERSIONS
+    # Whether the plugin acts inside CNI_NETNS. One that never enters it
+    # (host-local, portmap) accepts the caller's own netns, as Go's do.
+    enters_netns: bool = True
 
     def about(self) -> str:
         return "CNI %s plugin (nodenet.cni) v%s\nCNI protocol versions supported: %s\n" % (
@@ -114,14 +119,14 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         command = env.get("CNI_COMMAND", "")
         if not command:
             return 0, "", plugin.about()
-        cmd = _validate_env(command, env)
+        cmd = _validate_env(command, env, plugin.enters_netns)
         if command == "VERSION":
             return 0, _version_reply(plugin, stdin) + "\n", ""
         from .config.netconf import decode_json, validate_name
 
         cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
         cmd.netconf = decode_json(stdin)
-        validate_name(cmd.netconf.get("name"))
+        validate_name(lookup(cmd.netconf, "name"))
         version = cmd.cni_version
         _check_version(plugin, command, version)
         func = {"ADD": plugin.add, "DEL": plugin.delete, "CHECK": plugin.check, "GC": plugin.gc, "STATUS": plugin.status}[command]
@@ -142,7 +147,7 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         return 1, dumps(err.to_dict(version)), traceback.format_exc()
 
 
-def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
+def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = True) -> CmdArgs:
     if command not in COMMANDS:
         raise CNIError(ERR_INVALID_ENV, "unknown CNI_COMMAND: %s" % command)
     missing = [var for var in _REQUIRED_ENV[command] if not env.get(var)]
@@ -162,7 +167,7 @@ def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
         if not CONTAINER_ID_RE.match(cmd.container_id):
             raise CNIError(ERR_INVALID_ENV, "invalid characters in CNI_CONTAINERID", cmd.container_id)
         _validate_ifname(cmd.ifname)
-        if cmd.netns:
+        if cmd.netns and enters_netns:
             _check_foreign_netns(cmd.netns, env)
     return cmd
 
@@ -213,7 +218,7 @@ def _version_reply(plugin: Plugin, stdin: bytes) -> str:
     asked = ""
     try:
         obj = json.loads(stdin) if stdin.strip() else {}
-        asked = obj.get("cniVersion", "") if isinstance(obj, dict) else ""
+        asked = lookup(obj, "cniVersion") if isinstance(obj, dict) else ""
     except ValueError:
         pass
     reply = version_info(asked if asked in plugin.supported_versions else plugin.supported_versions[-1], plugin.supported_versions)

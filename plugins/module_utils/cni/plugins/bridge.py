@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from .. import invoke
-from ..config.bridge import BridgeConf, parse_bridge_conf, valid_attachments
+from ..config.bridge import BridgeConf, parse_bridge_conf
+from ..config.netconf import valid_attachments
 from ..net import addr as netaddr_ops
 from ..net import ipmasq, spoofcheck
 from ..net import link as links
@@ -411,11 +412,13 @@ def cmd_gc(args: CmdArgs) -> Optional[Result]:
             invoke.delegate("GC", conf.ipam_type, args.stdin, args.env)
         except CNIError as e:
             errors.append(str(e))
-        try:
-            # whatever ipMasq says now: rules from when it was on are stale too
-            ipmasq.gc_ipmasq(conf.name, valid)
-        except CNIError as e:
-            errors.append(str(e))
+        # Not told what is valid (no key): free nothing, as host-local does.
+        if valid is not None:
+            try:
+                # whatever ipMasq says now: rules from when it was on are stale too
+                ipmasq.gc_ipmasq(conf.name, sorted(valid))
+            except CNIError as e:
+                errors.append(str(e))
     if errors:
         raise CNIError(ERR_INTERNAL, "; ".join(errors))
     return None

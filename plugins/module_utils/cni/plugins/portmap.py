@@ -20,8 +20,8 @@ from ..skel import CmdArgs, Plugin
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
 
-def _load(args: CmdArgs) -> PortMapConf:
-    pm = parse_portmap(parse_netconf(args.netconf))
+def _load(args: CmdArgs, lenient: bool = False) -> PortMapConf:
+    pm = parse_portmap(parse_netconf(args.netconf, lenient=lenient), lenient=lenient)
     if not pm.backend:
         # Our choice differs from Go (iptables first): nftables rules carry
         # their owner, and it is what new nodes run. Same as bridge's ipMasq.
@@ -102,10 +102,14 @@ def _teardown(pm: PortMapConf, container_id: str) -> None:
 
 
 def cmd_del(args: CmdArgs) -> Optional[Result]:
-    pm = _load(args)
+    # Rules are found by container ID, so DEL needs neither prevResult nor
+    # the mappings: when those do not parse it still removes what exists
+    # and succeeds (a failing portmap DEL strands bridge and host-local,
+    # which come after it in libcni's DEL chain).
+    pm = _load(args, lenient=True)
     # Like the reference (plugins#509): without mappings DEL does nothing, so
     # pods without hostPorts never pay for a firewall lock on delete.
-    if pm.mappings:
+    if pm.mappings or pm.net.problems:
         _teardown(pm, args.container_id)
     return None
 
@@ -138,4 +142,5 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
 # network cannot tell another network's live containers from stale ones.
 # Stale rules are removed by the runtime's DEL (libcni replays the cached
 # portMappings); skel answers GC with success.
-PLUGIN = Plugin(name="portmap", add=cmd_add, delete=cmd_del, check=cmd_check)
+# portmap acts in the host's netns only, so CNI_NETNS may be anything (Go 1.1).
+PLUGIN = Plugin(name="portmap", add=cmd_add, delete=cmd_del, check=cmd_check, enters_netns=False)

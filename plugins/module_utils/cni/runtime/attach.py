@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import NAME_RE
-from ..spec import CNIError, Result
+from ..config.result import parse_result
+from ..spec import CNIError
 from .cache import CacheEntry, CacheError, delete_entry, list_attachments
 from .chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from .confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
@@ -260,7 +261,7 @@ def result_addresses(result: Optional[Dict[str, Any]]) -> List[str]:
     if not result:
         return []
     try:
-        return [ip.address for ip in Result.from_dict(result).ips]
+        return [ip.address for ip in parse_result(result).ips]
     except CNIError:
         return []
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..fileio import atomic_write
-from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError, Result
+from ..config.result import parse_result
+from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 CACHE_KIND = "cniCacheV1"
@@ -195,7 +196,7 @@ def convert_result(result: Dict[str, Any], cni_version: str, where: str = "cache
     if result.get("cniVersion", "") == cni_version:
         return result
     try:
-        return Result.from_dict(result, where).to_dict(cni_version or "0.1.0")
+        return parse_result(result, where).to_dict(cni_version or "0.1.0")
     except CNIError as e:
         raise CacheError(e.code, 'failed to convert cached result to config version "%s": %s' % (cni_version, e))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..config.netconf import NAME_RE
+from ..config.result import parse_result
 from ..spec import (
     ERR_DECODE,
     ERR_INCOMPATIBLE_VERSION,
@@ -25,7 +26,6 @@ from ..spec import (
     ERR_INVALID_NETCONF,
     ERR_UNKNOWN_CONTAINER,
     CNIError,
-    Result,
     version_ge,
 )
 from .cache import DEFAULT_CACHE_DIR, CacheEntry, CacheError, cached_result, delete_entry, list_attachments, write_entry
@@ -509,5 +509,5 @@ def _parse_add_result(stdout: str, list_version: str) -> Dict[str, Any]:
     version = obj.get("cniVersion")
     if not isinstance(version, str) or not version:
         obj["cniVersion"] = list_version or "0.1.0"
-    Result.from_dict(obj, "plugin result")
+    parse_result(obj, "plugin result")
     return obj
