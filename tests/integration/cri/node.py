@@ -181,11 +181,16 @@ class ContainerdNode:
         return ["nsenter", "--net=" + self.netns.path, "unshare", "--mount", "--propagation", "private",
                 "sh", "-c", NODE_VIEW, "node-view", self.work, self.bin_dir, self.conf_dir] + argv
 
-    def in_node(self, argv: List[str], timeout: float = 60.0, check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
-        """Run a command in containerd's network and mount namespaces (what ctr needs: the same /run fifos)."""
+    def enter(self) -> List[str]:
+        """argv prefix entering containerd's network and mount namespaces (what ctr needs: the same /run fifos)."""
         assert self.proc is not None and self.netns is not None
-        full = ["nsenter", "--net=" + self.netns.path, "--mount=/proc/%d/ns/mnt" % self.containerd_pid()] + argv
-        return subprocess.run(full, timeout=timeout, check=check, capture_output=True, env=dict(NODE_ENV), **kw)
+        return ["nsenter", "--net=" + self.netns.path, "--mount=/proc/%d/ns/mnt" % self.containerd_pid()]
+
+    def in_node(self, argv: List[str], timeout: float = 60.0, check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
+        return subprocess.run(self.enter() + argv, timeout=timeout, check=check, capture_output=True, env=dict(NODE_ENV), **kw)
+
+    def ctr_argv(self, *args: str) -> List[str]:
+        return self.enter() + ["ctr", "--address", self.socket, "--namespace", K8S_NAMESPACE] + list(args)
 
     def containerd_pid(self) -> int:
         """The containerd process (the Popen is the nsenter/unshare/sh chain that exec'd into it)."""
@@ -209,7 +214,7 @@ class ContainerdNode:
         raise TimeoutError("containerd CRI not ready after %.0fs (%s):\n%s" % (timeout, last, self.log_tail()))
 
     def ctr(self, *args: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess:
-        return self.in_node(["ctr", "--address", self.socket, "--namespace", K8S_NAMESPACE] + list(args), timeout=timeout, check=check)
+        return subprocess.run(self.ctr_argv(*args), timeout=timeout, check=check, capture_output=True, env=dict(NODE_ENV))
 
     def import_sandbox_image(self, timeout: float) -> None:
         archive, _digest = build_oci_archive(os.path.join(self.work, "pause.oci.tar"), SANDBOX_IMAGE)

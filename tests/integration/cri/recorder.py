@@ -4,7 +4,7 @@
 Each wrapper has a plugin's name, passes argv, environment and stdin
 unchanged to the real plugin, returns its stdout, stderr and exit code
 unchanged, and appends one JSON line per call (env, stdin, rc, stdout) to a
-log. Delegated IPAM calls go through the wrappers too (CNI_PATH is the
+log (with the plugin's wall time). Delegated IPAM calls go through the wrappers too (CNI_PATH is the
 wrapper dir). Like strace, only observation: the plugin sees what the
 runtime sent.
 """
@@ -18,10 +18,12 @@ from typing import Any, Dict, List, Optional
 
 WRAPPER = """#!/usr/bin/python3 -I
 # nodenet.cni test recorder for {name!r}: exec {real!r}, log the call
-import fcntl, json, os, subprocess, sys
+import fcntl, json, os, subprocess, sys, time
 data = sys.stdin.buffer.read()
+start = time.monotonic()
 proc = subprocess.run([{real!r}] + sys.argv[1:], input=data, capture_output=True, check=False)
-entry = {{"plugin": {name!r}, "env": dict(os.environ), "stdin": data.decode("utf-8", "replace"), "rc": proc.returncode,
+elapsed = time.monotonic() - start
+entry = {{"plugin": {name!r}, "env": dict(os.environ), "stdin": data.decode("utf-8", "replace"), "rc": proc.returncode, "elapsed": elapsed,
           "stdout": proc.stdout.decode("utf-8", "replace"), "stderr": proc.stderr.decode("utf-8", "replace")}}
 with open({log!r}, "a", encoding="utf-8") as f:
     fcntl.flock(f, fcntl.LOCK_EX)
@@ -40,6 +42,7 @@ class Call:
     rc: int
     stdout: str
     stderr: str
+    elapsed: float = 0.0  # seconds, the real plugin's run including its delegated calls
 
     @property
     def command(self) -> str:
