@@ -37,7 +37,7 @@ def impl_bin(request) -> str:
 
 @pytest.fixture
 def node(impl_bin):
-    with ContainerdNode("cri", impl_bin) as made:
+    with ContainerdNode("crinode", impl_bin) as made:
         yield made
 
 

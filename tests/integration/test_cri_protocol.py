@@ -30,7 +30,7 @@ def recorded(request, tmp_path):
         pytest.skip("containerd CRI tests need %s (apt: containerd runc busybox-static)" % ", ".join(missing))
     real = request.getfixturevalue("cni_bin" if request.param == "py" else "go_bin")
     recorder = Recorder(real, str(tmp_path / "bin"), str(tmp_path / "calls.jsonl"))
-    with ContainerdNode("crip", recorder.bin_dir) as node:
+    with ContainerdNode("criproto", recorder.bin_dir) as node:
         yield node, recorder
 
 

@@ -36,7 +36,7 @@ def node(request, impl):
     if missing:
         pytest.skip("ctr tests need %s (apt: containerd runc busybox-static)" % ", ".join(missing))
     bin_dir = request.getfixturevalue("cni_bin" if impl == "py" else "go_bin")
-    with ContainerdNode("ctr", bin_dir) as made:
+    with ContainerdNode("ctrnode", bin_dir) as made:
         yield made
 
 
