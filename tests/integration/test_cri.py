@@ -106,4 +106,3 @@ def test_failed_add_is_undone_by_containerds_del(node):
     assert cache_entries(node) == []
     rules = ruleset(node)
     assert re.search(r"\b10\.99\.0\.\d+\b", rules) is None, "a rule names a pod address:\n%s" % rules
-
