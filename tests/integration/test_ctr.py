@@ -45,7 +45,7 @@ def test_ctr_run_cni_attaches_then_detaches_on_exit(node, impl):
     argv = node.ctr_argv("run", "--rm", "--cni", "--cgroup", node.cgroup_parent + "/" + cid, SANDBOX_IMAGE, cid, "/bin/sh", "-c", SCRIPT)
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
     try:
-        lines = [proc.stdout.readline().decode() for _ in range(2)]
+        lines = [proc.stdout.readline().decode() for _line in range(2)]
         if "reached-gateway" not in lines[1]:
             proc.kill()
             out, err = proc.communicate(timeout=30)

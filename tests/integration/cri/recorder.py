@@ -58,8 +58,7 @@ class Call:
     @property
     def args(self) -> Dict[str, str]:
         """CNI_ARGS as key -> value (the pairs' order is in self.env["CNI_ARGS"])."""
-        pairs = [p.split("=", 1) for p in self.env.get("CNI_ARGS", "").split(";") if p]
-        return {k: v for k, v in pairs}
+        return dict(p.split("=", 1) for p in self.env.get("CNI_ARGS", "").split(";") if "=" in p)
 
 
 class Recorder:
