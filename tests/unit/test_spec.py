@@ -9,7 +9,6 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import (
     ERR_INCOMPATIBLE_VERSION,
     SUPPORTED_VERSIONS,
     CNIError,
-    Result,
     dumps,
     parse_version,
 )

@@ -71,6 +71,9 @@ class CmdArgs:
     stdin: bytes
     env: Dict[str, str]
     netconf: Dict[str, object] = field(default_factory=dict)
+    # lines for stderr besides the result or error: e.g. an undo step of a
+    # failed ADD that failed too (the runtime sees the original error)
+    diagnostics: List[str] = field(default_factory=list)
 
     @property
     def cni_version(self) -> str:
@@ -114,6 +117,7 @@ def load_plugin(name: str) -> Plugin:
 def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
     """Serve one CNI call. Returns (exit code, stdout, stderr); never raises."""
     version = ""
+    cmd: Optional[CmdArgs] = None
     try:
         plugin = load_plugin(name)
         command = env.get("CNI_COMMAND", "")
@@ -136,15 +140,19 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         if command == "ADD":
             if result is None:
                 raise CNIError(ERR_INTERNAL, "plugin %s returned no result for ADD" % name)
-            return 0, dumps(result.to_dict(version or "0.1.0")), ""
-        return 0, "", ""
+            return 0, dumps(result.to_dict(version or "0.1.0")), _diagnostics(cmd)
+        return 0, "", _diagnostics(cmd)
     except CNIError as e:
-        return 1, dumps(e.to_dict(version)), ""
+        return 1, dumps(e.to_dict(version)), _diagnostics(cmd)
     except Exception as e:  # a bug, but the runtime still needs a spec error
         import traceback
 
         err = CNIError(ERR_INTERNAL, "%s: %s" % (type(e).__name__, e))
-        return 1, dumps(err.to_dict(version)), traceback.format_exc()
+        return 1, dumps(err.to_dict(version)), _diagnostics(cmd) + traceback.format_exc()
+
+
+def _diagnostics(cmd: Optional[CmdArgs]) -> str:
+    return "".join(line.rstrip("\n") + "\n" for line in cmd.diagnostics) if cmd is not None else ""
 
 
 def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = True) -> CmdArgs:
@@ -173,11 +181,12 @@ def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = Tru
 
 
 def _validate_ifname(name: str) -> None:
-    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName).
-    if len(name) > 15:
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r is longer than 15 characters" % name)
-    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r contains an invalid character or is '.'/'..'" % name, name)
+    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName), in bytes.
+    from .names import ifname_problem
+
+    problem = ifname_problem(name)
+    if problem is not None:
+        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r %s" % (name, problem), name)
 
 
 def _check_foreign_netns(netns: str, env: Mapping[str, str]) -> None:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..names import ifname_problem
 from ..spec import (
     DNS,
     ERR_INVALID_ENV,
@@ -170,12 +171,9 @@ def parse_bridge_conf(raw: Dict[str, Any], cni_args: str = "", strict: bool = Tr
 def validate_ifname(name: str, key: str, what: str = "") -> str:
     """Kernel rules for an interface name, reported as a netconf error naming `key`."""
     what = what or "interface name %r" % name
-    if not name:
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s must not be empty" % (key, what))
-    if len(name) > IFNAMSIZ:
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s is longer than %d characters" % (key, what, IFNAMSIZ))
-    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s contains an invalid character or is '.'/'..'" % (key, what))
+    problem = ifname_problem(name)  # the one rule, in bytes
+    if problem is not None:
+        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s %s" % (key, what, problem))
     return name
 
 

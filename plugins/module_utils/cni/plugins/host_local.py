@@ -21,7 +21,7 @@ from ..config.netconf import parse_netconf, valid_attachments
 from ..ipam import allocator
 from ..ipam.store import Store
 from ..skel import CmdArgs, Plugin
-from ..spec import DNS, ERR_INTERNAL, ERR_INVALID_NETCONF, ERR_NOT_AVAILABLE, CNIError, Result
+from ..spec import DNS, ERR_INTERNAL, ERR_NOT_AVAILABLE, CNIError, Result
 
 def _load(args: CmdArgs) -> IPAMConfig:
     return load_ipam_config(parse_netconf(args.netconf), args.args)

@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..fileio import atomic_write
 from ..config.result import parse_result
+from ..fileio import atomic_write, is_temp_name
 from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
@@ -232,8 +232,8 @@ def list_attachments(cache_dir: str, container_id: str = "", network: str = "") 
         raise CacheError(ERR_IO, "cannot list cache dir %s: %s" % (directory, e.strerror))
     out: List[CacheEntry] = []
     for name in names:
-        if name.startswith(".tmp-"):
-            continue  # our own in-flight writes
+        if is_temp_name(name):
+            continue  # our own in-flight (or crashed) writes: fileio's naming rule
         path = os.path.join(directory, name)
         try:
             with open(path, "rb") as f:
