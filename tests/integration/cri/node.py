@@ -53,6 +53,9 @@ set -eu
 work=$1 bin_dir=$2 conf_dir=$3
 shift 3
 mount --make-rprivate /
+# drop our copies of other namespaces' bind mounts (other tests' /run/netns/*): a copy would keep
+# a namespace alive after its owner deleted it
+awk '$0 ~ / - nsfs / {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
 mount -t tmpfs -o mode=0755,size=64m nodenet-run /run
 for d in etc opt var/lib; do
   mkdir -p "$work/overlay/$d/upper" "$work/overlay/$d/work"
