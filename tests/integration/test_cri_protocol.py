@@ -12,6 +12,7 @@ capability args; containerd's environment reaching the plugins.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -57,6 +58,9 @@ def test_one_pod_life_as_the_plugins_see_it(recorded):
         assert call.conf == {"cniVersion": "0.3.1", "name": "cni-loopback", "type": "loopback"}
         assert call.env["CNI_IFNAME"] == "lo"
 
+    added = [ip["address"] for ip in json.loads(rec.calls("portmap", "ADD")[0].stdout)["ips"]]
+    assert len(added) == 1
+
     # the pod network: ADD once; DEL twice -- Stop with the netns and the cached result as prevResult,
     # Remove (netns already gone) with CNI_NETNS empty and no prevResult (libcni dropped its cache)
     for plugin in ("bridge", "host-local", "portmap"):
@@ -68,6 +72,7 @@ def test_one_pod_life_as_the_plugins_see_it(recorded):
         assert all(c.env["CNI_IFNAME"] == "eth0" and c.conf["name"] == NET_NAME for c in mine)
         if plugin != "host-local":  # the delegated IPAM sees what bridge passes on
             assert "prevResult" in stop.conf and "prevResult" not in remove.conf, plugin
+            assert [ip["address"] for ip in stop.conf["prevResult"]["ips"]] == added, "Stop's DEL carries the cached ADD result"
 
     # containerd sends capability args with Go's field names, on ADD and on both DELs
     go_cased = [{"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}]
