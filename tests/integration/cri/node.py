@@ -277,18 +277,27 @@ class ContainerdNode:
     # ---------------------------------------------------------------- teardown
 
     def close(self) -> None:
-        """Remove everything this node made, even after a failure; never raises for a missing piece."""
-        try:
-            self._remove_sandboxes()
-        finally:
-            if self.client is not None:
-                self.client.close()
-            self._stop_containerd()
-            self._kill_leftovers()
-            self._remove_cgroups()
-            if self.netns is not None:
-                self.netns.delete()
-            shutil.rmtree(self.work, ignore_errors=True)
+        """Remove everything this node made, even after a failure: every step runs; a step that failed is reported."""
+        errors = []
+        for step in (self._remove_sandboxes, self._close_client, self._stop_containerd, self._kill_leftovers,
+                     self._remove_cgroups, self._delete_netns, self._remove_work):
+            try:
+                step()
+            except Exception as exc:  # pylint: disable=broad-except  # the next steps must still run
+                errors.append("%s: %r" % (step.__name__, exc))
+        if errors:
+            raise RuntimeError("containerd node %s not fully cleaned up: %s" % (self.name, "; ".join(errors)))
+
+    def _close_client(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _delete_netns(self) -> None:
+        if self.netns is not None:
+            self.netns.delete()
+
+    def _remove_work(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def _remove_sandboxes(self) -> None:
         if self.client is None or self.proc is None or self.proc.poll() is not None:
