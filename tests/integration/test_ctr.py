@@ -17,12 +17,12 @@ import shutil
 import subprocess
 
 import pytest
-from cri.checks import cache_entries, extra_links, leases, ruleset
+from cri.checks import cache_entries, extra_links, leases, read_lines, ruleset
 from cri.node import NODE_ENV, POD_GATEWAY, POD_SUBNET, SANDBOX_IMAGE, ContainerdNode
 
 NEEDED = ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")
 # inside the container (the busybox image): show the address, reach the gateway, then wait for stdin to close
-SCRIPT = "ip -4 -o addr show dev eth0 && ping -c 1 -W 3 %s >/dev/null && echo reached-gateway && cat >/dev/null" % POD_GATEWAY
+SCRIPT = "ip -4 -o addr show dev eth0 && ping -c 1 -w 5 %s >/dev/null && echo reached-gateway && cat >/dev/null" % POD_GATEWAY
 
 
 @pytest.fixture(params=["py", "go"])
@@ -45,8 +45,8 @@ def test_ctr_run_cni_attaches_then_detaches_on_exit(node, impl):
     argv = node.ctr_argv("run", "--rm", "--cni", "--cgroup", node.cgroup_parent + "/" + cid, SANDBOX_IMAGE, cid, "/bin/sh", "-c", SCRIPT)
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(NODE_ENV))
     try:
-        lines = [proc.stdout.readline().decode() for _line in range(2)]
-        if "reached-gateway" not in lines[1]:
+        lines = read_lines(proc.stdout, 2, timeout=120)
+        if lines[1:] != ["reached-gateway"]:
             proc.kill()
             out, err = proc.communicate(timeout=30)
             pytest.fail("container output %r %r, ctr: %s" % (lines, out, err.decode()))

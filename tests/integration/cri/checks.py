@@ -8,8 +8,10 @@ the node's namespace and the pods' namespaces inside it.
 from __future__ import annotations
 
 import os
+import select
 import subprocess
-from typing import List
+import time
+from typing import IO, List
 
 from .node import NET_NAME, ContainerdNode
 
@@ -32,6 +34,23 @@ CLIENT = (
     "print(c.recv(16).decode())\n"
 )
 NODE_LINKS = {"lo", "cni0"}
+
+
+def read_lines(stream: IO[bytes], count: int, timeout: float) -> List[str]:
+    """Up to `count` lines from a child's pipe, waiting at most `timeout` seconds in all."""
+    lines: List[str] = []
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while len(lines) < count:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([stream], [], [], left)[0]:
+            break
+        chunk = os.read(stream.fileno(), 4096)
+        if not chunk:
+            break
+        *done, buf = (buf + chunk).split(b"\n")
+        lines += [line.decode() for line in done]
+    return lines[:count]
 
 
 def leases(node: ContainerdNode, net: str = NET_NAME) -> List[str]:
@@ -72,7 +91,8 @@ def in_pod(node: ContainerdNode, sandbox_id: str, argv: List[str], timeout: floa
 
 
 def ping_from_pod(node: ContainerdNode, sandbox_id: str, address: str) -> bool:
-    return in_pod(node, sandbox_id, ["ping", "-c", "1", "-W", "3", address], timeout=10).returncode == 0
+    # one reply within 5 s, a probe every second: a port still coming up does not fail the test
+    return in_pod(node, sandbox_id, ["ping", "-c", "1", "-w", "5", address], timeout=15).returncode == 0
 
 
 def connect(prefix: List[str], address: str, port: int) -> str:
@@ -94,10 +114,10 @@ class PodServer:
 
     def __enter__(self) -> "PodServer":
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if line != b"ready":
+        lines = read_lines(self.proc.stdout, 1, timeout=30)
+        if lines != ["ready"]:
             self.__exit__()
-            raise RuntimeError("pod server did not start: %r" % line)
+            raise RuntimeError("pod server did not start: %r" % lines)
         return self
 
     def __exit__(self, *exc: object) -> None:
