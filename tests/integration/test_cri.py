@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shutil
 
 import pytest
 from cri.api import SANDBOX_READY, CRIError
 from cri.checks import PodServer, cache_entries, connect, extra_links, leases, ping_from_pod, ruleset
-from cri.node import NODE_IP, POD_GATEWAY, POD_SUBNET, ContainerdNode
+from cri.node import NODE_IP, POD_GATEWAY, POD_SUBNET, ContainerdNode, missing_tools
 
 HOST_PORT = 18080
-NEEDED = ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _containerd_installed():
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        pytest.skip("containerd CRI tests need %s (apt: containerd runc busybox-static; scripts/setup.sh)" % ", ".join(missing))
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason="needs %s (apt: containerd runc busybox-static; make setup)" % " ".join(missing_tools()))
 
 
 @pytest.fixture(params=["py", "go"])

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
-from cri.node import ENV_MARKER, NET_NAME, ContainerdNode
+from cri.node import ENV_MARKER, NET_NAME, ContainerdNode, missing_tools
 from cri.recorder import Recorder
 
-NEEDED = ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason="needs %s (apt: containerd runc busybox-static; make setup)" % " ".join(missing_tools()))
 CRI_ARGS = {"IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"}
 
 
 @pytest.fixture(params=["py", "go"])
 def recorded(request, tmp_path):
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        pytest.skip("containerd CRI tests need %s (apt: containerd runc busybox-static)" % ", ".join(missing))
     real = request.getfixturevalue("cni_bin" if request.param == "py" else "go_bin")
     recorder = Recorder(real, str(tmp_path / "bin"), str(tmp_path / "calls.jsonl"))
     with ContainerdNode("criproto", recorder.bin_dir) as node:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-import shutil
 import subprocess
 
 import pytest
 from cri.checks import cache_entries, extra_links, leases, read_lines, ruleset
-from cri.node import NODE_ENV, POD_GATEWAY, POD_SUBNET, SANDBOX_IMAGE, ContainerdNode
+from cri.node import NODE_ENV, POD_GATEWAY, POD_SUBNET, SANDBOX_IMAGE, ContainerdNode, missing_tools
 
-NEEDED = ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason="needs %s (apt: containerd runc busybox-static; make setup)" % " ".join(missing_tools()))
+
 # inside the container (the busybox image): show the address, reach the gateway, then wait for stdin to close
 SCRIPT = "ip -4 -o addr show dev eth0 && ping -c 1 -w 5 %s >/dev/null && echo reached-gateway && cat >/dev/null" % POD_GATEWAY
 
@@ -32,9 +32,6 @@ def impl(request) -> str:
 
 @pytest.fixture
 def node(request, impl):
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        pytest.skip("ctr tests need %s (apt: containerd runc busybox-static)" % ", ".join(missing))
     bin_dir = request.getfixturevalue("cni_bin" if impl == "py" else "go_bin")
     with ContainerdNode("ctrnode", bin_dir) as made:
         yield made

@@ -37,6 +37,8 @@ from .api import CRIClient, CRIError
 from .image import build_oci_archive
 
 K8S_NAMESPACE = "k8s.io"  # CRI's containerd namespace
+# apt: containerd runc busybox-static (scripts/setup.sh); util-linux
+REQUIRED_TOOLS = ("containerd", "ctr", "runc", "busybox", "nsenter", "unshare")
 SANDBOX_IMAGE = "nodenet.test/pause:busybox"
 CGROUP_ROOT = "/sys/fs/cgroup"
 # a systemd unit's environment, plus a marker the tests look for in the plugins' environment
@@ -105,6 +107,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     conf_dir = "{conf_dir}"
     max_conf_num = 1
 """
+
+
+def missing_tools() -> List[str]:
+    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
 
 
 def kubelet_conflist(data_dir: str, name: str = NET_NAME, subnet: str = POD_SUBNET) -> Dict[str, Any]:
