@@ -20,6 +20,7 @@ from cri.node import ENV_MARKER, NET_NAME, ContainerdNode, missing_tools
 from cri.recorder import Recorder
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason="needs %s (apt: containerd runc busybox-static; make setup)" % " ".join(missing_tools()))
+HOSTILE_ENV = {"PYTHONHOME": "/nonexistent-nodenet", "PYTHONPATH": "/nonexistent-nodenet", "PYTHONWARNINGS": "error"}
 CRI_ARGS = {"IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID"}
 
 
@@ -27,7 +28,9 @@ CRI_ARGS = {"IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA
 def recorded(request, tmp_path):
     real = request.getfixturevalue("cni_bin" if request.param == "py" else "go_bin")
     recorder = Recorder(real, str(tmp_path / "bin"), str(tmp_path / "calls.jsonl"))
-    with ContainerdNode("criproto", recorder.bin_dir) as node:
+    # containerd's environment reaches the plugins: a node's containerd may carry PYTHON* variables (a
+    # systemd drop-in, a distro's wrapper); our plugins run `python3 -I` and must not care
+    with ContainerdNode("criproto", recorder.bin_dir, extra_env=HOSTILE_ENV) as node:
         yield node, recorder
 
 
@@ -85,3 +88,4 @@ def test_one_pod_life_as_the_plugins_see_it(recorded):
 
     # containerd's own environment reaches every plugin, the delegated IPAM plugin too
     assert {c.env.get(ENV_MARKER) for c in calls} == {node.name}
+    assert {c.env.get("PYTHONHOME") for c in calls} == {HOSTILE_ENV["PYTHONHOME"]}
