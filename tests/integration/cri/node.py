@@ -195,9 +195,6 @@ class ContainerdNode:
         assert self.proc is not None and self.netns is not None
         return ["nsenter", "--net=" + self.netns.path, "--mount=/proc/%d/ns/mnt" % self.containerd_pid()]
 
-    def in_node(self, argv: List[str], timeout: float = 60.0, check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
-        return subprocess.run(self.enter() + argv, timeout=timeout, check=check, capture_output=True, env=dict(NODE_ENV), **kw)
-
     def ctr_argv(self, *args: str) -> List[str]:
         return self.enter() + ["ctr", "--address", self.socket, "--namespace", K8S_NAMESPACE] + list(args)
 
