@@ -15,6 +15,7 @@ cd "$ROOT"
 APT_PACKAGES=(
   iproute2 nftables iptables conntrack iputils-ping   # what the plugins drive, and ping for checks
   containernetworking-plugins                         # the Go reference plugins, for interop tests and bench
+  containerd runc busybox-static                      # a private containerd (CRI, ctr) for the kubelet-path tests
   jq make git rsync ca-certificates procps util-linux # tooling for scripts and tests
   shellcheck                                          # ansible-test sanity checks shell scripts with it
   python3 python3-venv                                # the node's own python3 that runs the plugins
