@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import nftcmd  # noqa: E402
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import Result  # noqa: E402
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.result import parse_result  # noqa: E402
 
 EXAMPLES = int(os.environ.get("NODENET_FUZZ_EXAMPLES", "12"))
 FUZZ = settings(
@@ -217,7 +217,7 @@ def _check_output(run, command):
     if run.rc == 0:
         if command == "ADD":
             obj = json.loads(run.stdout)
-            Result.from_dict(obj, "fuzzed result")
+            parse_result(obj, "fuzzed result")
             assert isinstance(obj.get("cniVersion"), str)
         else:
             assert run.stdout.strip() == "", run.stdout
