@@ -214,6 +214,16 @@ def unpack_runtime(lib_dir: str, digest: str, files: Dict[str, bytes], interpret
 
 def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
     """Make the node match desired_state(); the caller compares before/after."""
+    # Modes as a package install makes them (dirs 0755, files 0644), whatever the caller's umask:
+    # become through sudo from a login user with umask 077 would otherwise leave a root-only runtime.
+    previous_umask = os.umask(0o022)
+    try:
+        _apply_state(bin_dir, lib_dir, names, digest, files, interpreter)
+    finally:
+        os.umask(previous_umask)
+
+
+def _apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
     os.makedirs(bin_dir, mode=0o755, exist_ok=True)
     rdir = unpack_runtime(lib_dir, digest, files, interpreter)
     for installed, canonical in sorted(names.items()):
