@@ -410,6 +410,7 @@ class LabSSH:
             proc_ns_inode(s["sshd_pid"], kind) == ns_inode(path) for kind, path in (("net", self.netns), ("mnt", self.mnt), ("uts", self.uts))
         )
         s["banner"] = self.banner(0) if s["sshd_current"] else ""
+        s["sessions"] = processes_in_netns(s["netns_inode"], ("sshd",)) if s["netns_inode"] else []
         return s
 
     @staticmethod
@@ -533,9 +534,11 @@ class LabSSH:
         # sshd reads its configuration and host key once, and lives in the namespaces it was started in
         reconfigured = bool(rewritten & {self.files.config, self.files.host_key})
         if reconfigured or not s["sshd_current"] or not s["banner"].startswith("SSH-"):
-            if s["sshd_pid"]:
+            # with its sessions: they would go on serving from the old namespaces or configuration
+            stale = sorted(set(([s["sshd_pid"]] if s["sshd_pid"] else []) + s["sessions"]))
+            if stale:
                 why = "reconfigured" if reconfigured else "not in the node's current namespaces" if not s["sshd_current"] else "not answering"
-                steps.append(("stop sshd %d (%s)" % (s["sshd_pid"], why), lambda pid=s["sshd_pid"]: self.stop([pid])))
+                steps.append(("stop sshd %s (%s)" % (", ".join(map(str, stale)), why), lambda pids=stale: self.stop(pids)))
             steps.append(("start sshd in %s on %s:%d" % (self.name, LISTEN_ADDRESS, PORT), self.start_sshd))
         return steps
 
