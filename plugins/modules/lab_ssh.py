@@ -161,6 +161,7 @@ PRIVSEP_DIR = "/run/sshd"
 SSH_PROGRAMS = ("sshd", "socat")
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 60  # seconds, for one command of the lab
 
 # Runs inside the node's mount namespace: (dev, ino) of each path and the node's mount points.
 NODE_VIEW = r"""
@@ -366,8 +367,9 @@ class LabSSH:
             if not re.match(rb"^(ssh-|ecdsa-|sk-)\S+ \S+", self.authorized_key):
                 raise LabError("authorized_key_file: %s is not an OpenSSH public key" % params["authorized_key_file"])
 
-    def run(self, argv, check=True, data=None):
-        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"}, data=data, binary_data=data is not None)
+    def run(self, argv, check=True):
+        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
+        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
         if check and rc != 0:
             raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
         return rc, out, err
