@@ -455,7 +455,8 @@ class LabSSH:
         return json.loads(out) if rc == 0 else None
 
     def banner(self, timeout):
-        rc, out, dummy = self.run(["nsenter", "--net=" + self.netns, "--", sys.executable, "-c", BANNER_PROBE, LISTEN_ADDRESS, str(PORT), str(timeout)], check=False)
+        probe = [sys.executable, "-c", BANNER_PROBE, LISTEN_ADDRESS, str(PORT), str(timeout)]
+        rc, out, dummy = self.run(["nsenter", "--net=" + self.netns, "--"] + probe, check=False)
         return out.strip() if rc == 0 else ""
 
     def binds_complete(self, s):
@@ -509,7 +510,9 @@ class LabSSH:
         steps = []
         if not s["privsep_dir"]:
             # what openssh-server's tmpfiles.d makes at boot; shared by the nodes, empty
-            steps.append(("create sshd's privilege separation directory %s on the host" % PRIVSEP_DIR, lambda: os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)))
+            steps.append(
+                ("create sshd's privilege separation directory %s on the host" % PRIVSEP_DIR, lambda: os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True))
+            )
         for path, mode, uid, gid in self.files.directories:
             if s["directories"][path] != (None, mode, uid, gid, True):
                 steps.append(("directory %s (%o, %d:%d)" % (path, mode, uid, gid), lambda a=(path, mode, uid, gid): self.ensure_directory(*a)))

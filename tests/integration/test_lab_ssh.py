@@ -226,7 +226,8 @@ def test_plugin_bundle_reaches_the_node_with_a_packages_modes_under_umask_077(la
                        "-e", "ansible_become=false", env=env)[node]
     assert version["rc"] == 0 and "1.1.0" in json.loads(version["stdout"])["supportedVersions"], version
     # the become temp dirs are gone: nothing of the transfer stays in the login user's home
-    tmp = on_nodes(lab["inventory"], node, "ansible.builtin.find", "paths=/home/%s/.ansible/tmp file_type=any" % USER, env=ssh_env(ANSIBLE_PIPELINING="1"))[node]
+    find_tmp = "paths=/home/%s/.ansible/tmp file_type=any" % USER
+    tmp = on_nodes(lab["inventory"], node, "ansible.builtin.find", find_tmp, env=ssh_env(ANSIBLE_PIPELINING="1"))[node]
     assert tmp["matched"] == 0, tmp
 
 

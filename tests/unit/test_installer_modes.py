@@ -42,5 +42,8 @@ def test_install_modes_are_a_packages_whatever_the_umask(tmp_path, umask):
         os.umask(previous)
     found = modes(str(tmp_path / "opt"))
     assert found, "nothing installed"
-    wrong = {path: "%04o" % mode for path, mode in found.items() if mode != (0o755 if os.path.isdir(tmp_path / "opt" / path) or path.endswith("nodenet-loopback") else 0o644)}
+    def wanted(path):
+        return 0o755 if os.path.isdir(tmp_path / "opt" / path) or path.endswith("nodenet-loopback") else 0o644
+
+    wrong = {path: "%04o" % mode for path, mode in found.items() if mode != wanted(path)}
     assert wrong == {}
