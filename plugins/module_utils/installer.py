@@ -146,6 +146,14 @@ def render_launcher(canonical: str, interpreter: str, runtime_dir: str) -> str:
     ) % (interpreter, LAUNCHER_MARK, canonical, runtime_dir, runtime_dir, PACKAGE_NAME, canonical)
 
 
+def launcher_runtime_dir(path: str) -> Optional[str]:
+    """The runtime directory a managed launcher at `path` names, or None."""
+    if not is_managed(path):
+        return None
+    match = _LAUNCHER_RE.match(_read(path) or "")
+    return match.group("rdir") if match else None
+
+
 def runtime_dir_for(lib_dir: str, digest: str) -> str:
     return os.path.join(lib_dir, digest[:16])
 
