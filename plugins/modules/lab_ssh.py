@@ -398,8 +398,7 @@ class LabSSH:
         }
         s["sshd_pid"] = self.listening_sshd()
         if self.p["state"] == "absent":
-            inodes = {s["netns_inode"], proc_ns_inode(s["sshd_pid"], "net") if s["sshd_pid"] else None} - {None}
-            s["processes"] = sorted(set(pid for inode in inodes for pid in processes_in_netns(inode, SSH_PROGRAMS)))
+            s["processes"] = self.ssh_processes(s)
             s["view"] = self.node_view() if s["node_up"] else None
             return s
         s["directories"] = {path: Files.found(path) for path, dummy, dummy2, dummy3 in self.files.directories}
@@ -412,8 +411,17 @@ class LabSSH:
             proc_ns_inode(s["sshd_pid"], kind) == ns_inode(path) for kind, path in (("net", self.netns), ("mnt", self.mnt), ("uts", self.uts))
         )
         s["banner"] = self.banner(0) if s["sshd_current"] else ""
-        s["sessions"] = processes_in_netns(s["netns_inode"], ("sshd",)) if s["netns_inode"] else []
+        # what a restart stops besides the listener: the sessions and the ProxyCommands' socat, in the node's
+        # network namespace and in the listener's (an older one after a reboot), so no control master goes on
+        # talking to a session in the node's old namespaces
+        s["sessions"] = self.ssh_processes(s)
         return s
+
+    @staticmethod
+    def ssh_processes(s):
+        """sshd and socat processes in the node's network namespace and in its listening sshd's (they differ after a reboot)."""
+        inodes = {s["netns_inode"], proc_ns_inode(s["sshd_pid"], "net") if s["sshd_pid"] else None} - {None}
+        return sorted(set(pid for inode in inodes for pid in processes_in_netns(inode, SSH_PROGRAMS)))
 
     @staticmethod
     def stat_key(path):

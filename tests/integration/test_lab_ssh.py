@@ -241,6 +241,17 @@ def test_lab_up_restarts_a_dead_sshd_and_rebinds_a_remade_mount_namespace(lab):
     assert playbook("lab_up", lab["inventory"], "-e", "lab_node_count=2")["changed"] == 0
 
 
+def test_a_rebooted_node_answers_over_ssh_again_from_its_new_namespaces(lab):
+    before = on_nodes(lab["inventory"], NODES[0], "ansible.builtin.command", "readlink /proc/self/ns/mnt")[NODES[0]]["stdout"]
+    playbook("lab_reboot", lab["inventory"], "-e", json.dumps({"lab_reboot_nodes": [NODES[0]]}))
+    # the boot started sshd again in the node's new namespaces; no control master still talks to the old ones
+    after = on_nodes(lab["inventory"], NODES[0], "ansible.builtin.command", "readlink /proc/self/ns/mnt")[NODES[0]]
+    current = "mnt:[%d]" % os.stat(os.path.join(STATE_DIR, NODES[0], "mnt")).st_ino
+    assert current != before and after.get("rc") == 0 and after["stdout"] == current, (before, after)
+    assert on_nodes(lab["inventory"], NODES[0], "ansible.builtin.command", "id -un")[NODES[0]]["stdout"] == "root"
+    lab["netns_inodes"].add(os.stat("/run/netns/" + NODES[0]).st_ino)
+
+
 def test_lab_down_leaves_no_sshd_key_or_file(lab):
     assert lab_processes(lab["netns_inodes"]), "the lab should have sshd processes before lab_down"
     first = playbook("lab_down", lab["inventory"])
