@@ -30,6 +30,11 @@ def modes(root):
     return found
 
 
+def wanted_mode(root, path):
+    """A package's: directories and the launcher 0755, everything else 0644."""
+    return 0o755 if os.path.isdir(os.path.join(root, path)) or path.endswith("nodenet-loopback") else 0o644
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o027])
 def test_install_modes_are_a_packages_whatever_the_umask(tmp_path, umask):
     bin_dir, lib_dir = str(tmp_path / "opt/cni/bin"), str(tmp_path / "opt/cni/bin/.nodenet-cni")
@@ -42,8 +47,5 @@ def test_install_modes_are_a_packages_whatever_the_umask(tmp_path, umask):
         os.umask(previous)
     found = modes(str(tmp_path / "opt"))
     assert found, "nothing installed"
-    def wanted(path):
-        return 0o755 if os.path.isdir(tmp_path / "opt" / path) or path.endswith("nodenet-loopback") else 0o644
-
-    wrong = {path: "%04o" % mode for path, mode in found.items() if mode != wanted(path)}
+    wrong = {path: "%04o" % mode for path, mode in found.items() if mode != wanted_mode(str(tmp_path / "opt"), path)}
     assert wrong == {}
