@@ -11,7 +11,11 @@
 # then use it with `ansible -i inventory/lab.yml k8s_nodes ...` and remove it
 # with `ansible-playbook playbooks/lab_down.yml -e lab_name=<name>`.
 #
-#   NODES=3 BATCH=1 KEEP_LAB=0 scripts/lab_demo.sh
+# LAB_CONNECTION=ssh reaches the nodes over real SSH (an sshd in each node, a
+# non-root login user, become with sudo, the node's own python3) instead of
+# the labnode connection; see docs/lab.md.
+#
+#   NODES=3 BATCH=1 KEEP_LAB=0 LAB_CONNECTION=labnode scripts/lab_demo.sh
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +34,7 @@ BATCH="${BATCH:-1}"
 # a unique lab name per run (<= 11 characters; see roles/lab/defaults/main.yml)
 LAB_NAME="${LAB_NAME:-nndemo$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')}"
 INVENTORY="$ROOT/inventory/lab.yml"
+LAB_CONNECTION="${LAB_CONNECTION:-labnode}"
 
 lab_down() {
   if [[ "${KEEP_LAB:-0}" == 1 ]]; then
@@ -46,8 +51,9 @@ lab_down() {
 trap lab_down EXIT
 trap 'exit 130' INT TERM
 
-echo "== lab $LAB_NAME: $NODES nodes"
-ansible-playbook playbooks/lab_up.yml -e "lab_name=$LAB_NAME" -e "lab_node_count=$NODES" -e "lab_inventory_path=$INVENTORY"
+echo "== lab $LAB_NAME: $NODES nodes, reached by $LAB_CONNECTION"
+ansible-playbook playbooks/lab_up.yml -e "lab_name=$LAB_NAME" -e "lab_node_count=$NODES" -e "lab_inventory_path=$INVENTORY" \
+  -e "lab_connection=$LAB_CONNECTION"
 
 echo
 echo "== site.yml (batches of $BATCH)"

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   jq make git rsync ca-certificates procps util-linux # tooling for scripts and tests
   shellcheck                                          # ansible-test sanity checks shell scripts with it
   python3 python3-venv                                # the node's own python3 that runs the plugins
+  openssh-server openssh-client sudo socat            # the lab's ssh flavour: sshd + sudo in nodes, ProxyCommand
 )
 
 say() { printf '==> %s\n' "$*"; }

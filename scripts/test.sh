@@ -8,7 +8,7 @@
 #   integration  tests/integration only (root)
 #   sanity       ansible-test sanity --python 3.11 on a copy of the collection
 #   lint         ansible-lint --profile production
-#   molecule     molecule test for every scenario (labs of namespace nodes; root)
+#   molecule     molecule test for every scenario (labs of namespace nodes, also over SSH; root)
 #
 # Every suite runs even when an earlier one failed; the exit code is non-zero
 # if any failed. pytest collecting no test (exit 5) counts as a failure.
@@ -81,10 +81,11 @@ suite_sanity() {
 suite_lint() { ansible-lint --profile production; }
 
 suite_molecule() {
-  # scenarios live in extensions/molecule (default: 1 node, multinode: 3 -> 4 nodes + reset)
+  # scenarios live in extensions/molecule (default: 1 node, multinode: 3 -> 4 nodes + reset,
+  # multinode_ssh: the same over real SSH with become)
   needs_root molecule || return 1
   local scenario rc=0
-  for scenario in default multinode; do
+  for scenario in default multinode multinode_ssh; do
     molecule test -s "$scenario" || rc=1
   done
   return "$rc"

@@ -490,6 +490,16 @@ def retire_runtime(bin_dir: str, lib_dir: str, entry: str) -> bool:
 
 def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
     """Make the node match desired_state(); the caller compares before/after."""
+    # Modes as a package install makes them whatever the caller's umask (sudo keeps a login user's 077):
+    # the runtime gets explicit modes anyway; this covers a bin_dir made here, the byte-compiler, the rest.
+    previous_umask = os.umask(0o022)
+    try:
+        _apply_state(bin_dir, lib_dir, names, digest, files, interpreter)
+    finally:
+        os.umask(previous_umask)
+
+
+def _apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
     os.makedirs(bin_dir, mode=0o755, exist_ok=True)
     rdir = unpack_runtime(lib_dir, digest, files, interpreter)
     for installed, canonical in sorted(names.items()):
