@@ -13,6 +13,7 @@ module installs it from there after checking its digest.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 from ansible.errors import AnsibleActionFail
@@ -54,7 +55,11 @@ class ActionModule(ActionBase):
         try:
             files = installer.collect_sources()
         except RuntimeError as e:
-            raise AnsibleActionFail("cannot build the plugin bundle on the controller: %s" % e) from e
+            raise AnsibleActionFail(
+                "cannot build the plugin bundle on the controller: %s; install the controller's requirements into the "
+                "Python that runs Ansible: %s -m pip install 'pyroute2>=0.7.3' 'netaddr>=0.10' (the collection's "
+                "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
+            ) from e
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "nodenet-cni-bundle.tar.gz")

@@ -32,9 +32,13 @@ author:
 options:
   bin_dir:
     description:
-      - The CNI bin directory (the runtime's C(CNI_PATH)), for example C(/opt/cni/bin).
-      - Must be an absolute path. Created (mode C(0755)) when missing and O(state=present).
-    type: path
+      - The CNI bin directories (the runtime's C(CNI_PATH)), for example V([/opt/cni/bin]). The plugins are installed
+        into (or removed from) the first, where a runtime looks first; the others are not touched.
+      - A list like every module's O(bin_dir) in this collection, so one C(module_defaults) value serves them all; a
+        single path (a string) is still accepted.
+      - Must be absolute paths. The first is created (mode C(0755)) when missing and O(state=present).
+    type: list
+    elements: path
     required: true
   lib_dir:
     description:
@@ -200,10 +204,13 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 def check_args(module: AnsibleModule) -> None:
     """Value checks argument_spec cannot declare; each message names its option."""
     p = module.params
-    if not os.path.isabs(p["bin_dir"]):
-        module.fail_json(msg="bin_dir must be an absolute path, got %r" % p["bin_dir"])
-    if os.path.exists(p["bin_dir"]) and not os.path.isdir(p["bin_dir"]):
-        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"])
+    if not p["bin_dir"]:
+        module.fail_json(msg="bin_dir must name at least one directory")
+    for path in p["bin_dir"]:
+        if not os.path.isabs(path):
+            module.fail_json(msg="bin_dir must be absolute paths, got %r" % path)
+    if os.path.exists(p["bin_dir"][0]) and not os.path.isdir(p["bin_dir"][0]):
+        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"][0])
     if p["lib_dir"] is not None and not os.path.isabs(p["lib_dir"]):
         module.fail_json(msg="lib_dir must be an absolute path, got %r" % p["lib_dir"])
     if not PREFIX_RE.match(p["prefix"]) or p["prefix"] in (".", ".."):
@@ -233,7 +240,7 @@ def conflict_message(conflicts: list, names: dict, bin_dir: str, prefix: str) ->
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            bin_dir=dict(type="path", required=True),
+            bin_dir=dict(type="list", elements="path", required=True),
             lib_dir=dict(type="path"),
             plugins=dict(type="list", elements="str", choices=list(installer.PLUGINS), default=list(installer.PLUGINS)),
             prefix=dict(type="str", default=installer.DEFAULT_PREFIX),
@@ -248,7 +255,7 @@ def main() -> None:
     )
     check_args(module)
     p = module.params
-    bin_dir = os.path.normpath(p["bin_dir"])
+    bin_dir = os.path.normpath(p["bin_dir"][0])  # install into CNI_PATH's first directory
     lib_dir = os.path.normpath(p["lib_dir"] or installer.default_lib_dir(bin_dir))
     names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"])
     before = installer.current_state(bin_dir, lib_dir, names)
