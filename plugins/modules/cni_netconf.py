@@ -239,7 +239,7 @@ def main() -> None:
     except CNIError as e:
         module.fail_json(msg="plugins: %s" % e, path=spec.path)
     findings = lint.lint_network(parsed, p["bin_dir"])
-    findings += [f for f in lint.overlapping_networks([parsed] + _other_networks(spec, {spec.path})) if parsed.name in f.msg]
+    findings += lint.findings_about(lint.overlapping_networks([parsed] + _other_networks(spec, {spec.path})), parsed.name)
     result["findings"] = [f.as_dict() for f in findings]
     result["config"] = desired
     errors = [f for f in findings if f.level == lint.ERROR]

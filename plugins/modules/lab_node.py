@@ -44,7 +44,9 @@ options:
     description:
       - The node's own state directory. It is made a private bind mount of itself (needed to persist a mount namespace on
         a file inside it) and holds C(mnt), C(uts) and the node's private directories under C(root/).
-      - With O(state=absent) it is removed with everything in it, after its mounts are gone.
+      - With O(state=absent) it is removed with everything in it, after its mounts are gone, but only if the lab made it
+        (the marker file C(.nodenet-lab-node) naming the node, written when the lab creates it or finds it empty) or it
+        holds nothing but C(mnt), C(uts) and C(root); any other directory is refused.
     type: path
     required: true
   underlay_netns:
@@ -194,6 +196,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 NETNS_DIR = "/run/netns"
 IFNAMSIZ = 15
+# Written into state_dir when the lab makes (or claims an empty) one: state=absent
+# deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
+# is never removed.
+LAB_MARKER = ".nodenet-lab-node"
+# What a state_dir made by an older lab (before the marker) may hold.
+LAB_LAYOUT = {"mnt", "uts", "root", LAB_MARKER}
+# Every command the module runs must end: a wedged mount or netlink call fails the task.
+COMMAND_TIMEOUT = 120
 
 # Runs inside the new mount + UTS namespace (already in the node's netns), as
 # the child of `unshare`. Argument: JSON {"name", "binds": [[src, dst], ...]}.
@@ -201,7 +211,7 @@ MOUNT_SETUP = r"""
 import json, re, subprocess, sys
 spec = json.loads(sys.argv[1])
 def run(*argv):
-    subprocess.run(argv, check=True)
+    subprocess.run(argv, check=True, timeout=60)
 def unescape(field):
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)  # mountinfo writes blanks as \040
 with open("/proc/sys/kernel/hostname", "w") as f:
@@ -214,7 +224,7 @@ def nsfs_mounts():
 # owner is deleting right now may vanish under us ("not mounted"), hence a few passes.
 for _ in range(3):
     for point in reversed(nsfs_mounts()):
-        subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL, timeout=60)
 if nsfs_mounts():
     raise SystemExit("cannot drop the copies of these namespace mounts: %s" % ", ".join(nsfs_mounts()))
 # sysfs shows the network devices of the namespace it is mounted from (what `ip netns exec` does).
@@ -272,7 +282,10 @@ class Host:
         self.module = module
 
     def run(self, argv, check=True):
-        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
+        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
+        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
+        if rc == 124:
+            raise LabError("%s timed out after %ds" % (" ".join(shlex.quote(a) for a in argv), COMMAND_TIMEOUT))
         if check and rc != 0:
             raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
         return rc, out, err
@@ -362,6 +375,7 @@ class LabNode:
             "netns": mounts.get(self.netns, {}).get("fstype") == "nsfs",
             "netns_file": os.path.lexists(self.netns),
             "state_dir": os.path.isdir(self.state_dir),
+            "marked": self.marked(),
             "state_dir_mount": mounts.get(self.state_dir),
             "mnt": mounts.get(self.mnt, {}).get("fstype") == "nsfs",
             "uts": mounts.get(self.uts, {}).get("fstype") == "nsfs",
@@ -442,6 +456,8 @@ class LabNode:
         ip_n = ["ip", "-n", self.name]
         for d in s["missing_dirs"]:
             steps.append(("create directory %s" % d, lambda d=d: os.makedirs(d, mode=0o755, exist_ok=True)))
+        if not s["marked"] and (self.state_dir in s["missing_dirs"] or self.lab_layout_only()):
+            steps.append(("mark %s as made by the lab" % self.state_dir, self.write_marker))
         for dst, exists in sorted(s["mountpoints"].items()):
             if not exists:
                 steps.append(("create empty mount point %s on the host" % dst, lambda d=dst: os.makedirs(d, mode=0o755, exist_ok=True)))
@@ -547,7 +563,37 @@ class LabNode:
         below = [m for m in read_mountinfo() if m == self.state_dir or m.startswith(self.state_dir + "/")]
         if below:  # never delete through a mount into someone else's files
             raise LabError("refusing to remove %s: still mounted: %s" % (self.state_dir, ", ".join(sorted(below))))
+        if os.path.islink(self.state_dir):
+            raise LabError("refusing to remove %s: it is a symbolic link" % self.state_dir)
+        # an allow-list, not a deny-list: only what the lab made
+        if not (self.marked() or self.lab_layout_only()):
+            raise LabError(
+                "refusing to remove %s: the lab did not make it (no %s marker, and it holds more than the lab's mnt, uts and root)"
+                % (self.state_dir, LAB_MARKER)
+            )
         shutil.rmtree(self.state_dir)
+
+    def marked(self):
+        """state_dir carries our marker naming this node (a regular file, not a symlink)."""
+        path = os.path.join(self.state_dir, LAB_MARKER)
+        if os.path.islink(path) or not os.path.isfile(path):
+            return False
+        try:
+            with open(path) as f:
+                return f.read().strip() == self.name
+        except OSError:
+            return False
+
+    def lab_layout_only(self):
+        """An existing state_dir with nothing but what the lab puts there (or nothing)."""
+        try:
+            return set(os.listdir(self.state_dir)) <= LAB_LAYOUT
+        except OSError:
+            return False
+
+    def write_marker(self):
+        with open(os.path.join(self.state_dir, LAB_MARKER), "w") as f:
+            f.write(self.name + "\n")
 
     def plan(self, s):
         return self.plan_present(s) if self.p["state"] == "present" else self.plan_absent(s)

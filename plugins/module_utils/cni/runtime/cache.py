@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..fileio import atomic_write
-from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError, Result
+from ..config.result import parse_result
+from ..fileio import atomic_write, is_temp_name
+from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 CACHE_KIND = "cniCacheV1"
@@ -195,7 +196,7 @@ def convert_result(result: Dict[str, Any], cni_version: str, where: str = "cache
     if result.get("cniVersion", "") == cni_version:
         return result
     try:
-        return Result.from_dict(result, where).to_dict(cni_version or "0.1.0")
+        return parse_result(result, where).to_dict(cni_version or "0.1.0")
     except CNIError as e:
         raise CacheError(e.code, 'failed to convert cached result to config version "%s": %s' % (cni_version, e))
 
@@ -231,8 +232,8 @@ def list_attachments(cache_dir: str, container_id: str = "", network: str = "") 
         raise CacheError(ERR_IO, "cannot list cache dir %s: %s" % (directory, e.strerror))
     out: List[CacheEntry] = []
     for name in names:
-        if name.startswith(".tmp-"):
-            continue  # our own in-flight writes
+        if is_temp_name(name):
+            continue  # our own in-flight (or crashed) writes: fileio's naming rule
         path = os.path.join(directory, name)
         try:
             with open(path, "rb") as f:
