@@ -23,6 +23,7 @@ from ..ipam.store import Store
 from ..skel import CmdArgs, Plugin
 from ..spec import DNS, ERR_INTERNAL, ERR_NOT_AVAILABLE, CNIError, Result
 
+
 def _load(args: CmdArgs) -> IPAMConfig:
     return load_ipam_config(parse_netconf(args.netconf), args.args)
 
