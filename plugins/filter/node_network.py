@@ -39,7 +39,7 @@ def addresses_by_family(value: Any, what: str) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for text in _split(value):
         try:
-            addr = ipaddress.ip_address(text.split("/")[0])
+            addr = ipaddress.ip_address(text.split("/", maxsplit=1)[0])
         except ValueError as e:
             raise AnsibleFilterError(
                 "%s: %r is not an IP address; set cni_node_address to the node's address(es) on the node network, "
