@@ -77,7 +77,7 @@ def _grandchild_after_timeout(tmp_path, run):
     run(str(plugin))
     pid = int(pidfile.read_text())
     try:
-        for _ in range(50):  # SIGKILL is asynchronous: give the kernel a moment
+        for _attempt in range(50):  # SIGKILL is asynchronous: give the kernel a moment
             if not _alive(pid):
                 return False
             time.sleep(0.02)
@@ -138,7 +138,11 @@ def test_bridge_rollback_reports_failed_undo_steps_and_runs_the_rest():
     report, ran = [], []
     undo = Rollback(report)
     undo.push(lambda: ran.append("first"))
-    undo.push(lambda: (_ for _ in ()).throw(OSError("link busy")))
+
+    def failing_step():
+        raise OSError("link busy")
+
+    undo.push(failing_step)
     undo.run()
     assert ran == ["first"]
     assert len(report) == 1 and "link busy" in report[0]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__
-from .config.decode import lookup
-from .config.netconf import NAME_RE
+from .config.decode import decode_json, lookup
+from .config.netconf import NAME_RE, validate_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
     ERR_INTERNAL,
@@ -126,8 +126,6 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         cmd = _validate_env(command, env, plugin.enters_netns)
         if command == "VERSION":
             return 0, _version_reply(plugin, stdin) + "\n", ""
-        from .config.netconf import decode_json, validate_name
-
         cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
         cmd.netconf = decode_json(stdin)
         validate_name(lookup(cmd.netconf, "name"))

@@ -233,6 +233,8 @@ def decode_json(data: bytes, what: str = "network config") -> Dict[str, Any]:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(ERR_DECODE, "error unmarshalling %s: %s" % (what, e))
+    except RecursionError:  # found by the fuzz suite: a spec error, not a traceback
+        raise CNIError(ERR_DECODE, "error unmarshalling %s: nested too deeply" % what)
     if not isinstance(obj, dict):
         raise CNIError(ERR_DECODE, "error unmarshalling %s: expected a JSON object" % what)
     return obj

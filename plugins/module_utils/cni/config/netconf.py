@@ -23,7 +23,7 @@ from ..spec import (
     CNIError,
     Result,
 )
-from .decode import Fields, decode_json  # noqa: F401 - decode_json: skel and runtime import it from here
+from .decode import Fields
 from .result import parse_dns, parse_result
 
 # Go's pkg/utils: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` in Go's regexp, where `$`
