@@ -108,11 +108,12 @@ def load(bin_dirs: Sequence[str] = DEFAULT_BIN_DIRS, names: Sequence[str] = LIBR
 
 def remedy(missing: Sequence[str], bin_dirs: Sequence[str]) -> str:
     """What to do, in one sentence."""
+    where = " or ".join(installer.default_lib_dir(d) for d in bin_dirs) or "<bin_dir>/.nodenet-cni"
+    packages = " and ".join(DISTRIBUTION_PACKAGES.get(n, n) for n in missing)
     return (
         "Run nodenet.cni.cni_plugin on this node first: the plugin runtime it installs under %s carries pyroute2 and netaddr "
         "for the node's python3, and this module uses it (bin_dir names where to look). "
-        "Or install %s from the distribution." % (" or ".join(installer.default_lib_dir(d) for d in bin_dirs) or "<bin_dir>/.nodenet-cni",
-                                               " and ".join(DISTRIBUTION_PACKAGES.get(n, n) for n in missing))
+        "Or install %s from the distribution." % (where, packages)
     )
 
 

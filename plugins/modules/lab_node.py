@@ -723,7 +723,9 @@ def main():
             index=dict(type="int"),
             interface=dict(type="str", default="eth0"),
             private_paths=dict(
-                type="list", elements="path", default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"]
+                type="list",
+                elements="path",
+                default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
             ),
             directories=dict(type="list", elements="path", default=[]),
             sysctls=dict(type="dict", default={}),
