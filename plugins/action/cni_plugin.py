@@ -13,8 +13,10 @@ module installs it from there after checking its digest.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.nodenet.cni.plugins.module_utils import installer
@@ -41,7 +43,14 @@ class ActionModule(ActionBase):
                 if option in module_args:
                     raise AnsibleActionFail("%s is set by the nodenet.cni.cni_plugin action plugin; do not pass it" % option)
             if module_args.get("state", "present") == "present":
-                module_args.update(self._ship_bundle())
+                # first without the bundle: an up-to-date node never receives it
+                bundle = self._bundle()
+                module_args["digest"] = bundle["digest"]
+                first = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                if not first.get("bundle_needed"):
+                    result.update(first)
+                    return result
+                module_args.update(self._ship_bundle(bundle))
             result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
         except AnsibleActionFail as e:
             result.update(e.result)
@@ -49,21 +58,35 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
-    def _ship_bundle(self):
-        """Build the bundle on the controller and put it in the remote tmp dir."""
+    def _bundle(self):
+        """The bundle's sources and digest, and where its tar.gz is built once per
+        ansible run (Ansible's private local tmp dir, shared by the forks)."""
         try:
             files = installer.collect_sources()
         except RuntimeError as e:
-            raise AnsibleActionFail("cannot build the plugin bundle on the controller: %s" % e) from e
+            raise AnsibleActionFail(
+                "cannot build the plugin bundle on the controller: %s; install the controller's requirements into the "
+                "Python that runs Ansible: %s -m pip install 'pyroute2>=0.7.3' 'netaddr>=0.10' (the collection's "
+                "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
+            ) from e
+        digest = installer.bundle_digest(files)
+        return {"files": files, "digest": digest, "path": os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32])}
+
+    def _ship_bundle(self, bundle):
+        """Build the bundle (once per run) and put it in the remote tmp dir."""
+        local = bundle["path"]
+        if not os.path.isfile(local):
+            fd, staging = tempfile.mkstemp(prefix=".nodenet-cni-bundle-", suffix=".tar.gz", dir=os.path.dirname(local))
+            os.close(fd)
+            try:
+                installer.write_bundle(bundle["files"], staging)
+                os.replace(staging, local)  # atomic: a fork reading it sees all or nothing
+            except BaseException:
+                os.unlink(staging)
+                raise
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "nodenet-cni-bundle.tar.gz")
-        fd, local = tempfile.mkstemp(prefix="nodenet-cni-bundle-", suffix=".tar.gz")
-        os.close(fd)
-        try:
-            digest = installer.write_bundle(files, local)
-            self._transfer_file(local, remote)
-        finally:
-            os.unlink(local)
+        self._transfer_file(local, remote)
         self._fixup_perms2((self._connection._shell.tmpdir, remote))
-        return {"src": remote, "digest": digest}
+        return {"src": remote, "digest": bundle["digest"]}

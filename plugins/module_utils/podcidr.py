@@ -92,3 +92,91 @@ def _entry(net: Any, source: str) -> Dict[str, str]:
 
 def gateway_of(subnet: str) -> Optional[str]:
     return _entry(_net(subnet, "subnet"), "")["gateway"]
+
+
+# ---------------------------------------------------------------------------
+# Dual-stack: one cluster CIDR per family, like kube-controller-manager's
+# --cluster-cidr=10.244.0.0/16,fd00:10:244::/56 with --node-cidr-mask-size-ipv4/-ipv6.
+
+FAMILIES = {4: "IPv4", 6: "IPv6"}
+
+
+def split_list(value: Any, what: str) -> List[str]:
+    """A list, or a string separated by commas, blanks or newlines (how the
+    flag, the inventory and the persisted file write them)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    if isinstance(value, (list, tuple)):
+        out: List[str] = []
+        for item in value:
+            out.extend(split_list(item, what))
+        return out
+    raise SubnetError("%s must be a CIDR, a comma-separated string or a list, got %r" % (what, value))
+
+
+def cluster_cidrs(value: Any) -> List[Any]:
+    """The cluster CIDRs in the order given (the first is the primary family),
+    at most one per family."""
+    nets = [_net(cidr, "cluster CIDR") for cidr in split_list(value, "cluster CIDR")]
+    if not nets:
+        raise SubnetError("cluster CIDR is empty; give one CIDR per family, e.g. 10.244.0.0/16,fd00:10:244::/56")
+    seen: Dict[int, Any] = {}
+    for net in nets:
+        if net.version in seen:
+            raise SubnetError(
+                "cluster CIDR has two %s CIDRs (%s and %s); give at most one per family" % (FAMILIES[net.version], seen[net.version], net)
+            )
+        seen[net.version] = net
+    return nets
+
+
+def _by_family(value: Any, what: str) -> Dict[int, str]:
+    out: Dict[int, str] = {}
+    for cidr in split_list(value, what):
+        net = _net(cidr, what)
+        if net.version in out:
+            raise SubnetError("%s has two %s subnets (%s and %s)" % (what, FAMILIES[net.version], out[net.version], cidr))
+        out[net.version] = cidr
+    return out
+
+
+def allocate_families(
+    cluster_cidr: Any, prefix_lengths: Mapping[int, int], nodes: Mapping[str, Mapping[str, Any]]
+) -> Dict[str, Dict[str, Any]]:
+    """nodes: name -> {"explicit", "persisted"}, each one subnet per family (a
+    list or a separated string; "" = unset).
+
+    Returns name -> {"subnets": [...], "gateways": [...], "sources": [...]}
+    in the cluster CIDRs' order, plus "subnet"/"gateway"/"source" of the
+    primary family. A family added to the cluster later is allocated next to
+    the subnets nodes keep; a persisted subnet of a family the cluster no
+    longer has is dropped.
+    """
+    clusters = cluster_cidrs(cluster_cidr)
+    families = [net.version for net in clusters]
+    per_node: Dict[str, Dict[str, Dict[int, str]]] = {}
+    for name in sorted(nodes):
+        info = nodes[name] or {}
+        explicit = _by_family(info.get("explicit"), "pod subnet of %s (explicit)" % name)
+        for version in explicit:
+            if version not in families:
+                raise SubnetError(
+                    "pod subnet of %s (explicit) %s is %s, but the cluster CIDR has no %s CIDR"
+                    % (name, explicit[version], FAMILIES[version], FAMILIES[version])
+                )
+        per_node[name] = {"explicit": explicit, "persisted": _by_family(info.get("persisted"), "pod subnet of %s (persisted)" % name)}
+    result: Dict[str, Dict[str, Any]] = {name: {"subnets": [], "gateways": [], "sources": []} for name in per_node}
+    for cluster in clusters:
+        prefix = prefix_lengths.get(cluster.version)
+        requests = {
+            name: {source: per_node[name][source].get(cluster.version, "") for source in ("explicit", "persisted")} for name in per_node
+        }
+        for name, entry in allocate(str(cluster), int(prefix) if prefix is not None else -1, requests).items():
+            result[name]["subnets"].append(entry["subnet"])
+            result[name]["gateways"].append(entry["gateway"])
+            result[name]["sources"].append(entry["source"])
+    for entry in result.values():
+        entry.update(subnet=entry["subnets"][0], gateway=entry["gateways"][0], source=entry["sources"][0])
+    return result

@@ -32,9 +32,13 @@ author:
 options:
   bin_dir:
     description:
-      - The CNI bin directory (the runtime's C(CNI_PATH)), for example C(/opt/cni/bin).
-      - Must be an absolute path. Created (mode C(0755)) when missing and O(state=present).
-    type: path
+      - The CNI bin directories (the runtime's C(CNI_PATH)), for example V([/opt/cni/bin]). The plugins are installed
+        into (or removed from) the first, where a runtime looks first; the others are not touched.
+      - A list like every module's O(bin_dir) in this collection, so one C(module_defaults) value serves them all; a
+        single path (a string) is still accepted.
+      - Must be absolute paths. The first is created (mode C(0755)) when missing and O(state=present).
+    type: list
+    elements: path
     required: true
   lib_dir:
     description:
@@ -88,11 +92,14 @@ options:
     description:
       - Internal, set by the action plugin; do not set it yourself.
       - Path on the node of the plugin bundle the action plugin transferred.
+      - Without it the module installs nothing; if the installed plugins already match O(digest) it reports no change,
+        otherwise it returns RV(bundle_needed) and the action plugin transfers the bundle and runs it again. So a
+        node that is up to date never receives the bundle.
     type: path
   digest:
     description:
       - Internal, set by the action plugin; do not set it yourself.
-      - SHA-256 digest of the bundle in O(src), checked before anything is installed.
+      - SHA-256 digest of the bundle (in O(src)), checked before anything is installed.
     type: str
 attributes:
   action:
@@ -175,6 +182,12 @@ digest:
   returned: when O(state=present)
   type: str
   sample: 3f1c0a9e5b7d2c44b0e5a6f1d0e7c9b8a4f2e1d3c5b7a9f0e2d4c6b8a0f1e3d5
+bundle_needed:
+  description: Internal, for the action plugin; the plugins do not match O(digest) and O(src) was not given.
+  returned: when O(state=present) without O(src) and something would change
+  type: bool
+  sample: true
+  version_added: "0.2.0"
 lib_dir:
   description: The effective O(lib_dir).
   returned: always
@@ -200,10 +213,13 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 def check_args(module: AnsibleModule) -> None:
     """Value checks argument_spec cannot declare; each message names its option."""
     p = module.params
-    if not os.path.isabs(p["bin_dir"]):
-        module.fail_json(msg="bin_dir must be an absolute path, got %r" % p["bin_dir"])
-    if os.path.exists(p["bin_dir"]) and not os.path.isdir(p["bin_dir"]):
-        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"])
+    if not p["bin_dir"]:
+        module.fail_json(msg="bin_dir must name at least one directory")
+    for path in p["bin_dir"]:
+        if not os.path.isabs(path):
+            module.fail_json(msg="bin_dir must be absolute paths, got %r" % path)
+    if os.path.exists(p["bin_dir"][0]) and not os.path.isdir(p["bin_dir"][0]):
+        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"][0])
     if p["lib_dir"] is not None and not os.path.isabs(p["lib_dir"]):
         module.fail_json(msg="lib_dir must be an absolute path, got %r" % p["lib_dir"])
     if not PREFIX_RE.match(p["prefix"]) or p["prefix"] in (".", ".."):
@@ -213,9 +229,9 @@ def check_args(module: AnsibleModule) -> None:
         )
     if not p["plugins"]:
         module.fail_json(msg="plugins must name at least one plugin")
-    if p["state"] == "present" and not (p["src"] and p["digest"]):
+    if p["state"] == "present" and not p["digest"]:
         module.fail_json(
-            msg="src and digest are set by the nodenet.cni.cni_plugin action plugin; run the module"
+            msg="digest (and src) are set by the nodenet.cni.cni_plugin action plugin; run the module"
             " through Ansible (ansible -m nodenet.cni.cni_plugin) rather than on its own"
         )
 
@@ -233,7 +249,7 @@ def conflict_message(conflicts: list, names: dict, bin_dir: str, prefix: str) ->
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            bin_dir=dict(type="path", required=True),
+            bin_dir=dict(type="list", elements="path", required=True),
             lib_dir=dict(type="path"),
             plugins=dict(type="list", elements="str", choices=list(installer.PLUGINS), default=list(installer.PLUGINS)),
             prefix=dict(type="str", default=installer.DEFAULT_PREFIX),
@@ -248,7 +264,7 @@ def main() -> None:
     )
     check_args(module)
     p = module.params
-    bin_dir = os.path.normpath(p["bin_dir"])
+    bin_dir = os.path.normpath(p["bin_dir"][0])  # install into CNI_PATH's first directory
     lib_dir = os.path.normpath(p["lib_dir"] or installer.default_lib_dir(bin_dir))
     names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"])
     before = installer.current_state(bin_dir, lib_dir, names)
@@ -267,12 +283,14 @@ def main() -> None:
             installer.interpreter_version(p["interpreter"])
         except ValueError as e:
             module.fail_json(msg="interpreter: %s" % e, **result)
-        try:
-            digest, files = installer.read_bundle(p["src"])
-        except (OSError, ValueError) as e:
-            module.fail_json(msg="src: cannot read the plugin bundle: %s" % e, **result)
-        if digest != p["digest"]:
-            module.fail_json(msg="digest: the bundle in src has digest %s, expected %s (corrupted in transfer?)" % (digest, p["digest"]), **result)
+        digest, files = p["digest"], None
+        if p["src"]:
+            try:
+                digest, files = installer.read_bundle(p["src"])
+            except (OSError, ValueError) as e:
+                module.fail_json(msg="src: cannot read the plugin bundle: %s" % e, **result)
+            if digest != p["digest"]:
+                module.fail_json(msg="digest: the bundle in src has digest %s, expected %s (corrupted in transfer?)" % (digest, p["digest"]), **result)
         blocking = installer.blocking_conflicts(bin_dir, names)
         if blocking:
             module.fail_json(msg="bin_dir: directories sit where launchers go, even force cannot replace them: %s" % ", ".join(blocking), **result)
@@ -285,6 +303,9 @@ def main() -> None:
             runtime_dir=installer.runtime_dir_for(lib_dir, digest),
             plugins={n: dict(plugin=c, path=os.path.join(bin_dir, n)) for n, c in sorted(names.items())},
         )
+        if before != desired and not module.check_mode and files is None:
+            # up to date is decided without the bundle; only now is it worth transferring
+            module.exit_json(bundle_needed=True, **result)
         if before != desired and not module.check_mode:
             try:
                 installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"])

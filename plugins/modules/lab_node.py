@@ -78,6 +78,13 @@ options:
       - The underlay network, an IPv4 network such as V(172.31.250.0/24). The node's address is host number O(index) of it.
       - Required with O(state=present).
     type: str
+  underlay_cidr_ipv6:
+    description:
+      - An IPv6 underlay network besides O(underlay_cidr), such as V(fd00:31:250::/64), for dual-stack labs. The node's
+        IPv6 address is host number O(index) of it (added without duplicate address detection, as the lab owns it).
+      - Empty or unset means an IPv4-only underlay.
+    type: str
+    version_added: "0.2.0"
   index:
     description: The node's number, from 1. Its address is the O(index)-th host address of O(underlay_cidr).
     type: int
@@ -163,6 +170,12 @@ address:
   returned: when O(state=present) or O(state=rebooted)
   type: str
   sample: 172.31.250.1
+address_ipv6:
+  description: The node's IPv6 underlay address, without prefix length.
+  returned: when O(state=present) and O(underlay_cidr_ipv6) is set
+  type: str
+  sample: fd00:31:250::1
+  version_added: "0.2.0"
 prefixlen:
   description: The prefix length of the underlay network.
   returned: when O(state=present) or O(state=rebooted)
@@ -296,11 +309,17 @@ class Host:
         links = json.loads(out or "[]")
         return links[0] if links else None
 
-    def ipv4_addresses(self, netns, ifname):
-        rc, out, dummy = self.run(["ip", "-n", netns, "-j", "-4", "addr", "show", "dev", ifname], check=False)
+    def addresses(self, netns, ifname):
+        """Global addresses of both families (IPv6 link-local ones are the kernel's)."""
+        rc, out, dummy = self.run(["ip", "-n", netns, "-j", "addr", "show", "dev", ifname], check=False)
         if rc != 0:
             return []
-        return ["%s/%d" % (a["local"], a["prefixlen"]) for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
+        return [
+            "%s/%d" % (a["local"], a["prefixlen"])
+            for link in json.loads(out or "[]")
+            for a in link.get("addr_info", [])
+            if a.get("family") == "inet" or a.get("scope") == "global"
+        ]
 
     def sysctl(self, netns_path, key):
         rc, out, dummy = self.run(["nsenter", "--net=" + netns_path, "--", "sysctl", "-n", key], check=False)
@@ -343,6 +362,13 @@ class LabNode:
             if not 1 <= params["index"] <= hosts:
                 raise LabError("index %d is not a host number of %s (1..%d)" % (params["index"], network, hosts))
             self.address = "%s/%d" % (network.network_address + skip + params["index"] - 1, network.prefixlen)
+        self.address_ipv6 = None
+        if params["state"] == "present" and params.get("underlay_cidr_ipv6"):
+            network6 = ipaddress.ip_network(params["underlay_cidr_ipv6"], strict=True)
+            if params["index"] >= network6.num_addresses:
+                raise LabError("index %d is not a host number of %s" % (params["index"], network6))
+            self.address_ipv6 = "%s/%d" % (network6.network_address + params["index"], network6.prefixlen)
+        self.wanted_addresses = [a for a in (self.address, self.address_ipv6) if a]
 
     def host_path(self, node_path):
         """Where a path inside one of the node's private paths lives on the host."""
@@ -374,7 +400,7 @@ class LabNode:
         s["underlay_lo"] = self.host.link(p["underlay_netns"], "lo") if s["underlay"] else None
         s["lo"] = self.host.link(self.name, "lo") if s["netns"] else None
         s["interface"] = self.host.link(self.name, p["interface"]) if s["netns"] else None
-        s["addresses"] = self.host.ipv4_addresses(self.name, p["interface"]) if s["interface"] else []
+        s["addresses"] = self.host.addresses(self.name, p["interface"]) if s["interface"] else []
         s["sysctls"] = {k: self.host.sysctl(self.netns, k) for k in sorted(p["sysctls"])} if s["netns"] else {}
         s["view"] = self.host.node_view(self.netns, self.mnt, self.uts, [dst for dummy, dst in self.binds]) if s["netns"] and s["mnt"] and s["uts"] else None
         s["sources"] = {}
@@ -428,7 +454,7 @@ class LabNode:
             "uts_ns": True,
             "underlay_port": True,
             "interface": True,
-            "addresses": [self.address],
+            "addresses": list(self.wanted_addresses),
             "sysctls": {k: str(v) for k, v in sorted(self.p["sysctls"].items())},
             "private_paths_mounted": True,
             "directories": sorted(self.p["directories"]),
@@ -493,10 +519,12 @@ class LabNode:
             steps.append(("set %s up" % p["underlay_port"], ip_u + ["link", "set", p["underlay_port"], "up"]))
         addresses = s["addresses"] if paired else []
         for stale in addresses:
-            if stale != self.address:
+            if stale not in self.wanted_addresses:
                 steps.append(("remove %s from %s" % (stale, p["interface"]), ip_n + ["addr", "del", stale, "dev", p["interface"]]))
-        if self.address not in addresses:
-            steps.append(("add %s to %s" % (self.address, p["interface"]), ip_n + ["addr", "add", self.address, "dev", p["interface"]]))
+        for wanted in self.wanted_addresses:
+            if wanted not in addresses:
+                nodad = ["nodad"] if wanted == self.address_ipv6 else []
+                steps.append(("add %s to %s" % (wanted, p["interface"]), ip_n + ["addr", "add", wanted, "dev", p["interface"]] + nodad))
         if not paired or not is_up(s["interface"]):
             steps.append(("set %s up in %s" % (p["interface"], self.name), ip_n + ["link", "set", p["interface"], "up"]))
 
@@ -661,6 +689,13 @@ def check_params(p):
             raise LabError("underlay_cidr: %s" % e) from e
         if network.version != 4:
             raise LabError("underlay_cidr must be an IPv4 network, got %s" % network)
+        if p["underlay_cidr_ipv6"]:
+            try:
+                network6 = ipaddress.ip_network(p["underlay_cidr_ipv6"], strict=True)
+            except ValueError as e:
+                raise LabError("underlay_cidr_ipv6: %s" % e) from e
+            if network6.version != 6:
+                raise LabError("underlay_cidr_ipv6 must be an IPv6 network, got %s" % network6)
     for key in ("underlay_bridge", "underlay_port", "interface"):
         if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
             raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
@@ -684,6 +719,7 @@ def main():
             underlay_bridge=dict(type="str"),
             underlay_port=dict(type="str"),
             underlay_cidr=dict(type="str"),
+            underlay_cidr_ipv6=dict(type="str"),
             index=dict(type="int"),
             interface=dict(type="str", default="eth0"),
             private_paths=dict(
@@ -705,6 +741,8 @@ def main():
         node = LabNode(Host(module), p)
         if node.address:
             result["address"], result["prefixlen"] = node.address.split("/")[0], int(node.address.split("/")[1])
+        if node.address_ipv6:
+            result["address_ipv6"] = node.address_ipv6.split("/")[0]
         before = node.observe()
         steps = node.plan(before)
         result["actions"] = [description for description, dummy in steps]

@@ -396,3 +396,15 @@ def test_cache_entry_is_libcni_format_and_del_replays_its_args(node, dirs, probe
     res = run_on_node(M, dirs.args(name=name, state="absent"), node)
     assert [(os.path.basename(r["path"]), r["command"]) for r in res["trace"]] == [("nodenet-portmap", "DEL"), ("nodenet-bridge", "DEL")]
     assert cache_files(dirs.cache_dir) == [] and leases(dirs.data_dir, "pmnet") == []
+
+
+def test_probe_lo_is_up_like_a_containerd_pod(node, dirs, probes):
+    # containerd attaches its own cni-loopback network: a pod's lo is up and answers
+    dirs.write("cni.conf", seed_conf(dirs.data_dir, "1.0.0"))
+    name = probes.new()
+    res = run_on_node(M, dirs.args(name=name, command="ping -c 1 -W 2 127.0.0.1"), node)
+    assert not res.get("failed"), res.get("msg")
+    res = run_on_node(M, dirs.args(name=name, command="cat /sys/class/net/lo/flags"), node)
+    assert int(res["stdout"].strip(), 16) & 1, "lo is down in the probe"
+    run_on_node(M, dirs.args(name=name, state="absent"), node)
+    assert not netns_exists(name)

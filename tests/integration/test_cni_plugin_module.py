@@ -307,3 +307,12 @@ def test_short_name_works_from_the_repository_root(bin_dir):
 def test_src_is_not_a_user_option(bin_dir, tmp_path):
     run = ansible({"bin_dir": str(bin_dir), "src": str(tmp_path / "bundle.tar.gz")})
     assert run.failed and "src" in run.msg and "action plugin" in run.msg
+
+
+def test_bin_dir_is_a_list_like_every_modules_and_installs_into_the_first(bin_dir, tmp_path):
+    # one module_defaults value (group/nodenet.cni.cni) serves cni_plugin, cni_attach, cni_facts ...
+    other = tmp_path / "other"
+    other.mkdir()
+    assert ansible({"bin_dir": [str(bin_dir), str(other)]}).ok().changed
+    assert launchers(bin_dir) == PREFIXED and launchers(other) == []
+    assert not ansible({"bin_dir": str(bin_dir)}).ok().changed, "a single path still means the same directory"

@@ -50,6 +50,9 @@ class RoutePlan:
         return bool(self.add or self.replace or self.remove)
 
 
+IP6_RT_PRIO_USER = 1024  # include/uapi/linux/ipv6_route.h
+
+
 def parse_routes(items: Sequence[Dict[str, Any]], option: str = "routes") -> List[PodRoute]:
     """Validate and normalise; every error names the entry and field."""
     from netaddr import AddrFormatError, IPAddress, IPNetwork
@@ -77,6 +80,8 @@ def parse_routes(items: Sequence[Dict[str, Any]], option: str = "routes") -> Lis
         metric = item.get("metric") or 0
         if not isinstance(metric, int) or isinstance(metric, bool) or metric < 0:
             raise CNIError(ERR_INVALID_NETCONF, "%s.metric must be a non-negative integer" % where)
+        if net.version == 6 and metric == 0:
+            metric = IP6_RT_PRIO_USER  # the kernel stores an IPv6 route without a metric as 1024
         route = PodRoute(subnet=str(net.cidr), via=str(via), metric=metric)
         key = (route.subnet, route.metric)
         if key in seen:

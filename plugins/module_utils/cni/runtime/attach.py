@@ -240,7 +240,24 @@ def create_netns(name: str) -> str:
         prnetns.create(name)
     except Exception as e:  # pyroute2 re-raises the child's error by class name
         raise AttachError("cannot create network namespace %s: %s" % (name, e), "name")
+    try:
+        set_lo_up(name)
+    except AttachError:
+        remove_netns(name)
+        raise
     return os.path.join(NETNS_DIR, name)
+
+
+def set_lo_up(name: str) -> None:
+    """A pod's lo is up, as containerd's own cni-loopback network leaves it
+    (a new namespace starts with lo down)."""
+    from pyroute2 import IPRoute
+
+    try:
+        with IPRoute(netns=name) as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    except Exception as e:  # pyroute2 re-raises netns errors by class name
+        raise AttachError("cannot set lo up in network namespace %s: %s" % (name, e), "name")
 
 
 def remove_netns(name: str) -> bool:

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters deriving the cni_node role's per-node data (no logic in Jinja):
+node addresses per family, peer routes, subnet requests, host-local ranges,
+probe targets and the probe/verify report tables."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+FAMILY_KEYS = {4: "ipv4", 6: "ipv6"}
+
+
+def _host(hostvars: Any, name: str) -> Mapping[str, Any]:
+    try:
+        return hostvars[name]
+    except KeyError as e:
+        raise AnsibleFilterError("host %s is not in the inventory" % name) from e
+
+
+def _split(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    if isinstance(value, (list, tuple)):
+        return [part for item in value for part in _split(item)]
+    return [str(value)]
+
+
+def addresses_by_family(value: Any, what: str) -> Dict[str, str]:
+    """'172.31.250.1,fd00::1' or a list -> {'ipv4': ..., 'ipv6': ...}."""
+    out: Dict[str, str] = {}
+    for text in _split(value):
+        try:
+            addr = ipaddress.ip_address(text.split("/", maxsplit=1)[0])
+        except ValueError as e:
+            raise AnsibleFilterError(
+                "%s: %r is not an IP address; set cni_node_address to the node's address(es) on the node network, "
+                "one per family (peers route pod subnets via it)" % (what, text)
+            ) from e
+        key = FAMILY_KEYS[addr.version]
+        if key in out:
+            raise AnsibleFilterError("%s has two %s addresses (%s and %s); give one per family" % (what, key, out[key], addr))
+        out[key] = str(addr)
+    return out
+
+
+def node_addresses(hosts: Sequence[str], hostvars: Any) -> Dict[str, Dict[str, str]]:
+    """Each node's address(es) other nodes route its pod subnets via:
+    cni_node_address when set for the host, else node_address (+ node_address_ipv6,
+    as the lab writes them), else ansible_host, else the inventory name."""
+    out = {}
+    for name in hosts:
+        hv = _host(hostvars, name)
+        value = hv.get("cni_node_address")
+        if value in (None, "", []):
+            value = [hv.get("node_address") or hv.get("ansible_host") or name, hv.get("node_address_ipv6") or ""]
+        out[name] = addresses_by_family(value, "cni_node_address of %s" % name)
+    return out
+
+
+def peer_routes(pod_subnets: Mapping[str, Mapping[str, Any]], node: str, addresses: Mapping[str, Mapping[str, str]]) -> List[Dict[str, str]]:
+    """Routes on `node` to every other node's pod subnets, each via that node's
+    address of the same family."""
+    routes = []
+    for peer in sorted(pod_subnets):
+        if peer == node:
+            continue
+        for subnet in pod_subnets[peer].get("subnets") or [pod_subnets[peer]["subnet"]]:
+            key = FAMILY_KEYS[ipaddress.ip_network(subnet).version]
+            via = (addresses.get(peer) or {}).get(key)
+            if not via:
+                raise AnsibleFilterError(
+                    "node %s has the %s pod subnet %s but no %s address to route it via; "
+                    "add one to its cni_node_address (e.g. '172.31.250.2,fd00:31:250::2')" % (peer, key, subnet, key)
+                )
+            routes.append({"subnet": subnet, "via": via})
+    return routes
+
+
+def subnet_requests(hosts: Sequence[str], hostvars: Any, delegated: Sequence[Mapping[str, Any]] = ()) -> Dict[str, Dict[str, Any]]:
+    """Input of pod_subnets: each host's explicit cni_node_pod_subnet and the
+    subnets persisted on it. A host read its own file into cni_node_subnet_read
+    (a registered slurp; failed = no file); hosts outside the play were read
+    by a delegated slurp loop whose item is the host (`delegated`)."""
+    read = {}
+    for res in delegated or []:
+        read[res.get("item")] = res
+    out = {}
+    for name in hosts:
+        hv = _host(hostvars, name)
+        res = hv.get("cni_node_subnet_read") or read.get(name) or {}
+        content = ""
+        if res.get("content") and not res.get("failed"):
+            content = base64.b64decode(res["content"]).decode("utf-8", "replace")
+        out[name] = {"explicit": hv.get("cni_node_pod_subnet") or "", "persisted": content}
+    return out
+
+
+def host_local_ranges(entry: Mapping[str, Any]) -> List[List[Dict[str, str]]]:
+    """host-local `ranges`: one range set per family, gateway without prefix."""
+    subnets = entry.get("subnets") or [entry["subnet"]]
+    gateways = entry.get("gateways") or [entry["gateway"]]
+    return [[{"subnet": s, "gateway": g.split("/")[0]}] for s, g in zip(subnets, gateways)]
+
+
+def probe_addresses(attach_result: Mapping[str, Any]) -> Dict[str, List[str]]:
+    """A cni_attach result's pod addresses and gateways, without prefix."""
+    ips = ((attach_result or {}).get("result") or {}).get("ips") or []
+    return {
+        "ips": [ip["address"].split("/")[0] for ip in ips],
+        "gateways": [ip["gateway"] for ip in ips if ip.get("gateway")],
+    }
+
+
+def probe_targets(gateways: Sequence[str], peers: Sequence[str], hostvars: Any, node: Optional[str] = None) -> List[Dict[str, str]]:
+    """What a probe pings: its own gateway(s), then every peer's probe address(es)."""
+    targets = [{"name": "gateway", "ip": gw} for gw in gateways]
+    for peer in peers:
+        if peer == node:
+            continue
+        for ip in _host(hostvars, peer).get("cni_node_probe_ips") or []:
+            targets.append({"name": peer, "ip": ip})
+    return targets
+
+
+def probe_results(pings: Mapping[str, Any]) -> Dict[str, bool]:
+    """Registered ping loop -> {'<name> <ip>': reachable}."""
+    return {"%s %s" % (r["item"]["name"], r["item"]["ip"]): r.get("rc") == 0 for r in (pings or {}).get("results", []) if "item" in r}
+
+
+def probe_failures(results: Mapping[str, bool]) -> List[str]:
+    return [target for target, ok in (results or {}).items() if not ok]
+
+
+def node_table(hosts: Sequence[str], hostvars: Any) -> List[str]:
+    """verify.yml's table of nodes: address(es), pod subnet(s), probe address(es)."""
+    fmt = "%-18s %-34s %-36s %s"
+    lines = [fmt % ("node", "node address", "pod subnets", "probe")]
+    addresses = node_addresses(hosts, hostvars)
+    requests = subnet_requests(hosts, hostvars)
+    for name in hosts:
+        subnets = _split(requests[name]["persisted"])
+        probe = _host(hostvars, name).get("cni_node_probe_ips") or []
+        lines.append(fmt % (name, ",".join(addresses[name].values()), ",".join(subnets), ",".join(probe)))
+    return lines
+
+
+def probe_table(hosts: Sequence[str], hostvars: Any) -> List[str]:
+    """verify.yml's table of pings: from, probe address(es), target, result."""
+    fmt = "%-18s %-34s %-36s %s"
+    lines = [fmt % ("from", "probe", "to", "result")]
+    for name in hosts:
+        hv = _host(hostvars, name)
+        for target, ok in (hv.get("cni_node_probe_results") or {}).items():
+            lines.append(fmt % (name, ",".join(hv.get("cni_node_probe_ips") or []), target, "ok" if ok else "FAILED"))
+    return lines
+
+
+def probe_hosts(batch: Sequence[str], hostvars: Any, mode: str = "changed") -> List[str]:
+    """The nodes of a roll-out batch to probe: cni_node_probe `always`, `never`,
+    or `changed` (the nodes where the role changed something, cni_node_changed)."""
+    if mode not in ("changed", "always", "never"):
+        raise AnsibleFilterError("cni_node_probe must be changed, always or never, got %r" % (mode,))
+    if mode == "never":
+        return []
+    if mode == "always":
+        return list(batch)
+    return [name for name in batch if _host(hostvars, name).get("cni_node_changed")]
+
+
+def probe_reference(probing: Sequence[str], hosts: Sequence[str], hostvars: Any) -> str:
+    """The node whose probe the probing nodes ping across the node network: a
+    converged node that is not being probed itself (so every probing node's
+    path to another node is checked), else the first probing node."""
+    if not probing:
+        return ""
+    for name in hosts:
+        if name not in probing and _host(hostvars, name).get("cni_node_converged"):
+            return name
+    return probing[0]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "node_addresses": node_addresses,
+            "peer_routes": peer_routes,
+            "subnet_requests": subnet_requests,
+            "host_local_ranges": host_local_ranges,
+            "probe_addresses": probe_addresses,
+            "probe_hosts": probe_hosts,
+            "probe_reference": probe_reference,
+            "probe_targets": probe_targets,
+            "probe_results": probe_results,
+            "probe_failures": probe_failures,
+            "node_table": node_table,
+            "probe_table": probe_table,
+        }

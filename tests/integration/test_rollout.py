@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roll-out through ansible-playbook against a dual-stack lab: site.yml
+converges (changed), a second run is quiet (changed=0 on every host, probes
+included, nothing left behind), verify.yml's ping matrix passes in both
+families, and the node group is one variable that fails clearly when wrong.
+
+Safety: the lab gets a unique name (nnr<hex>); lab_down removes it by exact
+name in the fixture finalizer, whatever the tests did.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from typing import Dict, List
+
+import pytest
+from ansiblerun import ROOT, VENV_BIN, ansible_env
+
+LAB_NAME = "nnr%s" % secrets.token_hex(2)
+CLUSTER = "cni_node_cluster_cidr=10.244.0.0/16,fd00:10:244::/56"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def run(argv: List[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def recap(proc: subprocess.CompletedProcess) -> Dict[str, Dict[str, int]]:
+    return {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])} for m in RECAP.findall(proc.stdout)}
+
+
+def playbook(path: str, inventory: str, *extra: str) -> subprocess.CompletedProcess:
+    return run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, path, *extra])
+
+
+def ok(proc: subprocess.CompletedProcess) -> Dict[str, Dict[str, int]]:
+    assert proc.returncode == 0, "rc=%d\n%s\n%s" % (proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:])
+    return recap(proc)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    inventory = str(tmp_path_factory.mktemp("rollout") / "lab.yml")
+    lab_vars = ["-e", "lab_name=" + LAB_NAME, "-e", "lab_inventory_path=" + inventory]
+    try:
+        ok(run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/lab_up.yml", *lab_vars,
+                "-e", "lab_node_count=2", "-e", "lab_underlay_cidr_ipv6=fd00:31:250::/64"]))
+        yield inventory
+    finally:
+        run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/lab_down.yml", *lab_vars])
+
+
+def probe_namespaces(inventory: str) -> str:
+    proc = run([os.path.join(VENV_BIN, "ansible"), "-i", inventory, "k8s_nodes", "-m", "ansible.builtin.command", "-a", "ls /run/netns"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_site_converges_then_a_second_run_changes_nothing(lab):
+    first = ok(playbook("site.yml", lab, "-e", CLUSTER))
+    nodes = [h for h in first if h.startswith(LAB_NAME)]
+    assert len(nodes) == 2 and all(first[h]["changed"] > 0 for h in nodes), first
+    assert "nnprobe" not in probe_namespaces(lab), "a probe pod was left behind"
+    second = ok(playbook("site.yml", lab, "-e", CLUSTER))
+    assert all(second[h]["changed"] == 0 and second[h]["failed"] == 0 for h in nodes), second
+    # asked for, probes run on unchanged nodes too, and are still quiet
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
+    always = ok(proc)
+    assert all(always[h]["changed"] == 0 for h in nodes), always
+    assert re.search(r"Ping from the probe pod.*\n(ok: .*\n)+", proc.stdout), "cni_node_probe=always did not probe"
+    assert "nnprobe" not in probe_namespaces(lab)
+
+
+def test_verify_pings_every_pair_in_both_families(lab):
+    proc = playbook("playbooks/verify.yml", lab)
+    counts = ok(proc)
+    assert all(c["changed"] == 0 for c in counts.values()), counts
+    results = [line for line in proc.stdout.splitlines() if re.search(r"\b(ok|FAILED)\",?$", line)]
+    v6 = [line for line in results if "fd00:10:244" in line.split("\"")[1].split()[-2]]
+    v4 = [line for line in results if re.search(r" 10\.244\.\d+\.\d+\s+(ok|FAILED)", line)]
+    # 2 nodes: each pings its gateway and the other's probe, per family
+    assert len(v4) == 4 and len(v6) == 4, results
+    assert not any("FAILED" in line for line in results), results
+
+
+def test_one_group_variable_names_the_nodes(lab):
+    counts = ok(playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_group=kube_node"))
+    assert all(c["changed"] == 0 for h, c in counts.items() if h.startswith(LAB_NAME)), counts
+
+
+def test_a_missing_or_empty_node_group_fails_the_play(lab, tmp_path):
+    proc = playbook("site.yml", lab, "-e", "cni_node_group=nosuch")
+    assert proc.returncode != 0 and "The node group 'nosuch' is not in the inventory" in proc.stdout, proc.stdout
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  children:\n    k8s_nodes: {}\n")
+    proc = playbook("site.yml", str(empty))
+    assert proc.returncode != 0 and "The node group 'k8s_nodes' is empty" in proc.stdout, proc.stdout

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The cni_node role's derived data: filter plugins (no logic in Jinja)."""
+
+import base64
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.nodenet.cni.plugins.filter.node_network import (
+    host_local_ranges,
+    node_addresses,
+    node_table,
+    peer_routes,
+    probe_addresses,
+    probe_failures,
+    probe_hosts,
+    probe_reference,
+    probe_results,
+    probe_targets,
+    subnet_requests,
+)
+from ansible_collections.nodenet.cni.plugins.filter.pod_subnets import pod_subnets
+
+DUAL = "10.244.0.0/16,fd00:10:244::/56"
+
+
+def test_dual_stack_gives_each_node_one_subnet_per_family_in_cluster_order():
+    out = pod_subnets({"n2": {}, "n1": {}}, DUAL, 24, 64)
+    assert out["n1"]["subnets"] == ["10.244.0.0/24", "fd00:10:244::/64"]
+    assert out["n2"]["subnets"] == ["10.244.1.0/24", "fd00:10:244:1::/64"]
+    assert out["n1"]["gateways"] == ["10.244.0.1/24", "fd00:10:244::1/64"]
+    assert out["n1"]["subnet"] == "10.244.0.0/24" and out["n1"]["source"] == "allocated"
+    ipv6_first = pod_subnets({"n1": {}}, ["fd00:10:244::/56", "10.244.0.0/16"], 24, 64)
+    assert ipv6_first["n1"]["subnets"] == ["fd00:10:244::/64", "10.244.0.0/24"]
+
+
+def test_adding_ipv6_to_a_running_cluster_keeps_the_ipv4_subnets():
+    out = pod_subnets({"a": {"persisted": "10.244.7.0/24\n"}, "b": {"persisted": "10.244.3.0/24"}}, DUAL, 24, 64)
+    assert out["a"]["subnets"] == ["10.244.7.0/24", "fd00:10:244::/64"] and out["a"]["sources"] == ["persisted", "allocated"]
+    assert out["b"]["subnets"] == ["10.244.3.0/24", "fd00:10:244:1::/64"]
+    # and persisted dual-stack subnets are read back as written (one per line)
+    again = pod_subnets({n: {"persisted": "\n".join(v["subnets"]) + "\n"} for n, v in out.items()}, DUAL, 24, 64)
+    assert {n: v["subnets"] for n, v in again.items()} == {n: v["subnets"] for n, v in out.items()}
+
+
+def test_single_stack_ipv6_cluster_uses_the_one_prefix_length():
+    assert pod_subnets({"n1": {}}, "fd00:10:244::/56", 64)["n1"]["subnet"] == "fd00:10:244::/64"
+
+
+@pytest.mark.parametrize(
+    "cidr, nodes, words",
+    [
+        ("10.244.0.0/16,10.245.0.0/16", {}, "two IPv4 CIDRs"),
+        ("", {}, "empty"),
+        ("10.244.0.0/16", {"a": {"explicit": "fd00::/64"}}, "no IPv6 CIDR"),
+        (DUAL, {"a": {"explicit": "10.244.1.0/24,10.244.2.0/24"}}, "two IPv4 subnets"),
+        (DUAL, {"a": {"explicit": "fd00:10:244::/64"}, "b": {"persisted": "fd00:10:244::/64"}}, "a and b"),
+    ],
+)
+def test_pod_subnet_errors_name_the_problem(cidr, nodes, words):
+    with pytest.raises(AnsibleFilterError) as e:
+        pod_subnets(nodes, cidr, 24, 64)
+    assert words in str(e.value)
+
+
+class HostVars(dict):
+    """hostvars as a filter sees it: host -> that host's variables."""
+
+
+def test_node_addresses_honour_cni_node_address_then_lab_then_ansible_host():
+    hv = HostVars(
+        a={"cni_node_address": "192.168.1.1, fd00::1", "node_address": "10.9.9.9"},
+        b={"node_address": "172.31.250.2", "node_address_ipv6": "fd00:31:250::2"},
+        c={"ansible_host": "192.168.1.3"},
+        d={"cni_node_address": ["192.168.1.4"]},
+    )
+    assert node_addresses(["a", "b", "c", "d"], hv) == {
+        "a": {"ipv4": "192.168.1.1", "ipv6": "fd00::1"},
+        "b": {"ipv4": "172.31.250.2", "ipv6": "fd00:31:250::2"},
+        "c": {"ipv4": "192.168.1.3"},
+        "d": {"ipv4": "192.168.1.4"},
+    }
+
+
+def test_node_address_that_is_a_hostname_is_a_clear_error():
+    with pytest.raises(AnsibleFilterError, match="node1.example.*not an IP address.*cni_node_address"):
+        node_addresses(["node1.example"], HostVars({"node1.example": {}}))
+
+
+def test_peer_routes_go_via_each_peers_address_of_the_family():
+    subnets = pod_subnets({"a": {}, "b": {}, "c": {}}, DUAL, 24, 64)
+    addrs = {"a": {"ipv4": "172.31.250.1", "ipv6": "fd00:31:250::1"}, "b": {"ipv4": "172.31.250.2", "ipv6": "fd00:31:250::2"},
+             "c": {"ipv4": "172.31.250.3", "ipv6": "fd00:31:250::3"}}
+    assert peer_routes(subnets, "b", addrs) == [
+        {"subnet": "10.244.0.0/24", "via": "172.31.250.1"},
+        {"subnet": "fd00:10:244::/64", "via": "fd00:31:250::1"},
+        {"subnet": "10.244.2.0/24", "via": "172.31.250.3"},
+        {"subnet": "fd00:10:244:2::/64", "via": "fd00:31:250::3"},
+    ]
+    del addrs["c"]["ipv6"]
+    with pytest.raises(AnsibleFilterError, match="node c has the ipv6 pod subnet fd00:10:244:2::/64 but no ipv6 address"):
+        peer_routes(subnets, "a", addrs)
+
+
+def test_subnet_requests_read_own_and_delegated_files_and_explicit():
+    def read(text):
+        return {"content": base64.b64encode(text.encode()).decode(), "failed": False}
+
+    hv = HostVars(a={"cni_node_subnet_read": read("10.244.5.0/24\n")}, b={"cni_node_pod_subnet": "10.244.9.0/24"},
+                  c={"cni_node_subnet_read": {"failed": True, "msg": "file not found"}}, d={})
+    out = subnet_requests(["a", "b", "c", "d"], hv, [dict(read("10.244.6.0/24\n"), item="d")])
+    assert out == {"a": {"explicit": "", "persisted": "10.244.5.0/24\n"}, "b": {"explicit": "10.244.9.0/24", "persisted": ""},
+                   "c": {"explicit": "", "persisted": ""}, "d": {"explicit": "", "persisted": "10.244.6.0/24\n"}}
+
+
+def test_host_local_ranges_one_range_set_per_family():
+    entry = pod_subnets({"a": {}}, DUAL, 24, 64)["a"]
+    assert host_local_ranges(entry) == [[{"subnet": "10.244.0.0/24", "gateway": "10.244.0.1"}],
+                                        [{"subnet": "fd00:10:244::/64", "gateway": "fd00:10:244::1"}]]
+
+
+def test_probe_addresses_targets_and_results():
+    attached = {"result": {"ips": [{"address": "10.244.0.2/24", "gateway": "10.244.0.1"},
+                                   {"address": "fd00:10:244::2/64", "gateway": "fd00:10:244::1"}]}}
+    assert probe_addresses(attached) == {"ips": ["10.244.0.2", "fd00:10:244::2"], "gateways": ["10.244.0.1", "fd00:10:244::1"]}
+    hv = HostVars(a={"cni_node_probe_ips": ["10.244.0.2"]}, b={"cni_node_probe_ips": ["10.244.1.2", "fd00:10:244:1::2"]})
+    targets = probe_targets(["10.244.0.1"], ["a", "b"], hv, "a")
+    assert targets == [{"name": "gateway", "ip": "10.244.0.1"}, {"name": "b", "ip": "10.244.1.2"}, {"name": "b", "ip": "fd00:10:244:1::2"}]
+    pings = {"results": [{"item": t, "rc": 0 if t["ip"] != "fd00:10:244:1::2" else 1} for t in targets]}
+    results = probe_results(pings)
+    assert results == {"gateway 10.244.0.1": True, "b 10.244.1.2": True, "b fd00:10:244:1::2": False}
+    assert probe_failures(results) == ["b fd00:10:244:1::2"]
+
+
+def test_probe_hosts_and_reference():
+    hv = HostVars(a={"cni_node_changed": False, "cni_node_converged": True}, b={"cni_node_changed": True, "cni_node_converged": True},
+                  c={"cni_node_changed": True, "cni_node_converged": True})
+    assert probe_hosts(["a", "b", "c"], hv, "changed") == ["b", "c"]
+    assert probe_hosts(["a", "b", "c"], hv, "always") == ["a", "b", "c"]
+    assert probe_hosts(["a", "b", "c"], hv, "never") == []
+    with pytest.raises(AnsibleFilterError, match="changed, always or never"):
+        probe_hosts(["a"], hv, "sometimes")
+    # an unchanged converged node is the reference, so b and c are both checked across the node network
+    assert probe_reference(["b", "c"], ["a", "b", "c"], hv) == "a"
+    assert probe_reference(["a", "b", "c"], ["a", "b", "c"], hv) == "a"
+    assert probe_reference([], ["a"], hv) == ""
+
+
+def test_node_table_lists_addresses_subnets_and_probes():
+    hv = HostVars(a={"node_address": "172.31.250.1", "node_address_ipv6": "fd00::1", "cni_node_probe_ips": ["10.244.0.2"],
+                     "cni_node_subnet_read": {"content": base64.b64encode(b"10.244.0.0/24\nfd00:10:244::/64\n").decode()}})
+    lines = node_table(["a"], hv)
+    assert "172.31.250.1,fd00::1" in lines[1] and "10.244.0.0/24,fd00:10:244::/64" in lines[1] and "10.244.0.2" in lines[1]
