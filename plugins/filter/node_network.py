@@ -111,6 +111,22 @@ def host_local_ranges(entry: Mapping[str, Any]) -> List[List[Dict[str, str]]]:
     return [[{"subnet": s, "gateway": g.split("/")[0]}] for s, g in zip(subnets, gateways)]
 
 
+FORWARDING_SYSCTLS = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
+
+
+def boot_sysctls(sysctls: Mapping[str, Any], entry: Mapping[str, Any]) -> Dict[str, Any]:
+    """The sysctls to persist for boot: the given ones, plus forwarding of
+    every family the node has a pod subnet in (what cni_bridge sets now)."""
+    out = dict(sysctls)
+    for subnet in entry.get("subnets") or [entry["subnet"]]:
+        try:
+            family = ipaddress.ip_network(subnet, strict=False).version
+        except ValueError as e:
+            raise AnsibleFilterError("boot_sysctls: %r is not a subnet" % (subnet,)) from e
+        out.setdefault(FORWARDING_SYSCTLS[family], 1)
+    return out
+
+
 def probe_addresses(attach_result: Mapping[str, Any]) -> Dict[str, List[str]]:
     """A cni_attach result's pod addresses and gateways, without prefix."""
     ips = ((attach_result or {}).get("result") or {}).get("ips") or []
@@ -195,6 +211,7 @@ class FilterModule:
             "peer_routes": peer_routes,
             "subnet_requests": subnet_requests,
             "host_local_ranges": host_local_ranges,
+            "boot_sysctls": boot_sysctls,
             "probe_addresses": probe_addresses,
             "probe_hosts": probe_hosts,
             "probe_reference": probe_reference,

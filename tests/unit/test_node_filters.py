@@ -7,6 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodenet.cni.plugins.filter.node_network import (
+    boot_sysctls,
     host_local_ranges,
     node_addresses,
     node_table,
@@ -151,3 +152,12 @@ def test_node_table_lists_addresses_subnets_and_probes():
                      "cni_node_subnet_read": {"content": base64.b64encode(b"10.244.0.0/24\nfd00:10:244::/64\n").decode()}})
     lines = node_table(["a"], hv)
     assert "172.31.250.1,fd00::1" in lines[1] and "10.244.0.0/24,fd00:10:244::/64" in lines[1] and "10.244.0.2" in lines[1]
+
+
+def test_boot_sysctls_persist_forwarding_for_every_family_of_the_node():
+    dual = pod_subnets({"n1": {}}, DUAL, 24, 64)["n1"]
+    assert boot_sysctls({"net.ipv4.ip_forward": 1}, dual) == {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}
+    v4 = pod_subnets({"n1": {}}, "10.244.0.0/16", 24)["n1"]
+    assert boot_sysctls({}, v4) == {"net.ipv4.ip_forward": 1}
+    # what the user set wins
+    assert boot_sysctls({"net.ipv6.conf.all.forwarding": 0}, dual)["net.ipv6.conf.all.forwarding"] == 0
