@@ -204,6 +204,7 @@ import shutil
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
 NETNS_DIR = "/run/netns"
 IFNAMSIZ = 15
@@ -267,23 +268,6 @@ print(json.dumps(view))
 
 class LabError(Exception):
     pass
-
-
-def unescape_mountinfo(field):
-    """mountinfo writes blanks, tabs, newlines and backslashes in paths as octal escapes (\\040)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def read_mountinfo():
-    """Mount points of our (the host's) mount namespace: {path: {"fstype", "shared"}}; last mount wins."""
-    mounts = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            point = unescape_mountinfo(fields[4])
-            mounts[point] = {"fstype": fields[sep + 1], "shared": any(o.startswith("shared:") for o in fields[6:sep])}
-    return mounts
 
 
 class Host:

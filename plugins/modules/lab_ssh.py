@@ -149,6 +149,7 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
 NETNS_DIR = "/run/netns"
 LISTEN_ADDRESS = "127.0.0.1"
@@ -200,19 +201,9 @@ class LabError(Exception):
     pass
 
 
-def unescape_mountinfo(field):
-    """mountinfo writes blanks, tabs, newlines and backslashes in paths as octal escapes (\\040)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
 def host_mounts():
     """{mount point: fstype} of our (the host's) mount namespace."""
-    mounts = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            mounts[unescape_mountinfo(fields[4])] = fields[fields.index("-") + 1]
-    return mounts
+    return {point: m["fstype"] for point, m in read_mountinfo().items()}
 
 
 def ns_inode(path):
