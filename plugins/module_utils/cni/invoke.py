@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
@@ -71,6 +70,8 @@ DELEGATE_TIMEOUT = 120.0
 
 def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = DELEGATE_TIMEOUT) -> ExecRecord:
     """Run a plugin once; never raises for a plugin failure, only records it."""
+    import subprocess  # not on the VERSION / in-process paths
+
     start = time.monotonic()
     for attempt in range(5):
         try:
@@ -111,6 +112,13 @@ def error_from_record(rec: ExecRecord) -> CNIError:
         return CNIError(ERR_INTERNAL, "netplugin failed but error parsing its diagnostic message %r" % out)
 
 
+# Set by skel: runs a delegate in this process when `path` is one of our own
+# shims on this very runtime (the same code an exec would run, minus ~2 ms of
+# exec in the agent, ~200 ms in the fallback). Returns None for anything else.
+InProcessRunner = Callable[[str, Mapping[str, str], bytes], Optional[Tuple[int, str, str]]]
+in_process_runner: Optional[InProcessRunner] = None
+
+
 def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str]) -> Optional[Result]:
     """Run a delegated plugin (IPAM) with the caller's env, CNI_COMMAND overridden.
 
@@ -120,7 +128,12 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
     path = find_plugin(plugin_type, split_path(env.get("CNI_PATH", "")))
     child_env = dict(env)
     child_env["CNI_COMMAND"] = command
-    rec = exec_plugin(path, child_env, stdin)
+    served = in_process_runner(path, child_env, stdin) if in_process_runner is not None else None
+    if served is not None:
+        code, out, err = served
+        rec = ExecRecord(path, command, {}, "", out, err, code, 0.0)
+    else:
+        rec = exec_plugin(path, child_env, stdin)
     if rec.exit_code != 0:
         raise error_from_record(rec)
     if command != "ADD":

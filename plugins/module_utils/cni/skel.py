@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import __version__
+from . import __version__, invoke
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
     ERR_INTERNAL,
@@ -142,6 +142,19 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         return 1, dumps(err.to_dict(version)), traceback.format_exc()
 
 
+def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tuple[int, str, str]]:
+    """A delegate that is our own shim on this runtime runs here (invoke.in_process_runner)."""
+    from .agent.shim import own_runtime_dir, read_header
+
+    header = read_header(path)
+    if header is None or not header["canonical"] or header["rdir"] != own_runtime_dir():
+        return None
+    return run(header["canonical"], env, stdin)
+
+
+invoke.in_process_runner = _run_if_ours
+
+
 def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
     if command not in COMMANDS:
         raise CNIError(ERR_INVALID_ENV, "unknown CNI_COMMAND: %s" % command)
@@ -185,7 +198,7 @@ def _check_foreign_netns(netns: str, env: Mapping[str, str]) -> None:
         return
     try:
         theirs = os.stat(netns)
-        ours = os.stat("/proc/self/ns/net")
+        ours = os.stat("/proc/thread-self/ns/net")  # an agent worker's own, not its main thread's
     except OSError:
         return
     if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
