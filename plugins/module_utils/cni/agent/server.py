@@ -323,15 +323,38 @@ def _runtime_digest() -> str:
         return ""
 
 
+def _print_status(port: int, run_dir: str) -> int:
+    from .client import AgentUnreachable, stats
+
+    try:
+        counters = stats(port, run_dir)
+    except AgentUnreachable as e:
+        sys.stdout.write(json.dumps({"running": False, "reason": str(e)}) + "\n")
+        return 3
+    except (OSError, ValueError) as e:
+        _log("the agent did not answer the status request: %s" % e)
+        return 1
+    counters["running"] = True
+    sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
+    return 0
+
+
 def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR) -> int:
     parser = argparse.ArgumentParser(prog="nodenet-agent", description="Serve the nodenet CNI shims exec'd in this network namespace.")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--run-dir", default=run_dir)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--status", action="store_true", help="print the running agent's counters as JSON (exit 3: none runs here)")
     opts = parser.parse_args(argv)
+    if os.environ.get("CNI_COMMAND"):
+        # exec'd as if it were a plugin (a bin-dir scan): answer like one, never start serving
+        sys.stdout.write('{"code":4,"msg":"nodenet-agent is the node agent, not a CNI plugin"}\n')
+        return 1
     if os.geteuid() != 0:
         _log("must run as root")
         return 1
+    if opts.status:
+        return _print_status(opts.port, opts.run_dir)
     agent = Agent(opts.port, opts.run_dir, opts.workers)
     # Import the plugins now, so the first call pays nothing.
     from .. import skel
