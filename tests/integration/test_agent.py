@@ -104,7 +104,7 @@ def leases(data_dir: str) -> List[str]:
 
 def wait_for(predicate, what: str, rounds: int = 600, step: float = 0.1) -> None:
     """Bounded polling (a minute by default): a hang fails the test, it never passes it."""
-    for _ in range(rounds):
+    for _round in range(rounds):
         if predicate():
             return
         time.sleep(step)
@@ -257,7 +257,7 @@ def test_sigterm_finishes_the_call_in_flight_then_exits(node, netns_factory, cni
     assert agent.proc.wait(timeout=120) == 0
     node.agent = None
     assert "served 2 calls (0 errors)" in agent.stop()  # bridge ADD + the host-local ADD its IPAM exec'd
-    shim(node, cni_bin, "nodenet-bridge", "DEL", conf, ctr).ok()  # fallback: no agent
+    shim(node, cni_bin, "nodenet-bridge", "DEL", conf, ctr, cni_path=cni_path).ok()  # fallback: no agent
     assert links(ctr) == ["lo"] and not leases(data_dir)
 
 

@@ -95,7 +95,7 @@ def test_the_supervisor_brings_a_killed_agent_back(lab):
     before = agent_facts(lab)
     assert before["running"]
     os.kill(before["pid"], signal.SIGKILL)
-    for _ in range(120):  # bounded: the supervisor restarts it within a few seconds
+    for _round in range(120):  # bounded: the supervisor restarts it within a few seconds
         time.sleep(0.5)
         now = agent_facts(lab)
         if now["running"] and now["pid"] != before["pid"]:
@@ -107,7 +107,7 @@ def test_lab_down_stops_the_agent(lab):
     pids = [int(p.split()[0]) for p in processes_of_lab()]
     assert len(pids) >= 2, "expected the supervisor and the agent"  # supervisor + agent
     playbook("lab_down", lab)
-    for _ in range(60):  # bounded: the supervisor polls its lifeline every second
+    for _round in range(60):  # bounded: the supervisor polls its lifeline every second
         if not any(os.path.exists("/proc/%d" % pid) for pid in pids):
             break
         time.sleep(0.5)

@@ -124,11 +124,12 @@ class Agent:
             raise
         sock.listen(256)
         self.listener = sock
-        for _ in range(self.workers):
+        for _worker in range(self.workers):
             self._spawn_worker()
 
     def serve_forever(self) -> None:
-        assert self.listener is not None
+        if self.listener is None:
+            raise RuntimeError("serve_forever() before start()")
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)
         signal.set_wakeup_fd(wfd)
@@ -160,7 +161,7 @@ class Agent:
             self.listener = None
         with self.lock:
             threads = list(self.threads)
-        for _ in threads:
+        for _thread in threads:
             self.queue.put(None)
         while True:
             with self.lock:
