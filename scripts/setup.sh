@@ -15,6 +15,7 @@ cd "$ROOT"
 APT_PACKAGES=(
   iproute2 nftables iptables conntrack iputils-ping   # what the plugins drive, and ping for checks
   containernetworking-plugins                         # the Go reference plugins, for interop tests and bench
+  containerd runc busybox-static                      # a private containerd (CRI, ctr) for the kubelet-path tests
   jq make git rsync ca-certificates procps util-linux # tooling for scripts and tests
   shellcheck                                          # ansible-test sanity checks shell scripts with it
   python3 python3-venv                                # the node's own python3 that runs the plugins
@@ -46,7 +47,20 @@ install_packages() {
   fi
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # containerd and openssh-server ship services; the tests and the lab run them
+  # privately inside namespaces they make, never in this machine's root
+  # namespaces. A policy-rc.d answering 101 stops the install from starting them.
+  local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 0755 "$policy"
+    made_policy=1
+  fi
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  if [[ $made_policy -eq 1 ]]; then
+    "${sudo[@]}" rm -f "$policy"
+  fi
+  return "$rc"
 }
 
 pick_python() {

@@ -17,6 +17,7 @@ one, never half of either.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -27,6 +28,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 from typing import Dict, List, Optional, Tuple, cast
 
 from .cni.agent import DEFAULT_PORT, DEFAULT_RUN_DIR
@@ -144,6 +146,14 @@ def render_launcher(canonical: str, interpreter: str, runtime_dir: str, port: in
     return shim.render_shim(canonical, interpreter, runtime_dir, port, run_dir)
 
 
+def launcher_runtime_dir(path: str) -> Optional[str]:
+    """The runtime directory a managed launcher at `path` names, or None."""
+    if not is_managed(path):
+        return None
+    header = shim.parse_header(_read(path) or "")
+    return header["rdir"] if header else None
+
+
 def runtime_dir_for(lib_dir: str, digest: str) -> str:
     return os.path.join(lib_dir, digest[:16])
 
@@ -168,48 +178,316 @@ def current_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str
             launchers[installed] = text if mode == LAUNCHER_MODE else text + _MODE_NOTE % mode
         else:
             launchers[installed] = "(a file not managed by nodenet.cni)"
-    runtimes = sorted(d for d in os.listdir(lib_dir) if os.path.isfile(os.path.join(lib_dir, d, MANIFEST))) if os.path.isdir(lib_dir) else []
-    return {"launchers": launchers, "runtimes": runtimes}
+    return {"launchers": launchers, "runtimes": sorted(runtime_labels(lib_dir).values())}
 
 
 def desired_state(
     bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str, port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR
 ) -> Dict[str, object]:
     rdir = runtime_dir_for(lib_dir, digest)
-    kept = set(_runtimes_used_by_others(bin_dir, lib_dir, names))
+    labels = runtime_labels(lib_dir)
+    kept = {labels.get(entry, entry) for entry in _runtimes_used_by_others(bin_dir, lib_dir, names)}
     return {
         "launchers": {n: render_launcher(c, interpreter, rdir, port, run_dir) for n, c in sorted(names.items())},
         "runtimes": sorted(kept | {os.path.basename(rdir)}),
     }
 
 
+# ---------------------------------------------------------------------------
+# the runtime directory: modes, verification, retention
+#
+# Root executes every file of a runtime, so: the lib_dir chain must be
+# writable by root alone; every file is written 0644 and every directory
+# 0755 whatever the umask, owned by root, fsync'd before the directory is
+# renamed into place; an existing runtime is reused only if every file
+# matches the per-file SHA-256 of its MANIFEST and the bundle (else it is
+# rebuilt and the run reports changed); and a superseded runtime is kept
+# while any process may still use it (docs/internals.md, "Runtime retention").
+
+RUNTIME_DIR_MODE = 0o755
+RUNTIME_FILE_MODE = 0o644
+# byte-compiling ~700 files takes seconds; a wedged interpreter must not hang the play
+COMPILE_TIMEOUT = 600
+RETIRED_PREFIX = ".retired-"
+_TRASH_PREFIX = ".trash-"
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _owner_ok(st: os.stat_result) -> bool:
+    return st.st_uid in (0, os.geteuid())
+
+
+def check_lib_dir_chain(lib_dir: str) -> None:
+    """Refuse a lib_dir that someone other than root could change under us.
+
+    Every existing directory from / down to lib_dir (as given and as
+    resolved) must be owned by root (or the installing user) and not group-
+    or world-writable; a root-owned sticky directory (/tmp) is accepted,
+    since others cannot rename or delete our entries in it.
+    """
+    paths = {os.path.abspath(lib_dir), os.path.realpath(lib_dir)}
+    for path in paths:
+        parts = path.split(os.sep)
+        for i in range(1, len(parts) + 1):
+            component = os.sep + os.path.join(*parts[1:i]) if i > 1 else os.sep
+            try:
+                st = os.lstat(component)
+            except FileNotFoundError:
+                break  # the rest will be made by us, 0755
+            if stat.S_ISLNK(st.st_mode):
+                continue  # its target is checked through the resolved path
+            if not stat.S_ISDIR(st.st_mode):
+                raise RuntimeError("lib_dir %s: %s is not a directory" % (lib_dir, component))
+            if not _owner_ok(st):
+                raise RuntimeError("lib_dir %s: %s is owned by uid %d, not root; refusing to install code root runs there" % (lib_dir, component, st.st_uid))
+            writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            if writable and not (st.st_mode & stat.S_ISVTX and st.st_uid == 0):
+                raise RuntimeError(
+                    "lib_dir %s: %s is group- or world-writable (mode %04o); refusing to install code root runs there"
+                    % (lib_dir, component, stat.S_IMODE(st.st_mode))
+                )
+
+
+def _manifest(rdir: str) -> Optional[Dict[str, object]]:
+    try:
+        fd = os.open(os.path.join(rdir, MANIFEST), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def runtime_problems(rdir: str, files: Optional[Dict[str, bytes]] = None) -> List[str]:
+    """What is wrong with an unpacked runtime ([] = intact): against its MANIFEST's
+    per-file SHA-256 (and against `files`, the bundle, when given), modes and owner."""
+    manifest = _manifest(rdir)
+    hashes = manifest.get("sha256") if manifest else None
+    if not isinstance(hashes, dict):
+        return ["no per-file hashes in %s" % MANIFEST]
+    problems: List[str] = []
+    if files is not None:
+        for rel, data in files.items():
+            if hashes.get(rel) != hashlib.sha256(data).hexdigest():
+                problems.append("%s differs from the bundle" % rel)
+        if set(r for r in hashes if not r.endswith(".pyc")) != set(files):
+            problems.append("file list differs from the bundle")
+    other_tag = str(manifest.get("pyc_tag", "")) if manifest else ""
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(rdir):
+        st = os.lstat(dirpath)
+        if stat.S_IMODE(st.st_mode) != RUNTIME_DIR_MODE or not _owner_ok(st):
+            problems.append("%s: mode %04o" % (os.path.relpath(dirpath, rdir), stat.S_IMODE(st.st_mode)))
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, rdir)
+            if rel == MANIFEST:
+                continue
+            st = os.lstat(full)
+            if rel not in hashes:
+                # another interpreter run on the same runtime caches its own bytecode: not ours, harmless
+                if name.endswith(".pyc") and os.path.basename(dirpath) == "__pycache__" and other_tag and ("." + other_tag + ".") not in name:
+                    continue
+                problems.append("%s is not part of the runtime" % rel)
+                continue
+            seen.add(rel)
+            if not stat.S_ISREG(st.st_mode):
+                problems.append("%s is not a regular file" % rel)
+            elif stat.S_IMODE(st.st_mode) != RUNTIME_FILE_MODE or not _owner_ok(st):
+                problems.append("%s: mode %04o" % (rel, stat.S_IMODE(st.st_mode)))
+            elif _sha256_file(full) != hashes[rel]:
+                problems.append("%s was modified" % rel)
+    problems += ["%s is missing" % rel for rel in sorted(set(hashes) - seen)]
+    return problems
+
+
+def runtime_labels(lib_dir: str) -> Dict[str, str]:
+    """{runtime dir name: its label in the normalised state} for the live (not retired) runtimes.
+
+    An intact runtime is labelled by its name; a damaged one by its name and
+    what is wrong, so a repair shows as a change.
+    """
+    if not os.path.isdir(lib_dir):
+        return {}
+    out: Dict[str, str] = {}
+    for entry in sorted(os.listdir(lib_dir)):
+        rdir = os.path.join(lib_dir, entry)
+        if entry.startswith(".") or os.path.islink(rdir) or not os.path.isfile(os.path.join(rdir, MANIFEST)):
+            continue
+        if os.path.exists(os.path.join(lib_dir, RETIRED_PREFIX + entry)):
+            continue  # superseded, kept only until no process uses it
+        problems = runtime_problems(rdir)
+        out[entry] = entry if not problems else "%s (damaged: %s%s)" % (entry, "; ".join(problems[:3]), ", ..." if len(problems) > 3 else "")
+    return out
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_private(path: str, data: bytes, sync: bool = False) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, RUNTIME_FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        if sync:
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), 0, 0)
+            os.fchmod(f.fileno(), RUNTIME_FILE_MODE)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _seal(staging: str) -> Dict[str, str]:
+    """Explicit modes and owner on everything, every file fsync'd; returns {rel: sha256}."""
+    hashes: Dict[str, str] = {}
+    as_root = os.geteuid() == 0
+    for dirpath, dirnames, filenames in os.walk(staging):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if as_root:
+                    os.fchown(fd, 0, 0)
+                os.fchmod(fd, RUNTIME_FILE_MODE)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            hashes[os.path.relpath(full, staging)] = _sha256_file(full)
+        if as_root:
+            os.lchown(dirpath, 0, 0)
+        os.chmod(dirpath, RUNTIME_DIR_MODE)
+    return hashes
+
+
 def unpack_runtime(lib_dir: str, digest: str, files: Dict[str, bytes], interpreter: str) -> str:
-    """Unpack into <lib_dir>/<digest16>, byte-compiled; atomic via rename."""
+    """Unpack into <lib_dir>/<digest16>, byte-compiled, sealed and verified; atomic via rename.
+
+    An existing runtime is reused only when runtime_problems() finds nothing;
+    otherwise it is rebuilt and swapped in.
+    """
     rdir = runtime_dir_for(lib_dir, digest)
-    if os.path.isfile(os.path.join(rdir, MANIFEST)):
+    if not os.path.isdir(lib_dir):
+        os.makedirs(lib_dir, mode=RUNTIME_DIR_MODE)
+        os.chmod(lib_dir, RUNTIME_DIR_MODE)
+    check_lib_dir_chain(lib_dir)
+    retired = os.path.join(lib_dir, RETIRED_PREFIX + os.path.basename(rdir))
+    if os.path.isfile(os.path.join(rdir, MANIFEST)) and not os.path.islink(rdir) and not runtime_problems(rdir, files):
+        _unlink_quietly(retired)  # wanted again (a roll-back): live
         return rdir
-    os.makedirs(lib_dir, mode=0o755, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".staging-", dir=lib_dir)
     try:
         for rel, data in files.items():
             target = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
-                f.write(data)
+            os.makedirs(os.path.dirname(target), mode=RUNTIME_DIR_MODE, exist_ok=True)
+            _write_private(target, data)
         # Compile for the interpreter that will run the plugins: every exec saves the parse.
-        proc = subprocess.run([interpreter, "-I", "-m", "compileall", "-q", staging], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        try:
+            proc = subprocess.run(
+                [interpreter, "-I", "-m", "compileall", "-q", staging],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=COMPILE_TIMEOUT, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("byte-compiling the plugin runtime with %s did not finish in %ds" % (interpreter, COMPILE_TIMEOUT))
         if proc.returncode != 0:
             raise RuntimeError("byte-compiling the plugin runtime with %s failed: %s" % (interpreter, proc.stdout.decode(errors="replace")[-2000:]))
-        with open(os.path.join(staging, MANIFEST), "w") as f:
-            json.dump({"digest": digest, "files": sorted(files)}, f, indent=1)
-        os.chmod(staging, 0o755)
-        if os.path.exists(rdir):  # a leftover without manifest: half-made, replace it
-            shutil.rmtree(rdir)
-        os.rename(staging, rdir)
+        hashes = _seal(staging)
+        tags = {name.split(".")[-2] for name in hashes if name.endswith(".pyc") and name.count(".") >= 2}
+        manifest = {"digest": digest, "files": sorted(files), "pyc_tag": sorted(tags)[0] if len(tags) == 1 else "", "sha256": hashes}
+        _write_private(os.path.join(staging, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True).encode(), sync=True)
+        for dirpath, _dirnames, _filenames in os.walk(staging, topdown=False):
+            _fsync_dir(dirpath)
+        if os.path.lexists(rdir):  # damaged or half-made: swap the rebuilt one in
+            trash = tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=lib_dir)
+            os.rename(rdir, os.path.join(trash, "old"))
+            os.rename(staging, rdir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(staging, rdir)
+        _fsync_dir(lib_dir)
+        _unlink_quietly(retired)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return rdir
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _processes_using(paths: List[str]) -> bool:
+    """Does any running process name one of `paths` (a launcher or a runtime dir) in its argv?
+
+    A launcher exec'd just before it was rewritten reads its old text and
+    imports the old runtime: while its command line names the launcher, the
+    old runtime may be needed.
+    """
+    prefixes = tuple(p.rstrip("/") + "/" for p in paths)
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return True  # cannot tell: keep
+    for pid in pids:
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if any(arg in paths or arg.startswith(prefixes) for arg in argv):
+            return True
+    return False
+
+
+def retire_runtime(bin_dir: str, lib_dir: str, entry: str) -> bool:
+    """Remove a superseded runtime unless a process may use it; True when removed.
+
+    Used by a process = a running plugin holds its shared flock (taken when
+    nodenet_cni is imported from it), or a process runs one of our launchers
+    in bin_dir or names the runtime dir. A kept runtime is marked retired
+    (no longer part of the reported state) and removed by a later run.
+    """
+    rdir = os.path.join(lib_dir, entry)
+    record = os.path.join(lib_dir, RETIRED_PREFIX + entry)
+    try:
+        fd = os.open(rdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        _unlink_quietly(record)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            free = True
+        except OSError:
+            free = False
+        # (the resident agent runs its launcher forever; it holds the flock of the runtime it uses)
+        launchers = [os.path.join(bin_dir, n) for n in (os.listdir(bin_dir) if os.path.isdir(bin_dir) else [])
+                     if is_managed(os.path.join(bin_dir, n)) and not (shim.read_header(os.path.join(bin_dir, n)) or {}).get("agent")]
+        if free and not _processes_using(launchers + [rdir]):
+            # under our exclusive lock: out of the way first, so no new plugin finds it
+            trash = tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=lib_dir)
+            os.rename(rdir, os.path.join(trash, "old"))
+            shutil.rmtree(trash, ignore_errors=True)
+            _unlink_quietly(record)
+            return True
+    finally:
+        os.close(fd)
+    if not os.path.exists(record):
+        atomic_write(record, b"%d\n" % int(time.time()), 0o644)
+    return False
 
 
 def apply_state(
@@ -230,11 +508,12 @@ def apply_state(
         text = render_launcher(canonical, interpreter, rdir, port, run_dir)
         if _read(path) != text or _mode(path) != LAUNCHER_MODE:
             atomic_write(path, text.encode(), LAUNCHER_MODE)
-    # Old runtimes are unreachable once every launcher points at the new one.
+    # Old runtimes are unreachable once every launcher points at the new one,
+    # but a plugin started before may still be running from one: retire_runtime.
     keep = os.path.basename(rdir)
     for entry in os.listdir(lib_dir):
         if entry != keep and os.path.isfile(os.path.join(lib_dir, entry, MANIFEST)) and not _in_use(bin_dir, os.path.join(lib_dir, entry)):
-            shutil.rmtree(os.path.join(lib_dir, entry), ignore_errors=True)
+            retire_runtime(bin_dir, lib_dir, entry)
 
 
 def _in_use(bin_dir: str, rdir: str) -> bool:
@@ -256,7 +535,7 @@ def remove_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> None:
         for entry in os.listdir(lib_dir):
             full = os.path.join(lib_dir, entry)
             if os.path.isfile(os.path.join(full, MANIFEST)) and not _in_use(bin_dir, full):
-                shutil.rmtree(full, ignore_errors=True)
+                retire_runtime(bin_dir, lib_dir, entry)
         if not os.listdir(lib_dir):
             os.rmdir(lib_dir)
 

@@ -114,7 +114,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - pyroute2 (to create and delete the network namespace)
+  - pyroute2 (to create and delete the network namespace) and netaddr, from the node's python3 or else from the plugin
+    runtime M(nodenet.cni.cni_plugin) installed in O(bin_dir)
 notes:
   - Short name from the repository root, through C(library/cni_attach.py) and the repository's C(ansible.cfg)
     (C(collections_path = ./collections), C(library = ./library)), for example
@@ -293,16 +294,9 @@ cleanup:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import attach
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-    HAS_DEPS = True
-    DEPS_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the node
-    HAS_DEPS = False
-    DEPS_ERROR = e
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import attach
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
 def main() -> None:
@@ -323,8 +317,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_DEPS:
-        module.fail_json(msg="cannot import the nodenet.cni runtime: %s" % DEPS_ERROR)
+    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     if p["command"] is not None and p["state"] == "absent":
         module.fail_json(msg="command: runs only with state=present or state=checked, not with state=absent")

@@ -59,6 +59,13 @@ options:
   ipv6_forwarding:
     description: Desired C(net.ipv6.conf.all.forwarding). Unset means V(true) when O(addresses) has an IPv6 address, else leave alone.
     type: bool
+  bin_dir:
+    description:
+      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
+        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
+    type: list
+    elements: path
+    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts the bridge state and C(changed) without touching the link.
@@ -71,8 +78,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - pyroute2
-  - netaddr
+  - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
+    M(nodenet.cni.cni_plugin) installed in O(bin_dir)
 seealso:
   - module: nodenet.cni.cni_routes
   - module: nodenet.cni.cni_netconf
@@ -135,17 +142,10 @@ bridge:
   sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import bridge_state
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-    HAS_DEPS = True
-    DEPS_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the node
-    HAS_DEPS = False
-    DEPS_ERROR = e
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import bridge_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 IFNAME_MAX = 15
 
@@ -162,11 +162,11 @@ def main() -> None:
             force_address=dict(type="bool", default=False),
             ip_forward=dict(type="bool", default=True),
             ipv6_forwarding=dict(type="bool"),
+            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
         ),
         supports_check_mode=True,
     )
-    if not HAS_DEPS:
-        module.fail_json(msg=missing_required_lib("pyroute2 and netaddr"), exception=str(DEPS_ERROR))
+    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     name = p["name"]
     if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):

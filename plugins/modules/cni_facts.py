@@ -75,7 +75,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - pyroute2 (for bridges and routes; the other parts work without it)
+  - pyroute2 and netaddr for bridges, routes and config lint, from the node's python3 or else from the plugin runtime
+    M(nodenet.cni.cni_plugin) installed in O(bin_dir); the other parts are gathered without them
 notes:
   - A runtime that does not write libcni's result cache, or writes it elsewhere than O(cache_dir), makes its leases
     look leaked. An ADD in flight holds its lease shortly before its result is cached.
@@ -122,6 +123,8 @@ ansible_facts:
         - C(leases), C(leaked_leases) and C(data_dirs) from V(leases).
         - C(attachments) and C(stale_attachments) from V(attachments).
         - C(errors) maps a part to why it could not be read.
+        - C(libraries) says where pyroute2 and netaddr came from (V(python3) for the interpreter's own, else the
+          plugin runtime directory) and which are C(missing); parts that need a missing one are under C(errors).
       returned: always
       type: dict
       sample:
@@ -143,6 +146,7 @@ ansible_facts:
                        "netns_alive": false, "stale": true, "ips": ["10.13.3.8/22"]}]
         stale_attachments: []
         errors: {}
+        libraries: {"source": "/opt/cni/bin/.nodenet-cni/0123456789abcdef", "missing": []}
 cni:
   description: The same as C(ansible_facts.cni).
   returned: always
@@ -150,15 +154,8 @@ cni:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import facts
-
-    HAS_DEPS = True
-    DEPS_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the node
-    HAS_DEPS = False
-    DEPS_ERROR = e
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import facts
 
 
 def main() -> None:
@@ -178,8 +175,6 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if not HAS_DEPS:
-        module.fail_json(msg="cannot import the nodenet.cni runtime: %s" % DEPS_ERROR)
     p = module.params
     if not 0 <= p["route_protocol"] <= 255:
         module.fail_json(msg="route_protocol must be a routing protocol number (0-255), got %d" % p["route_protocol"])
@@ -195,7 +190,15 @@ def main() -> None:
         route_table=p["route_table"],
         gather=facts.subsets(p["gather"]),
     )
+    # Without pyroute2/netaddr the parts that need them land in `errors`; the rest is still reported.
+    libs = node_libs.load(req.bin_dirs)
+    if libs.missing:
+        module.warn(node_libs.missing_message(libs.missing, req.bin_dirs))
     cni = facts.gather(req)
+    cni["libraries"] = libs.as_dict()
+    if libs.missing:
+        remedy = node_libs.remedy(libs.missing, req.bin_dirs)
+        cni["errors"] = {part: "%s (%s)" % (why, remedy) for part, why in cni["errors"].items()}
     module.exit_json(changed=False, ansible_facts=dict(cni=cni), cni=cni)
 
 

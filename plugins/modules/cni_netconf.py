@@ -97,7 +97,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - netaddr (for linting host-local ranges)
+  - netaddr (for linting host-local ranges), from the node's python3 (python3-netaddr) or else from the plugin runtime
+    M(nodenet.cni.cni_plugin) installed in O(bin_dir)
 seealso:
   - module: nodenet.cni.cni_plugin
   - module: nodenet.cni.cni_facts
@@ -157,17 +158,10 @@ data_dirs:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint, netconf_file
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import SUPPORTED_VERSIONS, CNIError
-
-    HAS_DEPS = True
-    DEPS_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the node
-    HAS_DEPS = False
-    DEPS_ERROR = e
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint, netconf_file
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import SUPPORTED_VERSIONS, CNIError
 
 
 def _other_networks(spec, exclude):
@@ -202,8 +196,7 @@ def main() -> None:
         required_if=[("state", "present", ["plugins"])],
         supports_check_mode=True,
     )
-    if not HAS_DEPS:
-        module.fail_json(msg=missing_required_lib("netaddr"), exception=str(DEPS_ERROR))
+    node_libs.require(module, module.params["bin_dir"], ["netaddr"])
     p = module.params
     if not confdir.NAME_RE.match(p["name"]):
         module.fail_json(msg="name %r is not a valid network name (letters, digits, '_', '.', '-'; not starting with a symbol)" % p["name"])
@@ -239,7 +232,7 @@ def main() -> None:
     except CNIError as e:
         module.fail_json(msg="plugins: %s" % e, path=spec.path)
     findings = lint.lint_network(parsed, p["bin_dir"])
-    findings += [f for f in lint.overlapping_networks([parsed] + _other_networks(spec, {spec.path})) if parsed.name in f.msg]
+    findings += lint.findings_about(lint.overlapping_networks([parsed] + _other_networks(spec, {spec.path})), parsed.name)
     result["findings"] = [f.as_dict() for f in findings]
     result["config"] = desired
     errors = [f for f in findings if f.level == lint.ERROR]

@@ -59,6 +59,13 @@ options:
     description: The routing table to manage.
     type: int
     default: 254
+  bin_dir:
+    description:
+      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
+        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
+    type: list
+    elements: path
+    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts added, replaced and removed routes without touching the routing table.
@@ -71,8 +78,8 @@ attributes:
     support: full
     platforms: posix
 requirements:
-  - pyroute2
-  - netaddr
+  - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
+    M(nodenet.cni.cni_plugin) installed in O(bin_dir)
 notes:
   - List the routes a node has with C(ip route show proto 77).
 seealso:
@@ -117,17 +124,10 @@ removed:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import owned_routes
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-    HAS_DEPS = True
-    DEPS_ERROR = None
-except ImportError as e:  # pragma: no cover - depends on the node
-    HAS_DEPS = False
-    DEPS_ERROR = e
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import owned_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
 def main() -> None:
@@ -143,11 +143,11 @@ def main() -> None:
             exclusive=dict(type="bool", default=True),
             protocol=dict(type="int", default=77),
             table=dict(type="int", default=254),
+            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
         ),
         supports_check_mode=True,
     )
-    if not HAS_DEPS:
-        module.fail_json(msg=missing_required_lib("pyroute2 and netaddr"), exception=str(DEPS_ERROR))
+    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     if not 5 <= p["protocol"] <= 255:
         module.fail_json(msg="protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % p["protocol"])

@@ -37,14 +37,22 @@ options:
     description:
       - V(present) creates what is missing and repairs what is wrong.
       - V(absent) removes the underlay port, the persisted mount and UTS namespaces, the network namespace and O(state_dir).
+      - V(rebooted) simulates a reboot. The network, mount and UTS namespaces are torn down (every link, address,
+        route, sysctl and pod namespace of the node is gone) and made again. The node's files persist, except those under
+        a private path below C(/run), which is a tmpfs on a real node. Then the boot steps run inside the node, in the
+        order a systemd boot runs them. Each C(*.conf) of the node's C(/etc/sysctl.d) is applied with C(sysctl -p), then the
+        C(ExecStart) commands of the units in the node's C(/etc/systemd/system/multi-user.target.wants). Both paths
+        must be in O(private_paths). Always C(changed).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, rebooted]
     default: present
   state_dir:
     description:
       - The node's own state directory. It is made a private bind mount of itself (needed to persist a mount namespace on
         a file inside it) and holds C(mnt), C(uts) and the node's private directories under C(root/).
-      - With O(state=absent) it is removed with everything in it, after its mounts are gone.
+      - With O(state=absent) it is removed with everything in it, after its mounts are gone, but only if the lab made it
+        (the marker file C(.nodenet-lab-node) naming the node, written when the lab creates it or finds it empty) or it
+        holds nothing but C(mnt), C(uts) and C(root); any other directory is refused.
     type: path
     required: true
   underlay_netns:
@@ -79,7 +87,7 @@ options:
         because a mount point must exist in the shared file system.
     type: list
     elements: path
-    default: [/etc/cni, /opt/cni, /var/lib/cni, /etc/nodenet, /run/netns]
+    default: [/etc/cni, /opt/cni, /var/lib/cni, /etc/nodenet, /run/netns, /etc/sysctl.d, /etc/systemd/system]
   directories:
     description:
       - Directories the node has from the start, as a freshly installed Kubernetes node does (the kubelet and
@@ -152,14 +160,19 @@ state_dir:
   sample: /run/nodenet-lab/nnlab/nnlab-node1
 address:
   description: The node's underlay address, without prefix length.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=rebooted)
   type: str
   sample: 172.31.250.1
 prefixlen:
   description: The prefix length of the underlay network.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=rebooted)
   type: int
   sample: 24
+boot:
+  description: With O(state=rebooted), each boot step run inside the node, with its C(cmd), C(rc), C(stdout) and C(stderr).
+  returned: when O(state=rebooted), not in check mode
+  type: list
+  elements: dict
 actions:
   description: What was done (or, in check mode, would be done), in order.
   returned: always
@@ -181,6 +194,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 NETNS_DIR = "/run/netns"
 IFNAMSIZ = 15
+# Written into state_dir when the lab makes (or claims an empty) one: state=absent
+# deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
+# is never removed.
+LAB_MARKER = ".nodenet-lab-node"
+# What a state_dir made by an older lab (before the marker) may hold.
+LAB_LAYOUT = {"mnt", "uts", "root", LAB_MARKER}
+# Every command the module runs must end: a wedged mount or netlink call fails the task.
+COMMAND_TIMEOUT = 120
 
 # Runs inside the new mount + UTS namespace (already in the node's netns), as
 # the child of `unshare`. Argument: JSON {"name", "binds": [[src, dst], ...]}.
@@ -188,7 +209,7 @@ MOUNT_SETUP = r"""
 import json, re, subprocess, sys
 spec = json.loads(sys.argv[1])
 def run(*argv):
-    subprocess.run(argv, check=True)
+    subprocess.run(argv, check=True, timeout=60)
 def unescape(field):
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)  # mountinfo writes blanks as \040
 with open("/proc/sys/kernel/hostname", "w") as f:
@@ -201,7 +222,7 @@ def nsfs_mounts():
 # owner is deleting right now may vanish under us ("not mounted"), hence a few passes.
 for _ in range(3):
     for point in reversed(nsfs_mounts()):
-        subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL, timeout=60)
 if nsfs_mounts():
     raise SystemExit("cannot drop the copies of these namespace mounts: %s" % ", ".join(nsfs_mounts()))
 # sysfs shows the network devices of the namespace it is mounted from (what `ip netns exec` does).
@@ -259,7 +280,10 @@ class Host:
         self.module = module
 
     def run(self, argv, check=True):
-        rc, out, err = self.module.run_command(argv, environ_update={"LC_ALL": "C"})
+        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
+        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
+        if rc == 124:
+            raise LabError("%s timed out after %ds" % (" ".join(shlex.quote(a) for a in argv), COMMAND_TIMEOUT))
         if check and rc != 0:
             raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
         return rc, out, err
@@ -310,7 +334,8 @@ class LabNode:
         # a fixed MAC, like a real NIC: a re-made interface keeps it, so the other nodes' ARP caches stay right
         self.mac = "02:" + ":".join("%02x" % b for b in hashlib.sha256(self.name.encode()).digest()[:5])
         self.address = None
-        if params["state"] == "present":
+        self.booted = []  # what replay_boot ran
+        if params["state"] in ("present", "rebooted"):
             network = ipaddress.ip_network(params["underlay_cidr"], strict=True)
             # host numbers skip the network and broadcast addresses, except in /31 and /32 (RFC 3021)
             skip = 1 if network.prefixlen < 31 else 0
@@ -336,6 +361,7 @@ class LabNode:
             "netns": mounts.get(self.netns, {}).get("fstype") == "nsfs",
             "netns_file": os.path.lexists(self.netns),
             "state_dir": os.path.isdir(self.state_dir),
+            "marked": self.marked(),
             "state_dir_mount": mounts.get(self.state_dir),
             "mnt": mounts.get(self.mnt, {}).get("fstype") == "nsfs",
             "uts": mounts.get(self.uts, {}).get("fstype") == "nsfs",
@@ -380,7 +406,7 @@ class LabNode:
     def summary(self, s):
         """A normalised, comparable picture of the node for diff."""
         out = {"netns": s["netns"], "mount_ns": s["mnt"], "uts_ns": s["uts"]}
-        if self.p["state"] == "present":
+        if self.p["state"] != "absent":
             out.update(
                 underlay_port=bool(s["port"]) and s["port"].get("master") == self.p["underlay_bridge"] and is_up(s["port"]),
                 interface=self.paired(s) and is_up(s["interface"]) and s["interface"].get("address") == self.mac,
@@ -416,6 +442,8 @@ class LabNode:
         ip_n = ["ip", "-n", self.name]
         for d in s["missing_dirs"]:
             steps.append(("create directory %s" % d, lambda d=d: os.makedirs(d, mode=0o755, exist_ok=True)))
+        if not s["marked"] and (self.state_dir in s["missing_dirs"] or self.lab_layout_only()):
+            steps.append(("mark %s as made by the lab" % self.state_dir, self.write_marker))
         for dst, exists in sorted(s["mountpoints"].items()):
             if not exists:
                 steps.append(("create empty mount point %s on the host" % dst, lambda d=dst: os.makedirs(d, mode=0o755, exist_ok=True)))
@@ -519,9 +547,96 @@ class LabNode:
         below = [m for m in read_mountinfo() if m == self.state_dir or m.startswith(self.state_dir + "/")]
         if below:  # never delete through a mount into someone else's files
             raise LabError("refusing to remove %s: still mounted: %s" % (self.state_dir, ", ".join(sorted(below))))
+        if os.path.islink(self.state_dir):
+            raise LabError("refusing to remove %s: it is a symbolic link" % self.state_dir)
+        # an allow-list, not a deny-list: only what the lab made
+        if not (self.marked() or self.lab_layout_only()):
+            raise LabError(
+                "refusing to remove %s: the lab did not make it (no %s marker, and it holds more than the lab's mnt, uts and root)"
+                % (self.state_dir, LAB_MARKER)
+            )
         shutil.rmtree(self.state_dir)
 
+    def marked(self):
+        """state_dir carries our marker naming this node (a regular file, not a symlink)."""
+        path = os.path.join(self.state_dir, LAB_MARKER)
+        if os.path.islink(path) or not os.path.isfile(path):
+            return False
+        try:
+            with open(path) as f:
+                return f.read().strip() == self.name
+        except OSError:
+            return False
+
+    def lab_layout_only(self):
+        """An existing state_dir with nothing but what the lab puts there (or nothing)."""
+        try:
+            return set(os.listdir(self.state_dir)) <= LAB_LAYOUT
+        except OSError:
+            return False
+
+    def write_marker(self):
+        with open(os.path.join(self.state_dir, LAB_MARKER), "w") as f:
+            f.write(self.name + "\n")
+
+    def plan_reboot(self, s):
+        """Power off (every kernel object of the node goes; its files stay), power on, boot."""
+        steps = [step for step in self.plan_absent(s) if step[1] not in (self.unmount_state_dir, self.remove_state_dir)]
+        for src, dst in self.binds:
+            if dst == "/run" or dst.startswith("/run/"):
+                steps.append(("empty %s (a tmpfs on a real node)" % dst, lambda src=src: self.empty_volatile(src)))
+        steps.append(("power on: make the node's namespaces again", self.make_again))
+        steps.append(("boot: apply /etc/sysctl.d/*.conf, run the ExecStart of the enabled units", self.replay_boot))
+        return steps
+
+    def empty_volatile(self, directory):
+        mounted = [m for m in read_mountinfo() if m == directory or m.startswith(directory.rstrip("/") + "/")]
+        if mounted:  # never delete through a mount into someone else's files
+            raise LabError("refusing to empty %s: still mounted: %s" % (directory, ", ".join(sorted(mounted))))
+        for entry in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+            path = os.path.join(directory, entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+
+    def make_again(self):
+        self.apply(self.plan_present(self.observe()))
+
+    def boot_commands(self):
+        """[(description, argv)] a boot of this node runs, from its own files."""
+        commands = []
+        private = {dst: src for src, dst in self.binds}
+        sysctl_dir, systemd_dir = private.get("/etc/sysctl.d"), private.get("/etc/systemd/system")
+        if sysctl_dir is None or systemd_dir is None:
+            raise LabError("rebooted needs /etc/sysctl.d and /etc/systemd/system in private_paths (else the host's files would run)")
+        for name in sorted(os.listdir(sysctl_dir)):
+            if name.endswith(".conf"):
+                commands.append(("sysctl.d %s" % name, ["sysctl", "-q", "-p", os.path.join("/etc/sysctl.d", name)]))
+        wants = os.path.join(systemd_dir, "multi-user.target.wants")
+        for unit in sorted(os.listdir(wants)) if os.path.isdir(wants) else []:
+            if not unit.endswith(".service"):
+                continue
+            # the link points at the node's path; read the unit through the node's private directory
+            with open(os.path.join(systemd_dir, unit), encoding="utf-8") as f:
+                for line in f:
+                    key, sep, value = line.strip().partition("=")
+                    if sep and key.strip() == "ExecStart":
+                        # systemd's prefixes (-, @, :, +, !) do not matter here; quoting is shell-like
+                        commands.append(("%s: ExecStart" % unit, shlex.split(value.strip().lstrip("-@:+!"))))
+        return commands
+
+    def replay_boot(self):
+        enter = ["nsenter", "--net=" + self.netns, "--mount=" + self.mnt, "--uts=" + self.uts, "--"]
+        for description, argv in self.boot_commands():
+            rc, out, err = self.host.run(enter + argv, check=False)
+            self.booted.append({"step": description, "cmd": argv, "rc": rc, "stdout": out, "stderr": err})
+            if rc != 0:
+                raise LabError("boot step %s failed (rc=%d): %s" % (description, rc, (err or out).strip()))
+
     def plan(self, s):
+        if self.p["state"] == "rebooted":
+            return self.plan_reboot(s)
         return self.plan_present(s) if self.p["state"] == "present" else self.plan_absent(s)
 
     def apply(self, steps):
@@ -536,7 +651,7 @@ class LabNode:
 
 
 def check_params(p):
-    if p["state"] == "present":
+    if p["state"] in ("present", "rebooted"):
         missing = [k for k in ("underlay_netns", "underlay_bridge", "underlay_port", "underlay_cidr", "index") if p[k] in (None, "")]
         if missing:
             raise LabError("state=present needs: %s" % ", ".join(missing))
@@ -563,7 +678,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "rebooted"], default="present"),
             state_dir=dict(type="path", required=True),
             underlay_netns=dict(type="str"),
             underlay_bridge=dict(type="str"),
@@ -571,7 +686,11 @@ def main():
             underlay_cidr=dict(type="str"),
             index=dict(type="int"),
             interface=dict(type="str", default="eth0"),
-            private_paths=dict(type="list", elements="path", default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns"]),
+            private_paths=dict(
+                type="list",
+                elements="path",
+                default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
+            ),
             directories=dict(type="list", elements="path", default=[]),
             sysctls=dict(type="dict", default={}),
         ),
@@ -592,9 +711,11 @@ def main():
         result["changed"] = bool(steps)
         after_summary = node.desired_summary() if steps else node.summary(before)
         if steps and not module.check_mode:
+            if p["state"] == "rebooted":
+                result["boot"] = node.booted  # filled while booting, returned on failure too
             node.apply(steps)
             after = node.observe()
-            remaining = node.plan(after)
+            remaining = node.plan_present(after) if p["state"] == "rebooted" else node.plan(after)
             if remaining:
                 raise LabError("node %s is still not as requested; would still: %s" % (p["name"], "; ".join(d for d, dummy in remaining)))
             after_summary = node.summary(after)

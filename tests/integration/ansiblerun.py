@@ -13,10 +13,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.dirname(sys.executable)
+# Modules run on the node's own python3 (Debian's, nothing pip-installed), as
+# on a stock node; they borrow pyroute2/netaddr from an installed plugin runtime.
+NODE_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def node_python_args() -> List[str]:
+    """The implicit localhost runs modules on ansible_playbook_python (the
+    venv) whatever ANSIBLE_PYTHON_INTERPRETER says; an extra var beats it."""
+    return ["-e", "ansible_python_interpreter=" + NODE_PYTHON]
 
 
 def ansible_env() -> Dict[str, str]:
@@ -25,21 +34,33 @@ def ansible_env() -> Dict[str, str]:
         ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"),
         ANSIBLE_HOST_KEY_CHECKING="0",
         ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_PYTHON_INTERPRETER=NODE_PYTHON,
         ANSIBLE_LOCALHOST_WARNING="0",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
     )
     return env
 
 
-def run_module(module: str, args: Dict[str, Any], netns: Optional[str] = None, check: bool = False, diff: bool = False, timeout: float = 120) -> Dict[str, Any]:
+def run_module(
+    module: str,
+    args: Dict[str, Any],
+    netns: Optional[str] = None,
+    check: bool = False,
+    diff: bool = False,
+    timeout: float = 120,
+    bin_dir: Optional[str] = None,
+) -> Dict[str, Any]:
     """The module's result dict for localhost (raises if ansible itself broke).
 
     The result is read from `--tree` (the builtin tree callback writes each
-    host's result as JSON), not parsed from screen output.
+    host's result as JSON), not parsed from screen output. `bin_dir` (where
+    cni_plugin installed the plugins and their runtime) is passed as the
+    module's bin_dir option unless `args` has one.
     """
+    if bin_dir is not None and "bin_dir" not in args:
+        args = dict(args, bin_dir=[bin_dir])
     tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree]
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
     if args:  # "{}" would be taken as raw params
         argv += ["-a", json.dumps(args)]
     if check:

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 from typing import Any, Dict, List, Optional
 
-from ansiblerun import ROOT, VENV_BIN, ansible_env
+from ansiblerun import ROOT, VENV_BIN, ansible_env, node_python_args
 from cnitest import NETNS_DIR, NetNS, unique_name
 
 
@@ -35,7 +35,7 @@ def run_on_node(
 ) -> Dict[str, Any]:
     """The module's result dict (read from --tree, as ansiblerun does)."""
     tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree]
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
     if args:
         argv += ["-a", json.dumps(args)]
     if check:

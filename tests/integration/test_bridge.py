@@ -537,6 +537,17 @@ def test_gc_releases_ipam_and_ipmasq_of_stale_attachments(backend, fake, host_ns
     assert fake_calls(log)[-1]["command"] == "GC"
 
 
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_gc_without_the_valid_attachments_key_keeps_every_ipmasq_rule(backend, fake, host_ns, container_ns):
+    """Not told what is valid, GC frees nothing (host-local's rule too); it removed every rule before (issue 10 item 12)."""
+    bridge, _log = fake
+    base = bridge_conf("1.1.0", fake_ipam(), ipMasq=True, ipMasqBackend=backend)
+    conf = dict(base, ipam=fake_ipam({"ips": [{"address": "10.62.0.2/24", "gateway": "10.62.0.1"}]}))
+    bridge.add(conf, container_ns, container_id="live-one")
+    exec_plugin(bridge.plugin, "GC", base, host=host_ns, cni_path=bridge.cni_path, env={"CNI_CONTAINERID": None, "CNI_NETNS": None, "CNI_IFNAME": None}).ok()
+    assert masq_present(host_ns, backend, "live-one")
+
+
 def test_status_is_the_ipam_status(fake, host_ns):
     bridge, log = fake
     env = {"CNI_CONTAINERID": None, "CNI_NETNS": None, "CNI_IFNAME": None}
@@ -618,3 +629,36 @@ def test_bad_input_is_a_spec_error_and_touches_nothing(change, overrides, code, 
     assert err["code"] == code, err
     assert words in err["msg"] + err.get("details", ""), err
     assert snapshot(host_ns, [container_ns], data_dir) == before
+
+
+# ---------------------------------------------------------------------------
+# what real runtimes send (issue 7)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "garbage"}]}},
+        {"prevResult": "garbage"},
+        {"runtimeConfig": {"mac": 5}, "args": {"cni": {"mac": ["x"]}}},
+        {"runtimeConfig": "garbage"},
+    ],
+)
+def test_del_with_prev_result_or_capability_args_that_do_not_parse_cleans_up_and_succeeds(broken, bridge, ipam, host_ns, container_ns, data_dir):
+    conf = bridge_conf("1.0.0", host_local(ipam.type, data_dir, V4), isGateway=True, ipMasq=True, ipMasqBackend="nftables")
+    res = bridge.add(conf, container_ns, container_id="brk")
+    assert leases(data_dir) and masq_present(host_ns, "nftables", "brk")
+    bridge.delete(dict(conf, **broken), container_ns, container_id="brk", cni_args="MAC=nope").ok()
+    assert leases(data_dir) == [] and masq_present(host_ns, "nftables", "brk") == []
+    assert link_names(container_ns) == ["lo"] and res["interfaces"][1]["name"] not in link_names(host_ns)
+
+
+def test_options_in_go_spelling_and_nulls(bridge, ipam, host_ns, container_ns, data_dir):
+    conf = {"CNIVersion": "1.0.0", "Name": "gonet", "Type": "nodenet-bridge", "Bridge": "gobr0", "IsGateway": True,
+            "ipMasq": None, "MTU": 1400, "IPAM": host_local(ipam.type, data_dir, V4)}
+    res = bridge.add(conf, container_ns, container_id="gospell")
+    assert res["interfaces"][0]["name"] == "gobr0" and get_link(host_ns, "gobr0") is not None
+    assert res["ips"][0]["gateway"] == "10.22.0.1"
+    bridge.delete(conf, container_ns, container_id="gospell").ok()
+    bridge.delete(conf, netns="", container_id="gospell").ok()  # containerd's RemovePodSandbox DEL
+    assert leases(data_dir, "gonet") == []

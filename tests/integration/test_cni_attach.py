@@ -125,7 +125,7 @@ def test_seed_config_add_command_check_del(node, dirs, probes, version):
 
 def test_check_mode_execs_nothing_and_predicts(node, dirs, probes, tmp_path, cni_bin):
     bin_dir, log = logged_bin(tmp_path, cni_bin)
-    dirs.bin_dirs = [bin_dir]
+    dirs.bin_dirs = [bin_dir, cni_bin]  # the logged plugins win; cni_bin lends the module its runtime
     dirs.write("cni.conf", seed_conf(dirs.data_dir, "1.0.0"))
     name = probes.new()
     args = dirs.args(name=name, command="ip addr")
@@ -264,8 +264,8 @@ def test_failing_command_fails_the_task_and_keeps_the_attachment(node, dirs, pro
     assert not netns_exists(name)
 
 
-def test_go_reference_plugins_through_cni_attach(node, dirs, probes, go_bin):
-    dirs.bin_dirs = [go_bin]
+def test_go_reference_plugins_through_cni_attach(node, dirs, probes, go_bin, cni_bin):
+    dirs.bin_dirs = [go_bin, cni_bin]  # Go's plugins win; cni_bin lends the module pyroute2/netaddr
     conf = {
         "cniVersion": "1.0.0",
         "name": "gonet",
@@ -295,8 +295,8 @@ def test_go_reference_plugins_through_cni_attach(node, dirs, probes, go_bin):
     assert not netns_exists(name) and cache_files(dirs.cache_dir) == [] and leases(dirs.data_dir, "gonet") == []
 
 
-def test_seed_config_fails_on_go_plugins_as_the_seed_says_and_leaves_nothing(node, dirs, probes, go_bin):
-    dirs.bin_dirs = [go_bin]
+def test_seed_config_fails_on_go_plugins_as_the_seed_says_and_leaves_nothing(node, dirs, probes, go_bin, cni_bin):
+    dirs.bin_dirs = [go_bin, cni_bin]  # Go's plugins win; cni_bin lends the module pyroute2/netaddr
     dirs.write("cni.conf", seed_conf(dirs.data_dir, "0.3.1", bridge="bridge", ipam="host-local"))
     name = probes.new()
     res = run_on_node(M, dirs.args(name=name), node)

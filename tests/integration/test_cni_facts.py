@@ -173,8 +173,12 @@ def test_owned_routes(node, dirs):
     assert [r["subnet"] for r in facts(node, dirs, gather=["routes"], route_protocol=78)["routes"]["routes"]] == ["10.244.2.0/24"]
 
 
-def test_an_empty_node_has_empty_facts(node, tmp_path):
-    dirs = NodeDirs(str(tmp_path / "empty"), [str(tmp_path / "nobin")])
+def test_an_empty_node_has_empty_facts(node, tmp_path, cni_bin):
+    nobin = tmp_path / "nobin"
+    nobin.mkdir()
+    # no plugin, only the runtime the module borrows pyroute2/netaddr from (a stock node)
+    os.symlink(os.path.join(cni_bin, ".nodenet-cni"), str(nobin / ".nodenet-cni"))
+    dirs = NodeDirs(str(tmp_path / "empty"), [str(nobin)])
     cni = facts(node, dirs, conf_dir=str(tmp_path / "no-net.d"))
     assert cni["plugins"] == [] and cni["configs"] == [] and cni["leases"] == [] and cni["attachments"] == [] and cni["bridges"] == []
     assert cni["active"]["file"] == "" and "no .conf" in cni["active"]["reason"] and cni["errors"] == {}

@@ -54,7 +54,8 @@ def test_writes_lints_creates_datadir_idempotently(dirs):
 
 
 def test_unsupported_version_and_missing_plugin_fail_before_writing(dirs, go_bin):
-    args = {"name": "n1", "cni_version": "1.1.0", "conf_dir": dirs["conf_dir"], "bin_dir": [go_bin],
+    # Go's plugins first; our bin dir after them only lends its runtime's netaddr to the module
+    args = {"name": "n1", "cni_version": "1.1.0", "conf_dir": dirs["conf_dir"], "bin_dir": [go_bin] + dirs["bin_dir"],
             "plugins": [{"type": "bridge", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24", "dataDir": dirs["data"]}}]}
     res = run_module(M, args)
     assert res["failed"] and "does not support cniVersion 1.1.0" in res["msg"]

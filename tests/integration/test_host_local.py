@@ -390,3 +390,41 @@ def test_same_files_and_results_as_go(version, py, go, tmp_path):
         "failed to allocate for range 0: no IP addresses available in range set: 10.7.0.1-10.7.0.6",
         "failed to allocate for range 0: requested ip 10.7.0.1 is subnet's gateway",
     ]
+
+
+# -- issue 7 / issue 10: what runtimes send --------------------------------------
+
+
+def test_names_with_a_trailing_newline_are_rejected_and_nothing_created(py, data_dir):
+    # Go's regexp `$` is the end of the text: "net\n" and "c2\n" are invalid there
+    assert fail(run(py, "ADD", make_conf(data_dir, name="net\n")), 7) == "invalid characters found in network name"
+    assert fail(run(py, "ADD", make_conf(data_dir), cid="c2\n"), 4)
+    assert os.listdir(data_dir) == []
+
+
+def test_del_with_a_garbage_prev_result_and_bad_capability_args_releases_the_lease(py, data_dir):
+    conf = make_conf(data_dir)
+    ip = run(py, "ADD", conf, cid="garbage").ok().json["ips"][0]["address"].split("/")[0]
+    broken = dict(conf, prevResult={"cniVersion": "1.0.0", "ips": [{"address": "nope"}]},
+                  runtimeConfig={"ips": ["not-an-ip"], "ipRanges": "x"}, args={"cni": {"ips": [5]}})
+    run(py, "DEL", broken, cid="garbage", cni_args="IP=bogus").ok()
+    assert ip not in os.listdir(net_dir(data_dir))
+
+
+def test_go_cni_ip_ranges_and_requested_ips_in_go_spelling(py, data_dir):
+    # go-cni marshals IPRanges without json tags: {"Subnet": ..., "RangeStart": ...}
+    conf = dict(make_conf(data_dir), runtimeConfig={"ipRanges": [[{"Subnet": "10.8.0.0/24", "RangeStart": "10.8.0.20", "RangeEnd": "",
+                                                                   "Gateway": ""}]], "IPs": ["10.8.0.30"]})
+    res = run(py, "ADD", conf, cid="gocni").ok().json
+    assert [ip["address"] for ip in res["ips"]] == ["10.8.0.30/24", "10.7.0.2/24"]
+    run(py, "DEL", conf, cid="gocni").ok()
+    assert sorted(n for n in os.listdir(net_dir(data_dir)) if n[0].isdigit()) == []
+
+
+def test_containerds_second_del_and_the_callers_own_netns(py, data_dir):
+    conf = make_conf(data_dir)
+    ip = run(py, "ADD", conf, cid="own").ok().json["ips"][0]["address"].split("/")[0]
+    res = exec_plugin(py, "DEL", conf, netns="/proc/self/ns/net", container_id="own")
+    assert res.rc == 0, res.stdout
+    assert ip not in os.listdir(net_dir(data_dir))
+    exec_plugin(py, "DEL", conf, netns="", container_id="own").ok()  # RemovePodSandbox: no netns, no prevResult

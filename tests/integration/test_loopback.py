@@ -60,3 +60,14 @@ def test_prev_result_passes_through(cni_bin, host_ns, container_ns):
     conf = {"cniVersion": "1.0.0", "name": "lo", "type": "loopback", "prevResult": prev}
     res = exec_plugin(plugin, "ADD", conf, host=host_ns, netns=container_ns.path).ok().json
     assert res["ips"] == prev["ips"] and res["interfaces"] == prev["interfaces"]
+
+
+def test_containerds_cni_loopback_network_del_with_garbage_prev_result_succeeds(cni_bin, host_ns, container_ns):
+    """containerd's `cni-loopback` (0.3.1): DEL on Stop with the netns, again on Remove without it."""
+    plugin = os.path.join(cni_bin, "nodenet-loopback")
+    conf = {"cniVersion": "0.3.1", "name": "cni-loopback", "type": "loopback"}
+    exec_plugin(plugin, "ADD", conf, host=host_ns, netns=container_ns.path, container_id="a" * 64).ok()
+    broken = dict(conf, prevResult={"cniVersion": "0.3.1", "ips": [{"version": "4", "address": "nope"}]}, runtimeConfig="x")
+    exec_plugin(plugin, "DEL", broken, host=host_ns, netns=container_ns.path, container_id="a" * 64).ok()
+    assert not lo_flags(container_ns) & 1, "lo is down again"
+    exec_plugin(plugin, "DEL", conf, host=host_ns, netns="", container_id="a" * 64).ok()

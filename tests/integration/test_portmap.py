@@ -129,6 +129,11 @@ def test_readd_does_not_duplicate_rules(backend, cni_bin, host_ns, container_ns,
         ({"backend": "nftables", "markMasqBit": 3}, True, 7, "iptables-specific"),
         ({"backend": "ebtables"}, True, 7, "backend"),
         ({"snat": "yes"}, True, 7, "snat"),
+        ({"runtimeConfig": {"portMappings": [{"HostPort": "80", "ContainerPort": 80}]}}, True, 7, "portMappings[0].HostPort"),
+        # a zone id once carried newlines into ip6tables-restore (issue 10 item 1)
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 80, "containerPort": 80, "hostIP": "fe80::1%lo"}]}}, True, 7, "hostIP"),
+        ({"runtimeConfig": {"portMappings": [{"hostPort": 80, "containerPort": 80, "hostIP": "10.0.0.1\n"}]}}, True, 7, "hostIP"),
+        ({"prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "fd00::5%lo/64"}]}}, None, 6, "prevResult.ips[0].address"),
     ],
 )
 def test_bad_input_is_rejected_and_changes_nothing(conf_update, prev, code, words, cni_bin, host_ns, container_ns):
@@ -156,3 +161,74 @@ def test_no_mappings_passes_through_and_del_is_noop(cni_bin, host_ns, container_
     assert out == prev
     exec_plugin(portmap, "DEL", conf, host=host_ns, netns=container_ns.path).ok()
     assert "cni_hostport" not in _ruleset(host_ns)
+
+
+# -- what containerd sends (issue 7) -------------------------------------------
+
+GO_CASED = [{"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}]  # containerd/go-cni
+
+
+def test_go_cased_port_mappings_from_containerd_forward_and_del_removes_them(backend, cni_bin, host_ns, container_ns, data_dir):
+    bridge, portmap = os.path.join(cni_bin, "nodenet-bridge"), os.path.join(cni_bin, "nodenet-portmap")
+    res = exec_plugin(bridge, "ADD", _conf(data_dir), host=host_ns, netns=container_ns.path, container_id="gocase").ok().json
+    pm = _portmap_conf("pmnet", backend, res, GO_CASED)
+    exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
+    assert "18080" in _ruleset(host_ns)
+    server = subprocess.Popen(["ip", "netns", "exec", container_ns.name, "python3", "-c", SERVER], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout.readline().strip() == b"ready"
+        assert _connect(host_ns, res["ips"][0]["gateway"], 18080) == "pong"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    exec_plugin(portmap, "CHECK", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
+    rules = _ruleset(host_ns)
+    assert "18080" not in rules and "gocase" not in rules
+    exec_plugin(bridge, "DEL", _conf(data_dir), host=host_ns, netns=container_ns.path, container_id="gocase").ok()
+
+
+def test_snat_and_masq_all_null_mean_the_defaults_like_go(cni_bin, host_ns, container_ns):
+    portmap = os.path.join(cni_bin, "nodenet-portmap")
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": container_ns.path}],
+            "ips": [{"address": "10.77.0.9/24", "interface": 0}]}
+    pm = dict(_portmap_conf("pmnet", "nftables", prev, [{"hostPort": 8081, "containerPort": 80}]), snat=None, masqAll=None)
+    exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="nulls").ok()
+    assert "masquerade" in _ruleset(host_ns), "snat: null is Go's default, true"
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns=container_ns.path, container_id="nulls").ok()
+    assert "nulls" not in _ruleset(host_ns)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"prevResult": {"cniVersion": "1.0.0", "ips": [{"address": "garbage"}]}},
+        {"runtimeConfig": {"portMappings": [{"hostPort": "eighty", "containerPort": 80}]}},
+        {"runtimeConfig": {"portMappings": "nope"}},
+        {"runtimeConfig": "nope"},
+    ],
+)
+def test_del_with_args_that_do_not_parse_still_removes_the_rules_and_succeeds(broken, backend, cni_bin, host_ns, container_ns):
+    """libcni stops a DEL chain at the first failing plugin: a failing portmap DEL leaks bridge and host-local."""
+    portmap = os.path.join(cni_bin, "nodenet-portmap")
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": container_ns.path}],
+            "ips": [{"address": "10.77.0.9/24", "interface": 0}]}
+    pm = _portmap_conf("pmnet", backend, prev, [{"hostPort": 8082, "containerPort": 80}])
+    exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="brokendel").ok()
+    assert "8082" in _ruleset(host_ns)
+    exec_plugin(portmap, "DEL", dict(pm, **broken), host=host_ns, netns=container_ns.path, container_id="brokendel").ok()
+    rules = _ruleset(host_ns)
+    assert "8082" not in rules and "brokendel" not in rules
+
+
+def test_containerd_second_del_and_the_callers_own_netns_succeed(cni_bin, host_ns, container_ns):
+    """RemovePodSandbox: DEL again with empty CNI_NETNS and no prevResult; portmap never enters the netns."""
+    portmap = os.path.join(cni_bin, "nodenet-portmap")
+    prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": container_ns.path}],
+            "ips": [{"address": "10.77.0.9/24", "interface": 0}]}
+    pm = _portmap_conf("pmnet", "nftables", prev, GO_CASED)
+    exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="twodel").ok()
+    exec_plugin(portmap, "DEL", pm, host=host_ns, netns="/proc/self/ns/net", container_id="twodel").ok()
+    assert "twodel" not in _ruleset(host_ns)
+    no_prev = {k: v for k, v in pm.items() if k != "prevResult"}
+    exec_plugin(portmap, "DEL", no_prev, host=host_ns, netns="", container_id="twodel").ok()

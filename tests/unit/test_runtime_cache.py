@@ -106,6 +106,14 @@ def test_reads_a_file_written_by_go_libcni(tmp_path):
     assert att.container_id == "cnitool-77383ca0a0715733ca6f" and att.cni_args == [("IgnoreUnknown", "1")]
 
 
+def test_cache_keys_and_the_result_fold_like_libcnis_cached_info_struct():
+    go = {"Kind": "cniCacheV1", "ContainerID": "c1", "Config": base64.b64encode(LIST_BYTES).decode(), "IfName": "eth0",
+          "NetworkName": "mynet", "Result": {"CNIVersion": "1.0.0", "IPs": [{"Address": "10.22.0.5/16"}]}}
+    got = parse_entry(json.dumps(go).encode())
+    assert (got.kind, got.container_id, got.ifname, got.network_name, got.config) == ("cniCacheV1", "c1", "eth0", "mynet", LIST_BYTES)
+    assert cache.convert_result(got.result, "0.4.0")["ips"] == [{"version": "4", "address": "10.22.0.5/16"}]
+
+
 def test_missing_file_means_no_cached_result(tmp_path):
     assert read_entry(str(tmp_path), "mynet", "ctr-1", "eth0") is None
     assert cached_result(str(tmp_path), "mynet", "ctr-1", "eth0", "1.0.0") is None

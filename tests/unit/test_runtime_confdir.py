@@ -306,3 +306,15 @@ def test_network_config_list_as_dict_is_json_serialisable(tmp_path):
     assert d["disableGC"] is True and d["plugins"] == [{"type": "bridge"}]
     json.dumps(d)
     assert confdir.CONF_EXTENSIONS == (".conf", ".conflist", ".json")
+
+
+def test_plugin_keys_fold_like_libcni_but_the_list_keys_are_exact(tmp_path):
+    # libcni decodes a plugin into types.PluginConf (Go's key rule); the list itself into a map
+    path = write(tmp_path, "10.conflist", {"cniVersion": "1.0.0", "name": "net",
+                                           "plugins": [{"Type": "portmap", "Capabilities": {"portMappings": True}}]})
+    net = load_conf_file(path)
+    assert net.plugin_types == ["portmap"] and confdir.conf_capabilities(net.plugins[0]) == {"portMappings": True}
+    single = load_conf_file(write(tmp_path, "20.conf", {"CNIVersion": "0.3.1", "Name": "one", "TYPE": "bridge"}))
+    assert (single.name, single.cni_version, single.plugin_types) == ("one", "0.3.1", ["bridge"])
+    with pytest.raises(ConfError):
+        load_conf_file(write(tmp_path, "30.conflist", {"Name": "x", "plugins": [{"type": "bridge"}]}))

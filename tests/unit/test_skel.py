@@ -54,6 +54,11 @@ def test_version_echoes_a_supported_request_and_lists_all():
         (dict(BASE_ENV, CNI_COMMAND="GC"), dict(CONF, cniVersion="1.0.0"), None, 1, "GC"),
         (dict(BASE_ENV, CNI_COMMAND="STATUS"), dict(CONF, cniVersion="0.4.0"), None, 1, "STATUS"),
         (dict(BASE_ENV, CNI_COMMAND="DEL", CNI_NETNS="/proc/self/ns/net"), CONF, None, 4, "CNI_NETNS"),
+        # Go's regexp `$` is the end of the text; Python's also matches before a final newline
+        (dict(BASE_ENV, CNI_COMMAND="ADD", CNI_CONTAINERID="c2\n"), CONF, None, 4, "CNI_CONTAINERID"),
+        (dict(BASE_ENV, CNI_COMMAND="DEL", CNI_CONTAINERID="c2\n"), CONF, None, 4, "CNI_CONTAINERID"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), dict(CONF, name="net\n"), None, 7, "invalid characters found in network name"),
+        (dict(BASE_ENV, CNI_COMMAND="ADD"), {"cniVersion": "1.0.0", "Name": "net\n"}, None, 7, "network name"),
     ],
 )
 def test_bad_input_is_a_spec_error(env, conf, stdin, code, words):
@@ -68,6 +73,24 @@ def test_gc_and_status_without_implementation_succeed_on_110():
     for command in ("GC", "STATUS"):
         rc, out, _err = run(dict(BASE_ENV, CNI_COMMAND=command), dict(CONF, cniVersion="1.1.0"))
         assert (rc, out) == (0, "")
+
+
+def test_name_and_version_keys_fold_like_gos_skel():
+    env = dict(BASE_ENV, CNI_COMMAND="DEL", CNI_NETNS="")
+    rc, out, _err = run(env, {"CNIVersion": "0.3.1", "NAME": "net", "type": "loopback"})
+    assert (rc, out) == (0, "")
+    rc, out, _err = run(dict(BASE_ENV, CNI_COMMAND="CHECK"), {"CNIVersion": "0.3.0", "Name": "net"})
+    assert rc == 1 and json.loads(out)["code"] == 1, "CHECK needs 0.4.0: the folded cniVersion was read"
+
+
+def test_plugins_that_never_enter_the_netns_accept_the_callers_own(tmp_path):
+    conf = {"cniVersion": "1.0.0", "name": "net", "type": "host-local",
+            "ipam": {"type": "host-local", "dataDir": str(tmp_path), "ranges": [[{"subnet": "10.9.0.0/24"}]]}}
+    env = dict(BASE_ENV, CNI_NETNS="/proc/self/ns/net")
+    for command in ("ADD", "DEL"):
+        rc, out, _err = skel.run("host-local", dict(env, CNI_COMMAND=command), json.dumps(conf).encode())
+        assert rc == 0, out
+    assert not [p for p in (tmp_path / "net").iterdir() if p.name.startswith("10.")]
 
 
 def test_del_does_not_need_netns():

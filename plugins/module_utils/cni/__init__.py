@@ -10,3 +10,26 @@ copied by cni_plugin, as the installed plugins' runtime.
 """
 
 __version__ = "0.1.0"
+
+
+def _hold_runtime() -> object:
+    """Installed as `nodenet_cni`: hold a shared flock on our runtime directory
+    for the life of the process, so an upgrade (installer.retire_runtime) sees
+    that a running plugin still imports from it and keeps it. Best effort."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)  # the installer is removing it right now
+        return None
+    return fd
+
+
+if __name__ == "nodenet_cni":  # the installed runtime, not the collection's own copy
+    _RUNTIME_LOCK = _hold_runtime()

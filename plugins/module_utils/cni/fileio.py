@@ -11,13 +11,28 @@ renamed over the target: a reader sees the old file or the new one, never half.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import tempfile
+import time
+
+# The one naming rule for our in-flight files: atomic_write makes them, and
+# every reader that lists a directory we write into skips them (is_temp_name).
+TEMP_PREFIX = ".nodenet-"
+TEMP_SUFFIX = ".tmp"
+# names an older version used for the same purpose
+_LEGACY_TEMP_PREFIXES = (".tmp-",)
+
+
+def is_temp_name(name: str) -> bool:
+    """A file atomic_write is (or was, before a crash) writing: never content."""
+    return (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)) or name.startswith(_LEGACY_TEMP_PREFIXES)
 
 
 def atomic_write(path: str, data: bytes, mode: int) -> None:
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".nodenet-", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -31,3 +46,69 @@ def atomic_write(path: str, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise
+
+
+def open_dir_nofollow(path: str) -> int:
+    """An O_RDONLY fd of the directory `path`, refusing a symlink in its place.
+
+    Root writes into directories others may have prepared (dataDirs, cache
+    dirs): following a symlink there would let whoever made it choose which
+    directory root chmods or writes into. OSError(ELOOP) names the path.
+    """
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise OSError(errno.ELOOP, "%s is a symbolic link; refusing to follow it (make it a real directory)" % path) from None
+        raise
+
+
+class _LockWaitExpired(Exception):
+    pass
+
+
+def flock_bounded(fd: int, timeout: float) -> bool:
+    """flock(fd, LOCK_EX), waiting at most `timeout` seconds; False when it expired.
+
+    In the main thread (an exec'd plugin) this is a *blocking* flock cut short
+    by a SIGALRM timer: the waiter sleeps in the kernel's queue like Go's
+    blocking waiters, instead of polling with LOCK_NB and losing every race to
+    them. Other threads (the agent) cannot use signals and poll.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or timeout <= 0:
+        return _flock_poll(fd, timeout)
+
+    def expire(signum, frame):
+        raise _LockWaitExpired()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    except _LockWaitExpired:
+        # the timer may have fired just after flock returned: if we hold the
+        # lock, taking it again on the same fd succeeds at once
+        return _flock_poll(fd, 0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _flock_poll(fd: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)

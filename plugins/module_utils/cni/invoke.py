@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .config.result import parse_result
 from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
 
@@ -68,16 +71,68 @@ def find_plugin(plugin_type: str, paths: Sequence[str]) -> str:
 DELEGATE_TIMEOUT = 120.0
 
 
+def run_group(argv: Sequence[str], stdin: bytes, env: Optional[Mapping[str, str]], timeout: Optional[float], **popen: object) -> subprocess.CompletedProcess:
+    """subprocess.run for a plugin: the child leads its own process group, and
+    a timeout (or any interruption) kills the whole group, not just the child.
+
+    A bridge that times out while its host-local runs must not leave that
+    host-local behind holding the store lock or a half-written lease.
+    Raises subprocess.TimeoutExpired (with what was printed) like run().
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
+        **popen,  # type: ignore[arg-type]
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, err = _drain(proc)
+        raise subprocess.TimeoutExpired(list(argv), timeout or 0, output=out, stderr=err)
+    except BaseException:
+        kill_group(proc)
+        _drain(proc)
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group `proc` leads (start_new_session: pgid == pid)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def _drain(proc: subprocess.Popen) -> Tuple[bytes, bytes]:
+    # a process outside the group (it called setsid itself) may still hold the
+    # pipes: bounded, then give up on the rest of the output
+    try:
+        out, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait(timeout=5)
+        out, err = b"", b""
+    return out or b"", err or b""
+
+
 def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = DELEGATE_TIMEOUT) -> ExecRecord:
     """Run a plugin once; never raises for a plugin failure, only records it."""
-    import subprocess  # not on the VERSION / in-process paths
-
     start = time.monotonic()
     for attempt in range(5):
         try:
-            proc = subprocess.run(
-                [path], input=stdin, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False
-            )
+            proc = run_group([path], stdin, env, timeout)
             break
         except OSError as e:
             # ETXTBSY: the binary is being written (libcni retries 5x, 1s apart).
@@ -112,6 +167,29 @@ def error_from_record(rec: ExecRecord) -> CNIError:
         return CNIError(ERR_INTERNAL, "netplugin failed but error parsing its diagnostic message %r" % out)
 
 
+# Delegation depth travels in the env (a runtime never sets it): bridge ->
+# host-local is 1; an ipam.type that leads back to a delegating plugin under
+# another name is stopped here instead of forking without bound.
+DEPTH_ENV = "NODENET_CNI_DELEGATION_DEPTH"
+MAX_DELEGATION_DEPTH = 4
+
+
+def _delegation_depth(env: Mapping[str, str]) -> int:
+    try:
+        return max(0, int(env.get(DEPTH_ENV, "0")))
+    except ValueError:
+        return MAX_DELEGATION_DEPTH  # tampered with: delegate no further
+
+
+def _own_type(stdin: bytes) -> str:
+    try:
+        obj = json.loads(stdin)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    value = obj.get("type") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 # Set by skel: runs a delegate in this process when `path` is one of our own
 # shims on this very runtime (the same code an exec would run, minus ~2 ms of
 # exec in the agent, ~200 ms in the fallback). Returns None for anything else.
@@ -125,9 +203,19 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
     Returns the parsed result for ADD, None otherwise. Raises the delegate's
     own CNIError on failure, so its code and message reach the runtime.
     """
+    depth = _delegation_depth(env)
+    if _own_type(stdin) == plugin_type:
+        raise CNIError(ERR_INVALID_NETCONF, "field 'ipam.type': %r names the plugin itself; it would delegate to itself without end" % plugin_type)
+    if depth >= MAX_DELEGATION_DEPTH:
+        raise CNIError(
+            ERR_INVALID_NETCONF,
+            "field 'ipam.type': delegation to %r is %d plugins deep (at most %d); does ipam.type lead back to the plugin?"
+            % (plugin_type, depth + 1, MAX_DELEGATION_DEPTH),
+        )
     path = find_plugin(plugin_type, split_path(env.get("CNI_PATH", "")))
     child_env = dict(env)
     child_env["CNI_COMMAND"] = command
+    child_env[DEPTH_ENV] = str(depth + 1)
     served = in_process_runner(path, child_env, stdin) if in_process_runner is not None else None
     if served is not None:
         code, out, err = served
@@ -142,4 +230,4 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
         obj = json.loads(rec.stdout)
     except ValueError as e:
         raise CNIError(ERR_INTERNAL, "failed to decode result of %s: %s" % (plugin_type, e))
-    return Result.from_dict(obj, "%s result" % plugin_type)
+    return parse_result(obj, "%s result" % plugin_type)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__, invoke
+from .config.decode import decode_json, lookup
+from .config.netconf import NAME_RE, validate_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
     ERR_INTERNAL,
@@ -32,7 +33,8 @@ from .spec import (
     version_info,
 )
 
-CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# Go's pkg/utils rule for container IDs, the same as for network names (whole string).
+CONTAINER_ID_RE = NAME_RE
 
 # canonical plugin name -> module in .plugins (imported lazily: only the one exec'd)
 PLUGIN_MODULES: Dict[str, str] = {
@@ -69,10 +71,13 @@ class CmdArgs:
     stdin: bytes
     env: Dict[str, str]
     netconf: Dict[str, object] = field(default_factory=dict)
+    # lines for stderr besides the result or error: e.g. an undo step of a
+    # failed ADD that failed too (the runtime sees the original error)
+    diagnostics: List[str] = field(default_factory=list)
 
     @property
     def cni_version(self) -> str:
-        version = self.netconf.get("cniVersion", "")
+        version = lookup(self.netconf, "cniVersion")  # Go's key rule, as its version decoder
         return version if isinstance(version, str) else ""
 
 
@@ -90,6 +95,9 @@ class Plugin:
     gc: Optional[PluginFunc] = None
     status: Optional[PluginFunc] = None
     supported_versions: Tuple[str, ...] = SUPPORTED_VERSIONS
+    # Whether the plugin acts inside CNI_NETNS. One that never enters it
+    # (host-local, portmap) accepts the caller's own netns, as Go's do.
+    enters_netns: bool = True
 
     def about(self) -> str:
         return "CNI %s plugin (nodenet.cni) v%s\nCNI protocol versions supported: %s\n" % (
@@ -109,19 +117,18 @@ def load_plugin(name: str) -> Plugin:
 def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
     """Serve one CNI call. Returns (exit code, stdout, stderr); never raises."""
     version = ""
+    cmd: Optional[CmdArgs] = None
     try:
         plugin = load_plugin(name)
         command = env.get("CNI_COMMAND", "")
         if not command:
             return 0, "", plugin.about()
-        cmd = _validate_env(command, env)
+        cmd = _validate_env(command, env, plugin.enters_netns)
         if command == "VERSION":
             return 0, _version_reply(plugin, stdin) + "\n", ""
-        from .config.netconf import decode_json, validate_name
-
         cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
         cmd.netconf = decode_json(stdin)
-        validate_name(cmd.netconf.get("name"))
+        validate_name(lookup(cmd.netconf, "name"))
         version = cmd.cni_version
         _check_version(plugin, command, version)
         func = {"ADD": plugin.add, "DEL": plugin.delete, "CHECK": plugin.check, "GC": plugin.gc, "STATUS": plugin.status}[command]
@@ -131,15 +138,15 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         if command == "ADD":
             if result is None:
                 raise CNIError(ERR_INTERNAL, "plugin %s returned no result for ADD" % name)
-            return 0, dumps(result.to_dict(version or "0.1.0")), ""
-        return 0, "", ""
+            return 0, dumps(result.to_dict(version or "0.1.0")), _diagnostics(cmd)
+        return 0, "", _diagnostics(cmd)
     except CNIError as e:
-        return 1, dumps(e.to_dict(version)), ""
+        return 1, dumps(e.to_dict(version)), _diagnostics(cmd)
     except Exception as e:  # a bug, but the runtime still needs a spec error
         import traceback
 
         err = CNIError(ERR_INTERNAL, "%s: %s" % (type(e).__name__, e))
-        return 1, dumps(err.to_dict(version)), traceback.format_exc()
+        return 1, dumps(err.to_dict(version)), _diagnostics(cmd) + traceback.format_exc()
 
 
 def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tuple[int, str, str]]:
@@ -155,7 +162,11 @@ def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tu
 invoke.in_process_runner = _run_if_ours
 
 
-def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
+def _diagnostics(cmd: Optional[CmdArgs]) -> str:
+    return "".join(line.rstrip("\n") + "\n" for line in cmd.diagnostics) if cmd is not None else ""
+
+
+def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = True) -> CmdArgs:
     if command not in COMMANDS:
         raise CNIError(ERR_INVALID_ENV, "unknown CNI_COMMAND: %s" % command)
     missing = [var for var in _REQUIRED_ENV[command] if not env.get(var)]
@@ -175,17 +186,18 @@ def _validate_env(command: str, env: Mapping[str, str]) -> CmdArgs:
         if not CONTAINER_ID_RE.match(cmd.container_id):
             raise CNIError(ERR_INVALID_ENV, "invalid characters in CNI_CONTAINERID", cmd.container_id)
         _validate_ifname(cmd.ifname)
-        if cmd.netns:
+        if cmd.netns and enters_netns:
             _check_foreign_netns(cmd.netns, env)
     return cmd
 
 
 def _validate_ifname(name: str) -> None:
-    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName).
-    if len(name) > 15:
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r is longer than 15 characters" % name)
-    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r contains an invalid character or is '.'/'..'" % name, name)
+    # Kernel rules for an interface name (pkg/utils ValidateInterfaceName), in bytes.
+    from .names import ifname_problem
+
+    problem = ifname_problem(name)
+    if problem is not None:
+        raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r %s" % (name, problem), name)
 
 
 def _check_foreign_netns(netns: str, env: Mapping[str, str]) -> None:
@@ -226,7 +238,7 @@ def _version_reply(plugin: Plugin, stdin: bytes) -> str:
     asked = ""
     try:
         obj = json.loads(stdin) if stdin.strip() else {}
-        asked = obj.get("cniVersion", "") if isinstance(obj, dict) else ""
+        asked = lookup(obj, "cniVersion") if isinstance(obj, dict) else ""
     except ValueError:
         pass
     reply = version_info(asked if asked in plugin.supported_versions else plugin.supported_versions[-1], plugin.supported_versions)

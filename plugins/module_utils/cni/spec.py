@@ -85,8 +85,9 @@ def dumps(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Result types. The internal form is the 1.1.0 shape; conversion happens on
-# the way in (from_dict) and out (to_dict).
+# Result types. The internal form is the 1.1.0 shape; results are read from
+# JSON of any version by config.result (Go's decoding rules) and converted
+# on the way out (to_dict).
 
 
 def ip_family(address: str) -> int:
@@ -117,17 +118,6 @@ class Interface:
             out["pciID"] = self.pci_id
         return out
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "Interface":
-        return cls(
-            name=_str(d, "name", "interfaces[].name"),
-            mac=_str(d, "mac", "interfaces[].mac"),
-            sandbox=_str(d, "sandbox", "interfaces[].sandbox"),
-            mtu=int(d.get("mtu") or 0),
-            socket_path=_str(d, "socketPath", "interfaces[].socketPath"),
-            pci_id=_str(d, "pciID", "interfaces[].pciID"),
-        )
-
 
 @dataclass
 class IPConfig:
@@ -149,18 +139,6 @@ class IPConfig:
         if self.gateway:
             out["gateway"] = self.gateway
         return out
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "IPConfig":
-        address = _str(d, "address", "ips[].address")
-        try:
-            ipaddress.ip_interface(address)
-        except ValueError:
-            raise CNIError(ERR_DECODE, "invalid ips[].address %r" % address)
-        iface = d.get("interface")
-        if iface is not None and not isinstance(iface, int):
-            raise CNIError(ERR_DECODE, "ips[].interface must be an integer, got %r" % (iface,))
-        return cls(address=address, gateway=_str(d, "gateway", "ips[].gateway"), interface=iface)
 
 
 _ROUTE_EXTRAS = (("mtu", "mtu"), ("advmss", "advmss"), ("priority", "priority"), ("table", "table"), ("scope", "scope"))
@@ -194,29 +172,6 @@ class Route:
                     out[key] = value
         return out
 
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any], where: str = "routes[]") -> "Route":
-        if not isinstance(d, dict):
-            raise CNIError(ERR_DECODE, "%s must be an object, got %r" % (where, d))
-        dst = _str(d, "dst", where + ".dst")
-        try:
-            ipaddress.ip_network(dst, strict=False)
-        except ValueError:
-            raise CNIError(ERR_DECODE, "invalid %s.dst %r" % (where, dst))
-        gw = _str(d, "gw", where + ".gw")
-        if gw:
-            try:
-                ipaddress.ip_address(gw)
-            except ValueError:
-                raise CNIError(ERR_DECODE, "invalid %s.gw %r" % (where, gw))
-        route = cls(dst=dst, gw=gw)
-        for key, attr in _ROUTE_EXTRAS:
-            if d.get(key) is not None:
-                if not isinstance(d[key], int) or isinstance(d[key], bool):
-                    raise CNIError(ERR_DECODE, "%s.%s must be an integer" % (where, key))
-                setattr(route, attr, d[key])
-        return route
-
 
 @dataclass
 class DNS:
@@ -240,19 +195,6 @@ class DNS:
             out["options"] = list(self.options)
         return out
 
-    @classmethod
-    def from_dict(cls, d: Any, where: str = "dns") -> "DNS":
-        if d is None:
-            return cls()
-        if not isinstance(d, dict):
-            raise CNIError(ERR_DECODE, "%s must be an object" % where)
-        return cls(
-            nameservers=_strlist(d, "nameservers", where),
-            domain=_str(d, "domain", where + ".domain"),
-            search=_strlist(d, "search", where),
-            options=_strlist(d, "options", where),
-        )
-
 
 @dataclass
 class Result:
@@ -263,41 +205,6 @@ class Result:
     ips: List[IPConfig] = field(default_factory=list)
     routes: List[Route] = field(default_factory=list)
     dns: DNS = field(default_factory=DNS)
-
-    # -- input ---------------------------------------------------------------
-    @classmethod
-    def from_dict(cls, d: Any, where: str = "result") -> "Result":
-        """Parse a result of any version (prevResult, delegated IPAM output, cache)."""
-        if not isinstance(d, dict):
-            raise CNIError(ERR_DECODE, "%s must be a JSON object" % where)
-        version = d.get("cniVersion", "")
-        if not isinstance(version, str):
-            raise CNIError(ERR_DECODE, "%s.cniVersion must be a string" % where)
-        if version and version not in SUPPORTED_VERSIONS:
-            raise CNIError(ERR_INCOMPATIBLE_VERSION, "unsupported %s.cniVersion %r" % (where, version))
-        if version in ("", "0.1.0", "0.2.0") and ("ips" not in d and "interfaces" not in d):
-            return cls._from_020(d, version or "0.1.0")
-        res = cls(cni_version=version or CURRENT_VERSION)
-        res.interfaces = [Interface.from_dict(i) for i in _list(d, "interfaces", where)]
-        res.ips = [IPConfig.from_dict(i) for i in _list(d, "ips", where)]
-        res.routes = [Route.from_dict(r) for r in _list(d, "routes", where)]
-        res.dns = DNS.from_dict(d.get("dns"))
-        return res
-
-    @classmethod
-    def _from_020(cls, d: Dict[str, Any], version: str) -> "Result":
-        res = cls(cni_version=version)
-        for key in ("ip4", "ip6"):
-            block = d.get(key)
-            if block is None:
-                continue
-            if not isinstance(block, dict):
-                raise CNIError(ERR_DECODE, "result.%s must be an object" % key)
-            res.ips.append(IPConfig(address=_str(block, "ip", key + ".ip"), gateway=_str(block, "gateway", key + ".gateway")))
-            for r in block.get("routes") or []:
-                res.routes.append(Route.from_dict(r, key + ".routes[]"))
-        res.dns = DNS.from_dict(d.get("dns"))
-        return res
 
     # -- output --------------------------------------------------------------
     def to_dict(self, version: str) -> Dict[str, Any]:
@@ -339,34 +246,3 @@ class Result:
             raise CNIError(ERR_INCOMPATIBLE_VERSION, "cannot convert: no valid IP addresses")
         out["dns"] = self.dns.to_dict()
         return out
-
-
-# ---------------------------------------------------------------------------
-# small typed readers for raw JSON (raise code 6, naming the field)
-
-
-def _str(d: Dict[str, Any], key: str, where: str) -> str:
-    value = d.get(key, "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise CNIError(ERR_DECODE, "%s must be a string, got %r" % (where, value))
-    return value
-
-
-def _list(d: Dict[str, Any], key: str, where: str) -> List[Any]:
-    value = d.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CNIError(ERR_DECODE, "%s.%s must be a list" % (where, key))
-    return value
-
-
-def _strlist(d: Dict[str, Any], key: str, where: str) -> List[str]:
-    value = d.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CNIError(ERR_DECODE, "%s.%s must be a list of strings" % (where, key))
-    return list(value)

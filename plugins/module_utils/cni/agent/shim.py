@@ -53,7 +53,7 @@ IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} &
 {{ IFS= read -r token <"{run_dir}/agent-$key.token"; }} 2>/dev/null || run_here
 IFS= read -r -d '' stdin
 env=()
-for name in ${{!CNI_@}}; do env+=("$name=${{!name}}"); done
+for name in ${{!CNI_@}} ${{!NODENET_CNI_@}}; do env+=("$name=${{!name}}"); done
 [[ -v PATH ]] && env+=("PATH=$PATH")
 # From here the call is the agent's: its answer, or code 11, never a second run.
 {{ printf '%s\0' "$token" {canonical} "${{env[@]}}" "" "$stdin" >&3; }} 2>/dev/null

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..names import ifname_problem
 from ..spec import (
     DNS,
     ERR_INVALID_ENV,
@@ -30,6 +31,7 @@ from ..spec import (
     CNIError,
     version_ge,
 )
+from .decode import Fields
 from .netconf import NetConf, load_cni_args, parse_netconf
 
 DEFAULT_BRIDGE = "cni0"
@@ -104,34 +106,38 @@ class BridgeConf:
 def parse_bridge_conf(raw: Dict[str, Any], cni_args: str = "", strict: bool = True) -> BridgeConf:
     """Validate a bridge plugin's stdin (already JSON-decoded) and CNI_ARGS.
 
-    `strict` (ADD/CHECK) also checks option combinations, ranges and MAC syntax.
+    `strict` (ADD/CHECK) also checks option combinations, ranges and MAC
+    syntax. Not strict (DEL/GC/STATUS), what only the runtime supplies
+    (prevResult, runtimeConfig, args, CNI_ARGS) is not read at all: DEL
+    needs none of it, and failing on it would strand libcni's DEL chain.
     """
-    net = parse_netconf(raw)
+    net = parse_netconf(raw, lenient=not strict)
+    f = net.fields
     conf = BridgeConf(net=net)
-    conf.bridge = _str(raw, "bridge", DEFAULT_BRIDGE)
-    conf.is_gateway = _bool(raw, "isGateway")
-    conf.is_default_gateway = _bool(raw, "isDefaultGateway")
+    conf.bridge = f.str("bridge", DEFAULT_BRIDGE)
+    conf.is_gateway = f.bool("isGateway")
+    conf.is_default_gateway = f.bool("isDefaultGateway")
     if conf.is_default_gateway:
         conf.is_gateway = True  # a default gateway is a gateway (reference)
-    conf.force_address = _bool(raw, "forceAddress")
-    conf.ip_masq = _bool(raw, "ipMasq")
-    conf.ip_masq_backend = _str(raw, "ipMasqBackend", "")
-    conf.mtu = _int(raw, "mtu")
-    conf.hairpin_mode = _bool(raw, "hairpinMode")
-    conf.promisc_mode = _bool(raw, "promiscMode")
-    conf.vlan = _int(raw, "vlan")
-    trunk = _trunk_entries(raw.get("vlanTrunk"))
-    conf.preserve_default_vlan = _bool(raw, "preserveDefaultVlan")
-    conf.enable_dad = _bool(raw, "enabledad")
-    conf.mac_spoof_check = _bool(raw, "macspoofchk")
-    conf.disable_container_interface = _bool(raw, "disableContainerInterface")
-    conf.port_isolation = _bool(raw, "portIsolation")
-    # The runtime passes CNI_ARGS to every plugin; unknown keys are an error
-    # unless IgnoreUnknown is set, on every verb, as Go's LoadArgs does.
-    conf.mac, mac_source = _container_mac(net, cni_args)
+    conf.force_address = f.bool("forceAddress")
+    conf.ip_masq = f.bool("ipMasq")
+    conf.ip_masq_backend = f.str("ipMasqBackend", "")
+    conf.mtu = f.int("mtu")
+    conf.hairpin_mode = f.bool("hairpinMode")
+    conf.promisc_mode = f.bool("promiscMode")
+    conf.vlan = f.int("vlan")
+    trunk = _trunk_entries(f)
+    conf.preserve_default_vlan = f.bool("preserveDefaultVlan")
+    conf.enable_dad = f.bool("enabledad")
+    conf.mac_spoof_check = f.bool("macspoofchk")
+    conf.disable_container_interface = f.bool("disableContainerInterface")
+    conf.port_isolation = f.bool("portIsolation")
     if not strict:
         conf.vlan_trunk = _collect_trunk(trunk, strict=False)
         return conf
+    # The runtime passes CNI_ARGS to every plugin; unknown keys are an error
+    # unless IgnoreUnknown is set, as Go's LoadArgs does.
+    conf.mac, mac_source = _container_mac(net, cni_args)
 
     validate_ifname(conf.bridge, "bridge")
     if conf.ip_masq_backend and conf.ip_masq_backend not in IPMASQ_BACKENDS:
@@ -165,12 +171,9 @@ def parse_bridge_conf(raw: Dict[str, Any], cni_args: str = "", strict: bool = Tr
 def validate_ifname(name: str, key: str, what: str = "") -> str:
     """Kernel rules for an interface name, reported as a netconf error naming `key`."""
     what = what or "interface name %r" % name
-    if not name:
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s must not be empty" % (key, what))
-    if len(name) > IFNAMSIZ:
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s is longer than %d characters" % (key, what, IFNAMSIZ))
-    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s contains an invalid character or is '.'/'..'" % (key, what))
+    problem = ifname_problem(name)  # the one rule, in bytes
+    if problem is not None:
+        raise CNIError(ERR_INVALID_NETCONF, "field %r: %s %s" % (key, what, problem))
     return name
 
 
@@ -190,80 +193,9 @@ def normalize_mac(value: str, where: str = "MAC") -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
-def valid_attachments(raw: Dict[str, Any]) -> List[Tuple[str, str]]:
-    """GC's still-valid (containerID, ifname) pairs.
-
-    libcni sends `cni.dev/valid-attachments` and the legacy
-    `cni.dev/attachments` (the spec-v1.1.0 text's name); accept either.
-    """
-    key = "cni.dev/valid-attachments" if "cni.dev/valid-attachments" in raw else "cni.dev/attachments"
-    value = raw.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CNIError(ERR_INVALID_NETCONF, "field %r must be a list" % key)
-    out: List[Tuple[str, str]] = []
-    for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("containerID"), str) or not isinstance(item.get("ifname"), str):
-            raise CNIError(ERR_INVALID_NETCONF, "field %r: every entry must be {\"containerID\": string, \"ifname\": string}" % key)
-        out.append((item["containerID"], item["ifname"]))
-    return out
-
-
-# ---------------------------------------------------------------------------
-# typed readers: absent or null means the default; a wrong type is code 7
-
-
-def _bool(raw: Dict[str, Any], key: str) -> bool:
-    value = raw.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a boolean, got %s" % (key, _shown(value)))
-    return value
-
-
-def _int(raw: Dict[str, Any], key: str, where: str = "") -> int:
-    value = raw.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON 1500.0 is still 1500, as for Go's decoder
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be an integer, got %s" % (where or key, _shown(value)))
-    return value
-
-
-def _str(raw: Dict[str, Any], key: str, default: str) -> str:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a string, got %s" % (key, _shown(value)))
-    return value
-
-
-def _shown(value: Any) -> str:
-    import json
-
-    return "%s %s" % (type(value).__name__ if not isinstance(value, str) else "string", json.dumps(value))
-
-
-def _trunk_entries(value: Any) -> List[Tuple[Optional[int], Optional[int], Optional[int]]]:
-    """vlanTrunk as (minID, maxID, id) triples, types checked."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field 'vlanTrunk' must be a list of objects, got %s" % _shown(value))
-    entries = []
-    for i, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise CNIError(ERR_INVALID_NETCONF, "network config field 'vlanTrunk[%d]' must be an object, got %s" % (i, _shown(item)))
-        triple = []
-        for key in ("minID", "maxID", "id"):
-            triple.append(_int(item, key, "vlanTrunk[%d].%s" % (i, key)) if item.get(key) is not None else None)
-        entries.append((triple[0], triple[1], triple[2]))
-    return entries
+def _trunk_entries(f: Fields) -> List[Tuple[Optional[int], Optional[int], Optional[int]]]:
+    """vlanTrunk as (minID, maxID, id) triples (Go: *int each), types checked."""
+    return [(t.opt_int("minID"), t.opt_int("maxID"), t.opt_int("id")) for t in f.objects("vlanTrunk")]
 
 
 def _collect_trunk(entries: List[Tuple[Optional[int], Optional[int], Optional[int]]], strict: bool) -> List[int]:
@@ -298,13 +230,10 @@ def _container_mac(net: NetConf, cni_args: str) -> Tuple[str, str]:
     if cni_args:
         mac = load_cni_args(cni_args, ("MAC",)).get("MAC", "")
         source = "CNI_ARGS MAC" if mac else ""
-    for value, where in ((net.cni_args("mac"), "args.cni.mac"), (net.runtime_config.get("mac"), "runtimeConfig.mac")):
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a string, got %s" % (where, _shown(value)))
+    for fields, key in ((net.cni_args(), "mac"), (net.runtime_config, "mac")):
+        value = fields.str(key)
         if value:
-            mac, source = value, where
+            mac, source = value, fields.path(key)
     return mac, source
 
 

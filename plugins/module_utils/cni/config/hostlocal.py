@@ -20,8 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ..spec import DNS, ERR_INVALID_ENV, ERR_INVALID_NETCONF, CNIError, Route, version_ge
+from ..spec import DNS, ERR_INVALID_ENV, ERR_INVALID_NETCONF, CNIError, Route, ip_family, version_ge
+from .addr import parse_address
+from .decode import Fields, lookup
 from .netconf import NetConf, load_cni_args
+from .result import parse_route
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from netaddr import IPAddress, IPNetwork
@@ -60,20 +63,20 @@ def _where(text: str, where: str) -> str:
 
 
 def parse_ip(value: Any, where: str, code: int = ERR_INVALID_NETCONF) -> "IPAddress":
-    """A bare address, canonicalised like Go's canonicalizeIP (IPv4-mapped -> IPv4)."""
-    from netaddr import AddrFormatError, IPAddress
+    """A bare address, canonicalised like Go's canonicalizeIP (IPv4-mapped -> IPv4).
+
+    The accepting rules are config.addr's (Go's net.ParseIP: no "10.1", no
+    leading zeros, no zone id, no space); netaddr carries the range math.
+    """
+    from netaddr import IPAddress
 
     if not isinstance(value, str):
         raise CNIError(code, _where("must be a string, got %s" % _json_type(value), where))
     try:
-        # netaddr 1.x parses with inet_pton rules: no "10.1", no leading zeros,
-        # no surrounding space - as strict as Go's net.ParseIP.
-        ip = IPAddress(value)
-    except (AddrFormatError, ValueError, TypeError):
+        ip = parse_address(value, "", code)
+    except CNIError:
         raise CNIError(code, _where("invalid IP address: %s" % value, where))
-    if ip.version == 6 and ip.is_ipv4_mapped():
-        ip = ip.ipv4()
-    return ip
+    return IPAddress(int(ip), version=ip.version)
 
 
 def parse_cidr(value: Any, where: str, code: int = ERR_INVALID_NETCONF) -> "IPNetwork":
@@ -209,8 +212,7 @@ def load_ipam_config(conf: NetConf, cni_args: str = "") -> IPAMConfig:
     dataDir untouched. ADD additionally calls check_requested_ips and
     read_resolv_conf before it creates anything.
     """
-    raw = conf.raw
-    if raw.get("ipam") is None:
+    if not conf.fields.has("ipam"):
         raise CNIError(ERR_INVALID_NETCONF, "IPAM config missing 'ipam' key")
     ipam = conf.ipam
 
@@ -245,19 +247,27 @@ def load_ipam_config(conf: NetConf, cni_args: str = "") -> IPAMConfig:
             if a.overlaps(range_sets[j]):
                 raise CNIError(ERR_INVALID_NETCONF, "range set %d overlaps with %d (%s, %s)" % (i, j, a.where, range_sets[j].where))
 
-    data_dir = _opt_str(ipam, "dataDir", "ipam.dataDir") or DEFAULT_DATA_DIR
-    if "\x00" in data_dir:
-        raise CNIError(ERR_INVALID_NETCONF, "invalid path (ipam.dataDir)")
+    data_dir, _name = load_store_location(conf)
     return IPAMConfig(
         name=conf.name,
         cni_version=conf.cni_version,
-        type=_opt_str(ipam, "type", "ipam.type"),
+        type=ipam.str("type"),
         range_sets=range_sets,
-        routes=_routes(ipam.get("routes")),
+        routes=_routes(ipam),
         data_dir=data_dir,
-        resolv_conf=_opt_str(ipam, "resolvConf", "ipam.resolvConf"),
+        resolv_conf=ipam.str("resolvConf"),
         requested_ips=requested,
     )
+
+
+def load_store_location(conf: NetConf) -> Tuple[str, str]:
+    """(dataDir, network name): all a DEL needs to release by container ID."""
+    if not conf.fields.has("ipam"):
+        raise CNIError(ERR_INVALID_NETCONF, "IPAM config missing 'ipam' key")
+    data_dir = conf.ipam.str("dataDir") or DEFAULT_DATA_DIR
+    if "\x00" in data_dir:
+        raise CNIError(ERR_INVALID_NETCONF, "invalid path (ipam.dataDir)")
+    return data_dir, conf.name
 
 
 def check_requested_ips(conf: IPAMConfig) -> Dict[int, RequestedIP]:
@@ -319,15 +329,6 @@ def read_resolv_conf(path: str) -> DNS:
 # pieces
 
 
-def _opt_str(d: Dict[str, Any], key: str, where: str) -> str:
-    value = d.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise CNIError(ERR_INVALID_NETCONF, "must be a string, got %s (%s)" % (_json_type(value), where))
-    return value
-
-
 def _raw_range_sets(value: Any, where: str) -> List[Tuple[Any, str]]:
     if value is None:
         return []
@@ -362,8 +363,11 @@ def _range(item: Any, where: str, fail) -> Range:
     """Go's Range.Canonicalize: defaults and sanity of one range."""
     from netaddr import IPAddress
 
+    if item is None:
+        item = {}  # Go: a null element is a zero Range (and fails "missing subnet")
     if not isinstance(item, dict):
         raise fail("must be an object, got %s" % _json_type(item), where)
+    item = {key: lookup(item, key) for key in ("subnet", "rangeStart", "rangeEnd", "gateway")}  # Go's key rule
     sub_where = where + ".subnet"
     if item.get("subnet") in (None, ""):
         raise fail("missing subnet", sub_where)
@@ -421,28 +425,13 @@ def _range(item: Any, where: str, fail) -> Range:
     return Range(subnet=net, range_start=start, range_end=end, gateway=gateway, where=where)
 
 
-def _routes(value: Any) -> List[Route]:
+def _routes(ipam: Fields) -> List[Route]:
     """ipam.routes, returned verbatim in results (in Go's canonical spelling)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CNIError(ERR_INVALID_NETCONF, "must be a list, got %s (ipam.routes)" % _json_type(value))
     routes: List[Route] = []
-    for i, item in enumerate(value):
-        where = "ipam.routes[%d]" % i
-        if not isinstance(item, dict):
-            raise CNIError(ERR_INVALID_NETCONF, "must be an object, got %s (%s)" % (_json_type(item), where))
-        dst = parse_cidr(item.get("dst"), where + ".dst")
-        gw = ""
-        if item.get("gw") not in (None, ""):
-            gw_ip = parse_ip(item["gw"], where + ".gw")
-            if gw_ip.version != dst.version:
-                raise CNIError(ERR_INVALID_NETCONF, "gateway %s is not the family of %s (%s.gw)" % (format_ip(gw_ip), format_network(dst), where))
-            gw = format_ip(gw_ip)
-        try:
-            route = Route.from_dict(dict(item, dst=format_network(dst), gw=gw), where)
-        except CNIError as e:
-            raise CNIError(ERR_INVALID_NETCONF, e.msg)
+    for item in ipam.objects("routes"):
+        route = parse_route(item)
+        if route.gw and ip_family(route.gw) != ip_family(route.dst):
+            raise item.error("gw", "gateway %s is not the family of %s" % (route.gw, route.dst))
         routes.append(route)
     return routes
 
@@ -460,10 +449,7 @@ def _requested_ips(conf: NetConf, cni_args: str) -> List[RequestedIP]:
         if value is not None:
             for item in value.split(","):
                 found.append(RequestedIP(_requested(item.strip(), "CNI_ARGS IP", ERR_INVALID_ENV), "CNI_ARGS IP", ERR_INVALID_ENV))
-    args_cni = conf.args.get("cni")
-    if args_cni is not None and not isinstance(args_cni, dict):
-        raise CNIError(ERR_INVALID_NETCONF, "must be an object, got %s (args.cni)" % _json_type(args_cni))
-    for source, value in (("args.cni.ips", conf.cni_args("ips")), ("runtimeConfig.ips", conf.runtime_config.get("ips"))):
+    for source, value in (("args.cni.ips", conf.cni_args().get("ips")), ("runtimeConfig.ips", conf.runtime_config.get("ips"))):
         if value is None:
             continue
         if not isinstance(value, list):

@@ -5,7 +5,8 @@
 """The part of a plugin's stdin every plugin shares (SPEC.md section 3).
 
 Plugin-specific sections (bridge options, host-local ipam) are parsed in
-their own modules of this package from the raw dict kept in NetConf.raw.
+their own modules of this package through NetConf.fields, with the same
+Go key rules (config.decode).
 """
 
 from __future__ import annotations
@@ -13,96 +14,126 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from ..spec import (
     DNS,
-    ERR_DECODE,
     ERR_INVALID_ENV,
     ERR_INVALID_NETCONF,
     CNIError,
     Result,
 )
+from .decode import Fields
+from .result import parse_dns, parse_result
 
-# Same rule the Go library applies to container IDs and network names
-# (pkg/utils/utils.go); the network name becomes a directory under dataDir,
-# so this is also what keeps "../x" out of it.
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+# Go's pkg/utils: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` in Go's regexp, where `$`
+# is the end of the text. Python's `$` also matches before a final "\n",
+# so we match the whole string. The network name becomes a directory
+# under dataDir: this is also what keeps "../x" out of it.
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
+
+
+def valid_name(value: str) -> bool:
+    """Go's rule for container IDs and network names (pkg/utils cniReg), whole string."""
+    return NAME_RE.match(value) is not None
 
 
 @dataclass
 class NetConf:
+    """types.NetConf, read with Go's key rules. `fields` reads plugin-specific keys."""
+
     cni_version: str
     name: str
     type: str
     raw: Dict[str, Any]
     capabilities: Dict[str, bool] = field(default_factory=dict)
-    ipam: Dict[str, Any] = field(default_factory=dict)
+    ipam: Fields = field(default_factory=lambda: Fields({}, "ipam"))
     dns: DNS = field(default_factory=DNS)
-    runtime_config: Dict[str, Any] = field(default_factory=dict)
-    args: Dict[str, Any] = field(default_factory=dict)
+    runtime_config: Fields = field(default_factory=lambda: Fields({}, "runtimeConfig"))
+    args: Fields = field(default_factory=lambda: Fields({}, "args"))
     prev_result: Optional[Result] = None
+    # Set instead of raising when parsed for DEL (`lenient`): what did not parse.
+    problems: List[CNIError] = field(default_factory=list)
+
+    @property
+    def fields(self) -> Fields:
+        return Fields(self.raw)
 
     @property
     def ipam_type(self) -> str:
-        return self.ipam.get("type", "") if self.ipam else ""
+        return self.ipam.str("type")
 
-    def cni_args(self, key: str) -> Any:
-        """args.cni.<key> (CONVENTIONS.md 'args in network config')."""
-        cni = self.args.get("cni") if isinstance(self.args, dict) else None
-        return cni.get(key) if isinstance(cni, dict) else None
-
-
-def decode_json(data: bytes, what: str = "network config") -> Dict[str, Any]:
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CNIError(ERR_DECODE, "error unmarshalling %s: %s" % (what, e))
-    if not isinstance(obj, dict):
-        raise CNIError(ERR_DECODE, "error unmarshalling %s: expected a JSON object" % what)
-    return obj
+    def cni_args(self) -> Fields:
+        """args.cni (CONVENTIONS.md 'args in network config')."""
+        return self.args.obj("cni")
 
 
 def validate_name(name: Any) -> str:
+    """The network name, Go's skel rules and messages (pkg/utils ValidateNetworkName)."""
     if name is None or name == "":
         raise CNIError(ERR_INVALID_NETCONF, "missing network name")
     if not isinstance(name, str):
         raise CNIError(ERR_INVALID_NETCONF, "network config field 'name' must be a string")
-    if not NAME_RE.match(name):
+    if not valid_name(name):
         raise CNIError(ERR_INVALID_NETCONF, "invalid characters found in network name", name)
     return name
 
 
-def parse_netconf(raw: Dict[str, Any]) -> NetConf:
-    """Validate the common keys of a plugin's stdin. Every error names the field."""
-    name = validate_name(raw.get("name"))
-    version = raw.get("cniVersion", "")
-    if not isinstance(version, str):
-        raise CNIError(ERR_DECODE, "network config field 'cniVersion' must be a string")
-    ptype = raw.get("type", "")
-    if not isinstance(ptype, str):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field 'type' must be a string")
-    conf = NetConf(cni_version=version, name=name, type=ptype, raw=raw)
-    conf.capabilities = _typed(raw, "capabilities", dict, {})
-    conf.ipam = _typed(raw, "ipam", dict, {})
-    if "type" in conf.ipam and not isinstance(conf.ipam["type"], str):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field 'ipam.type' must be a string")
-    conf.dns = DNS.from_dict(raw.get("dns"))
-    conf.runtime_config = _typed(raw, "runtimeConfig", dict, {})
-    conf.args = _typed(raw, "args", dict, {})
-    prev = raw.get("prevResult")
-    if prev:
-        conf.prev_result = Result.from_dict(prev, "prevResult")
+def parse_netconf(raw: Dict[str, Any], lenient: bool = False) -> NetConf:
+    """The keys every plugin shares (types.NetConf). Every error names the field.
+
+    `lenient` (DEL): what only the runtime supplies - prevResult,
+    runtimeConfig, args - may fail to parse; it is recorded in `problems`
+    and read as unset, so a DEL can still remove what it finds (a failing
+    DEL strands the rest of libcni's chain).
+    """
+    f = Fields(raw)
+    conf = NetConf(cni_version=f.str("cniVersion"), name=validate_name(f.get("name")), type=f.str("type"), raw=raw)
+    conf.capabilities = f.bool_map("capabilities")
+    conf.ipam = f.obj("ipam")
+    conf.ipam.str("type")  # a non-string type is a config error on every verb
+    conf.dns = parse_dns(f.obj("dns"))
+    for attr, key in (("runtime_config", "runtimeConfig"), ("args", "args")):
+        try:
+            setattr(conf, attr, f.obj(key))
+        except CNIError as e:
+            if not lenient:
+                raise
+            conf.problems.append(e)
+    prev = f.get("prevResult")  # a struct field holding a map: the key folds, its contents are read as a result
+    if prev is not None:
+        try:
+            conf.prev_result = parse_result(prev, "prevResult")
+        except CNIError as e:
+            if not lenient:
+                raise
+            conf.problems.append(e)
     return conf
 
 
-def _typed(raw: Dict[str, Any], key: str, kind: type, default: Any) -> Any:
-    value = raw.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, kind):
-        raise CNIError(ERR_INVALID_NETCONF, "network config field %r must be a JSON %s" % (key, "object" if kind is dict else kind.__name__))
-    return value
+# ---------------------------------------------------------------------------
+# GC: the attachments still in use (spec 1.1.0; libcni GCNetworkList)
+
+VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+
+
+def valid_attachments(raw: Dict[str, Any]) -> Optional[Set[Tuple[str, str]]]:
+    """The (containerID, ifname) pairs a GC must keep, or None when the key is absent.
+
+    libcni sends `cni.dev/valid-attachments` and, for cni#1101, the same list
+    as `cni.dev/attachments`; both are read. null or [] means "nothing is
+    valid". Absent (cnitool gc, or a runtime that passes no valid set) means
+    "not told": a GC then frees nothing, because guessing would free live
+    attachments.
+    """
+    f = Fields(raw)
+    if not any(f.present(key) for key in VALID_ATTACHMENTS_KEYS):
+        return None
+    valid: Set[Tuple[str, str]] = set()
+    for key in VALID_ATTACHMENTS_KEYS:
+        for item in f.objects(key):  # GCAttachment: Go's key rule applies
+            valid.add((item.str("containerID"), item.str("ifname")))
+    return valid
 
 
 # ---------------------------------------------------------------------------

@@ -198,6 +198,16 @@ def release_all(store: Store, conf: IPAMConfig, container_id: str, ifname: str) 
     return released
 
 
+def release_by_id(store: Store, container_id: str, ifname: str) -> List[str]:
+    """host-local DEL without a usable range config: one pass over the whole
+    directory finds every lease of (id, ifname), whatever its range."""
+    try:
+        with store.locked():
+            return store.release_by_id(container_id, ifname)
+    except OSError as e:
+        raise CNIError(ERR_INTERNAL, str(e))
+
+
 def find_allocation(store: Store, container_id: str, ifname: str) -> List[Lease]:
     """Leases held by (id, ifname), or legacy leases of id (CHECK; Go's FindByID)."""
     with store.locked():

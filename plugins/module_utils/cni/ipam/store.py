@@ -32,10 +32,10 @@ import errno
 import fcntl
 import ipaddress
 import os
-import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Optional, Tuple
 
+from ..fileio import flock_bounded, open_dir_nofollow
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
 
 LOCK_FILE = "lock"
@@ -70,6 +70,9 @@ class Lease:
 
 
 def lease_content(container_id: str, ifname: str) -> str:
+    # Go's disk backend writes and compares strings.TrimSpace(id). skel
+    # refuses an ID with surrounding whitespace (Go's whole-string rule), so
+    # "c2\n" never gets here to be confused with "c2"; we trim to read Go's files.
     return container_id.strip() + LINE_BREAK + ifname
 
 
@@ -110,8 +113,16 @@ class Store:
         try:
             if create:
                 os.makedirs(self.dir, mode=DIR_MODE, exist_ok=True)
-            self._lock_fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, LOCK_MODE)
+            # Root writes leases here: a symlink in place of the network dir
+            # (or of `lock`) would choose where they go. Refused, not followed.
+            dir_fd = open_dir_nofollow(self.dir)
+            try:
+                self._lock_fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCK_MODE, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise CNIError(ERR_INTERNAL, "lease store %s: %s is a symbolic link; refusing to follow it" % (self.dir, e.filename or self.dir))
             raise CNIError(ERR_INTERNAL, "failed to open lease store %s: %s" % (self.dir, e.strerror or e))
 
     # -- lifecycle -------------------------------------------------------
@@ -131,28 +142,22 @@ class Store:
     def locked(self) -> Iterator["Store"]:
         """flock(LOCK_EX) on `lock` for one operation, as Go's FileLock does.
 
-        Go calls a blocking flock; we poll LOCK_NB with a short backoff so
-        the wait is bounded (flock has no timeout). Both sides take the same
-        kind of lock on the same file, so Go and Python exclude each other.
+        Go calls a blocking flock; so do we (fileio.flock_bounded: blocking,
+        cut short by a timer), so a Python waiter queues with the Go waiters
+        instead of polling and losing to them. Both sides take the same kind
+        of lock on the same file, so Go and Python exclude each other.
         """
         if self._lock_fd is None:  # a programming error: locked() after close()
             raise CNIError(ERR_INTERNAL, "lease store %s is closed" % self.dir)
         if self._held:  # re-entrant within one Store
             yield self
             return
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.0005
-        while True:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
-                    raise CNIError(ERR_INTERNAL, "failed to lock %s: %s" % (self.dir, e.strerror))
-            if time.monotonic() >= deadline:
-                raise CNIError(ERR_TRY_AGAIN, "timed out after %gs waiting for the lock on %s" % (self.lock_timeout, self.dir))
-            time.sleep(delay)
-            delay = min(delay * 2, 0.01)
+        try:
+            acquired = flock_bounded(self._lock_fd, self.lock_timeout)
+        except OSError as e:
+            raise CNIError(ERR_INTERNAL, "failed to lock %s: %s" % (self.dir, e.strerror))
+        if not acquired:
+            raise CNIError(ERR_TRY_AGAIN, "timed out after %gs waiting for the lock on %s" % (self.lock_timeout, self.dir))
         self._held = True
         try:
             yield self

@@ -22,11 +22,11 @@ share and clean up each other's rules:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..config.portmap import PortMapConf, PortMapping
-from ..spec import ERR_INTERNAL, CNIError
+from ..spec import ERR_INTERNAL, ERR_INVALID_ENV, CNIError
 from . import nftcmd
 
 NFT_TABLE = "cni_hostport"
@@ -62,6 +62,43 @@ def _dest(target: Target, port: int) -> str:
     return "[%s]:%d" % (target.address, port) if target.family == 6 else "%s:%d" % (target.address, port)
 
 
+def _guarded(pm: PortMapConf, container_id: str, targets: Sequence[Target], backend: str) -> Tuple[PortMapConf, str, List[Target]]:
+    """Every value that goes into a rule, through the script guard (nftcmd.safe_*).
+
+    The config readers validate too; this is the defence at the writer: a
+    hostile hostIP, address, condition or chain name is refused here even if
+    it got past them, and what is written is the canonical spelling.
+    """
+    cid = nftcmd.safe_name(container_id, "CNI_CONTAINERID", ERR_INVALID_ENV)
+    nftcmd.safe_name(pm.net.name, "name")
+    mappings = []
+    for i, m in enumerate(pm.mappings):
+        where = "runtimeConfig.portMappings[%d]" % i
+        mappings.append(
+            replace(
+                m,
+                host_port=nftcmd.safe_port(m.host_port, where + ".hostPort"),
+                container_port=nftcmd.safe_port(m.container_port, where + ".containerPort"),
+                protocol=nftcmd.safe_protocol(m.protocol, where + ".protocol"),
+                host_ip=nftcmd.safe_address(m.host_ip, where + ".hostIP") if m.host_ip else "",
+            )
+        )
+    safe_targets = []
+    for t in targets:
+        address = nftcmd.safe_address(t.address, "prevResult address")
+        if not isinstance(t.prefixlen, int) or not 0 <= t.prefixlen <= (32 if t.family == 4 else 128):
+            raise CNIError(ERR_INTERNAL, "prevResult prefix length %r of %s is out of range" % (t.prefixlen, address))
+        safe_targets.append(replace(t, address=address))
+    safe = replace(
+        pm,
+        mappings=mappings,
+        conditions_v4=[nftcmd.safe_condition(backend, c, "conditionsV4[%d]" % i) for i, c in enumerate(pm.conditions_v4)],
+        conditions_v6=[nftcmd.safe_condition(backend, c, "conditionsV6[%d]" % i) for i, c in enumerate(pm.conditions_v6)],
+        external_set_mark_chain=(nftcmd.safe_chain(pm.external_set_mark_chain, "externalSetMarkChain") if pm.external_set_mark_chain else ""),
+    )
+    return safe, cid, safe_targets
+
+
 # ---------------------------------------------------------------------------
 # nftables
 
@@ -82,7 +119,9 @@ def _nft_skeleton(fam: str, exists: bool) -> List[str]:
     return lines
 
 
+@nftcmd.under_rules_lock
 def nft_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> None:
+    pm, container_id, targets = _guarded(pm, container_id, targets, "nftables")
     for target in targets:
         fam = NFT_FAMILIES[target.family]
         mappings = _mappings_for(target.family, pm.mappings)
@@ -123,6 +162,7 @@ def _nft_delete_lines(fam: str, container_id: str, existing: Optional[list]) -> 
     return lines
 
 
+@nftcmd.under_rules_lock
 def nft_teardown(container_id: str) -> None:
     """Delete this container's rules in both families; needs no addresses."""
     for fam in NFT_FAMILIES.values():
@@ -167,7 +207,9 @@ def _ipt_entry_rules(pm: PortMapConf, container_id: str, family: int) -> List[st
     return specs
 
 
+@nftcmd.under_rules_lock
 def ipt_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> None:
+    pm, container_id, targets = _guarded(pm, container_id, targets, "iptables")
     chain = dn_chain(pm.net.name, container_id)
     mark = "0x%x/0x%x" % (pm.mark, pm.mark)
     for target in targets:
@@ -217,6 +259,7 @@ def ipt_setup(pm: PortMapConf, container_id: str, targets: Sequence[Target]) -> 
         nftcmd.iptables_restore(target.family, lines)
 
 
+@nftcmd.under_rules_lock
 def ipt_teardown(pm: PortMapConf, container_id: str) -> None:
     """Remove the jumps into the container's chain and the chain, both families."""
     chain = dn_chain(pm.net.name, container_id)

@@ -30,7 +30,7 @@ import hashlib
 import re
 from typing import Iterable, List, Sequence, Set, Tuple
 
-from ..spec import ERR_INTERNAL, CNIError
+from ..spec import ERR_INTERNAL, ERR_INVALID_ENV, CNIError
 from . import nftcmd
 
 NFT_TABLE = "cni_plugins_masquerade"
@@ -109,10 +109,16 @@ def _ip_of(cidr: str) -> str:
 # setup
 
 
+@nftcmd.under_rules_lock
 def setup_ipmasq(backend: str, cidrs: Sequence[str], network: str, ifname: str, container_id: str) -> None:
     """Masquerade traffic from each address in `cidrs` ("10.22.0.5/16") leaving its subnet."""
     if not cidrs:
         return
+    # the script guard (nftcmd.safe_*): every value below ends up in a rule
+    network = nftcmd.safe_name(network, "name")
+    ifname = nftcmd.safe_ifname(ifname, "CNI_IFNAME", ERR_INVALID_ENV)
+    container_id = nftcmd.safe_name(container_id, "CNI_CONTAINERID", ERR_INVALID_ENV)
+    cidrs = ["%s/%d" % (ip, plen) for ip, _net, plen in (nftcmd.safe_interface(c, "container address") for c in cidrs)]
     backend = backend or default_backend()
     if backend == "nftables":
         _setup_nftables(cidrs, network, ifname, container_id)
@@ -170,6 +176,7 @@ def _setup_iptables(family: int, cidrs: Sequence[str], network: str, container_i
 # teardown and GC
 
 
+@nftcmd.under_rules_lock
 def teardown_ipmasq(network: str, ifname: str, container_id: str) -> None:
     """Remove one attachment's rules from both backends. Needs no addresses; missing rules are fine."""
     errors: List[str] = []
@@ -198,6 +205,7 @@ def _teardown_iptables(family: int, chain: str) -> None:
         nftcmd.iptables_restore(family, ["*" + IPT_TABLE] + lines + ["COMMIT"])
 
 
+@nftcmd.under_rules_lock
 def gc_ipmasq(network: str, valid: Iterable[Tuple[str, str]]) -> None:
     """Remove the rules of `network`'s attachments that are not in `valid` [(containerID, ifname)]."""
     valid = list(valid)

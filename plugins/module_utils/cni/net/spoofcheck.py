@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import List
 
+from ..spec import ERR_INVALID_ENV
 from . import nftcmd
 
 TABLE = "bridge nat"
@@ -36,9 +37,13 @@ def _comment(ref: str) -> str:
     return nftcmd.nft_quote("macspoofchk-" + ref)
 
 
+@nftcmd.under_rules_lock
 def setup_spoofcheck(host_veth: str, mac: str, container_id: str, ifname: str) -> None:
     """Allow only `mac` as source of frames entering the bridge from `host_veth`. One transaction."""
-    ref = ref_id(container_id, ifname)
+    # the script guard: all four end up in rule text or chain names
+    host_veth = nftcmd.safe_ifname(host_veth, "host veth name")
+    mac = nftcmd.safe_mac(mac, "container MAC")
+    ref = ref_id(nftcmd.safe_name(container_id, "CNI_CONTAINERID", ERR_INVALID_ENV), nftcmd.safe_ifname(ifname, "CNI_IFNAME", ERR_INVALID_ENV))
     iface_chain, mac_chain = _chains(ref)
     comment = _comment(ref)
     # Drop a jump left by an earlier ADD of the same attachment, so setup converges.
@@ -61,6 +66,7 @@ def setup_spoofcheck(host_veth: str, mac: str, container_id: str, ifname: str) -
     nftcmd.nft_apply("\n".join(lines) + "\n")
 
 
+@nftcmd.under_rules_lock
 def teardown_spoofcheck(container_id: str, ifname: str) -> None:
     """Remove the attachment's jump rule and chains; whatever is already gone is fine."""
     if not nftcmd.find_tool(nftcmd.NFT):

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from .. import invoke
-from ..config.bridge import BridgeConf, parse_bridge_conf, valid_attachments
+from ..config.bridge import BridgeConf, parse_bridge_conf
+from ..config.netconf import valid_attachments
 from ..net import addr as netaddr_ops
 from ..net import ipmasq, spoofcheck
 from ..net import link as links
@@ -50,7 +51,7 @@ def cmd_add(args: CmdArgs) -> Optional[Result]:
     if conf.is_layer3:
         # A missing IPAM binary is a config error: find it before creating anything.
         invoke.find_plugin(conf.ipam_type, args.path)
-    undo = Rollback()
+    undo = Rollback(args.diagnostics)
     # Opening the netns is the last check before we change anything.
     with links.open_ipr() as host, links.ipr_in_netns(args.netns) as ctr:
         try:
@@ -413,11 +414,13 @@ def cmd_gc(args: CmdArgs) -> Optional[Result]:
             invoke.delegate("GC", conf.ipam_type, args.stdin, args.env)
         except CNIError as e:
             errors.append(str(e))
-        try:
-            # whatever ipMasq says now: rules from when it was on are stale too
-            ipmasq.gc_ipmasq(conf.name, valid)
-        except CNIError as e:
-            errors.append(str(e))
+        # Not told what is valid (no key): free nothing, as host-local does.
+        if valid is not None:
+            try:
+                # whatever ipMasq says now: rules from when it was on are stale too
+                ipmasq.gc_ipmasq(conf.name, sorted(valid))
+            except CNIError as e:
+                errors.append(str(e))
     if errors:
         raise CNIError(ERR_INTERNAL, "; ".join(errors))
     return None
@@ -435,11 +438,13 @@ def cmd_status(args: CmdArgs) -> Optional[Result]:
 
 
 class Rollback:
-    """Undo steps of a failing ADD, run newest first; their own errors are dropped
-    so the runtime sees the error that made ADD fail."""
+    """Undo steps of a failing ADD, run newest first. A step that fails does not
+    stop the others nor replace the error that made ADD fail (the runtime must
+    see that one); it is reported in `report` (skel prints it on stderr)."""
 
-    def __init__(self) -> None:
+    def __init__(self, report: Optional[List[str]] = None) -> None:
         self._steps: List[Callable[[], object]] = []
+        self.report: List[str] = report if report is not None else []
 
     def push(self, step: Callable[[], object]) -> None:
         self._steps.append(step)
@@ -449,8 +454,8 @@ class Rollback:
             step = self._steps.pop()
             try:
                 step()
-            except Exception:  # noqa: BLE001 - best effort by design
-                pass
+            except Exception as e:  # noqa: BLE001 - every step runs; each failure is reported
+                self.report.append("bridge: undo of a failed ADD left something behind: %s: %s" % (type(e).__name__, e))
 
 
 PLUGIN = Plugin(name="bridge", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status)

@@ -14,16 +14,14 @@ The whole config is validated before the dataDir is touched.
 from __future__ import annotations
 
 import os
-from typing import Optional, Set, Tuple
+from typing import Optional
 
-from ..config.hostlocal import IPAMConfig, check_requested_ips, load_ipam_config, read_resolv_conf
-from ..config.netconf import parse_netconf
+from ..config.hostlocal import IPAMConfig, check_requested_ips, load_ipam_config, load_store_location, read_resolv_conf
+from ..config.netconf import parse_netconf, valid_attachments
 from ..ipam import allocator
 from ..ipam.store import Store
 from ..skel import CmdArgs, Plugin
-from ..spec import DNS, ERR_INTERNAL, ERR_INVALID_NETCONF, ERR_NOT_AVAILABLE, CNIError, Result
-
-VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+from ..spec import DNS, ERR_INTERNAL, ERR_NOT_AVAILABLE, CNIError, Result
 
 
 def _load(args: CmdArgs) -> IPAMConfig:
@@ -45,12 +43,23 @@ def cmd_add(args: CmdArgs) -> Optional[Result]:
 
 
 def cmd_del(args: CmdArgs) -> Optional[Result]:
-    conf = _load(args)
+    # DEL needs only where the leases are. Requested IPs, ipRanges or a
+    # prevResult that do not parse must not stop the release (a failing DEL
+    # strands libcni's chain); leases are found by ID, whatever their range.
+    net = parse_netconf(args.netconf, lenient=True)
+    data_dir, name = load_store_location(net)
     # Nothing was ever leased on this network: done, and create nothing.
-    if not os.path.isdir(conf.network_dir):
+    if not os.path.isdir(os.path.join(data_dir, name)):
         return None
-    with Store(conf.data_dir, conf.name) as store:
-        allocator.release_all(store, conf, args.container_id, args.ifname)
+    try:
+        conf: Optional[IPAMConfig] = load_ipam_config(net, args.args)
+    except CNIError:
+        conf = None
+    with Store(data_dir, name) as store:
+        if conf is not None:
+            allocator.release_all(store, conf, args.container_id, args.ifname)  # Go's pass per range set
+        else:
+            allocator.release_by_id(store, args.container_id, args.ifname)
     return None
 
 
@@ -68,7 +77,7 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
 
 def cmd_gc(args: CmdArgs) -> Optional[Result]:
     conf = _load(args)
-    valid = _valid_attachments(args.netconf)
+    valid = valid_attachments(args.netconf)
     if valid is None or not os.path.isdir(conf.network_dir):
         return None
     with Store(conf.data_dir, conf.name) as store:
@@ -84,36 +93,6 @@ def cmd_status(args: CmdArgs) -> Optional[Result]:
     if problem:
         raise CNIError(ERR_NOT_AVAILABLE, "host-local: dataDir %s is not usable: %s" % (conf.data_dir, problem))
     return None
-
-
-def _valid_attachments(netconf: dict) -> Optional[Set[Tuple[str, str]]]:
-    """cni.dev/valid-attachments, or the legacy key libcni also sends (cni#1101).
-
-    null or [] means "nothing is valid" (release everything). A request
-    without either key frees nothing and succeeds: libcni sends exactly that
-    when its caller gives no valid set (cnitool gc), after it already ran
-    DEL for every cached attachment; guessing there would free live leases.
-    """
-    if not any(key in netconf for key in VALID_ATTACHMENTS_KEYS):
-        return None
-    valid: Set[Tuple[str, str]] = set()
-    for key in VALID_ATTACHMENTS_KEYS:
-        items = netconf.get(key)
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            raise CNIError(ERR_INVALID_NETCONF, "must be a list (%s)" % key)
-        for i, item in enumerate(items):
-            where = "%s[%d]" % (key, i)
-            if not isinstance(item, dict):
-                raise CNIError(ERR_INVALID_NETCONF, "must be an object (%s)" % where)
-            cid, ifname = item.get("containerID"), item.get("ifname")
-            if not isinstance(cid, str) or not cid:
-                raise CNIError(ERR_INVALID_NETCONF, "must be a non-empty string (%s.containerID)" % where)
-            if not isinstance(ifname, str):
-                raise CNIError(ERR_INVALID_NETCONF, "must be a string (%s.ifname)" % where)
-            valid.add((cid, ifname))
-    return valid
 
 
 def _data_dir_problem(network_dir: str) -> str:
@@ -138,4 +117,5 @@ def _data_dir_problem(network_dir: str) -> str:
     return "no existing parent directory"
 
 
-PLUGIN = Plugin(name="host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status)
+# host-local never enters CNI_NETNS, so the caller's own netns is fine (as Go's).
+PLUGIN = Plugin(name="host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, enters_netns=False)

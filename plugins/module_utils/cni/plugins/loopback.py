@@ -38,7 +38,7 @@ def cmd_add(args: CmdArgs) -> Optional[Result]:
 
 
 def cmd_del(args: CmdArgs) -> Optional[Result]:
-    parse_netconf(args.netconf)
+    parse_netconf(args.netconf, lenient=True)  # DEL needs no prevResult or runtimeConfig
     # DEL is best effort: no netns, nothing to undo.
     if not netns_exists(args.netns):
         return None

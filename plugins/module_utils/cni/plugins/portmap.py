@@ -20,8 +20,8 @@ from ..skel import CmdArgs, Plugin
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
 
-def _load(args: CmdArgs) -> PortMapConf:
-    pm = parse_portmap(parse_netconf(args.netconf))
+def _load(args: CmdArgs, lenient: bool = False) -> PortMapConf:
+    pm = parse_portmap(parse_netconf(args.netconf, lenient=lenient), lenient=lenient)
     if not pm.backend:
         # Our choice differs from Go (iptables first): nftables rules carry
         # their owner, and it is what new nodes run. Same as bridge's ipMasq.
@@ -46,7 +46,7 @@ def _targets(result: Result, ifname: str) -> List[hostport.Target]:
     return targets
 
 
-def _enable_route_localnet(targets: List[hostport.Target]) -> None:
+def _enable_route_localnet(targets: List[hostport.Target], report: List[str]) -> None:
     # DNAT of 127.0.0.1:hostPort traffic needs route_localnet on the
     # interface that routes to the container (the reference does the same).
     from ..net.link import get_link_by_index, open_ipr
@@ -58,7 +58,8 @@ def _enable_route_localnet(targets: List[hostport.Target]) -> None:
         with open_ipr() as ipr:
             try:
                 routes = ipr.route("get", dst=target.address)
-            except Exception:
+            except Exception as e:  # noqa: BLE001 - no route: nothing to enable, but say so
+                report.append("portmap: no route to %s to enable route_localnet on: %s" % (target.address, e))
                 continue
             for route in routes:
                 link = get_link_by_index(ipr, route.get_attr("RTA_OIF") or 0)
@@ -82,9 +83,14 @@ def cmd_add(args: CmdArgs) -> Optional[Result]:
         else:
             hostport.ipt_setup(pm, args.container_id, targets)
         if pm.snat and not pm.masq_all:
-            _enable_route_localnet(targets)
-    except CNIError:
-        _teardown(pm, args.container_id)  # leave nothing half-made behind
+            _enable_route_localnet(targets, args.diagnostics)
+    except BaseException:
+        # leave nothing half-made behind, whatever the failure; the runtime
+        # sees the error that made ADD fail, a failing undo goes to stderr
+        try:
+            _teardown(pm, args.container_id)
+        except Exception as undo_error:  # noqa: BLE001 - reported, the original error wins
+            args.diagnostics.append("portmap: undo of a failed ADD failed: %s" % undo_error)
         raise
     return prev_result
 
@@ -95,17 +101,21 @@ def _teardown(pm: PortMapConf, container_id: str) -> None:
     for teardown in (lambda: hostport.nft_teardown(container_id), lambda: hostport.ipt_teardown(pm, container_id)):
         try:
             teardown()
-        except CNIError as e:
+        except Exception as e:  # noqa: BLE001 - one backend failing must not skip the other
             errors.append(str(e))
     if errors:
         raise CNIError(ERR_INTERNAL, "portmap teardown failed: " + "; ".join(errors))
 
 
 def cmd_del(args: CmdArgs) -> Optional[Result]:
-    pm = _load(args)
+    # Rules are found by container ID, so DEL needs neither prevResult nor
+    # the mappings: when those do not parse it still removes what exists
+    # and succeeds (a failing portmap DEL strands bridge and host-local,
+    # which come after it in libcni's DEL chain).
+    pm = _load(args, lenient=True)
     # Like the reference (plugins#509): without mappings DEL does nothing, so
     # pods without hostPorts never pay for a firewall lock on delete.
-    if pm.mappings:
+    if pm.mappings or pm.net.problems:
         _teardown(pm, args.container_id)
     return None
 
@@ -138,4 +148,5 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
 # network cannot tell another network's live containers from stale ones.
 # Stale rules are removed by the runtime's DEL (libcni replays the cached
 # portMappings); skel answers GC with success.
-PLUGIN = Plugin(name="portmap", add=cmd_add, delete=cmd_del, check=cmd_check)
+# portmap acts in the host's netns only, so CNI_NETNS may be anything (Go 1.1).
+PLUGIN = Plugin(name="portmap", add=cmd_add, delete=cmd_del, check=cmd_check, enters_netns=False)

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import NAME_RE
-from ..spec import CNIError, Result
+from ..config.result import parse_result
+from ..fileio import atomic_write, open_dir_nofollow
+from ..invoke import run_group
+from ..spec import CNIError
 from .cache import CacheEntry, CacheError, delete_entry, list_attachments
 from .chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from .confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
@@ -200,7 +203,9 @@ def _marker_path(cache_dir: str, name: str) -> str:
 def read_marker(cache_dir: str, name: str) -> Optional[Dict[str, Any]]:
     """The record of a namespace cni_attach made for `name`, or None."""
     try:
-        with open(_marker_path(cache_dir, name)) as f:
+        # O_NOFOLLOW: a planted symlink must not make us "own" (and delete) another namespace
+        fd = os.open(_marker_path(cache_dir, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
@@ -211,9 +216,11 @@ def write_marker(cache_dir: str, name: str, netns: str) -> None:
     directory = os.path.join(cache_dir, MARKER_DIR)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(_marker_path(cache_dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"netns": netns, "created_by": "nodenet.cni.cni_attach"}, f)
+        os.close(open_dir_nofollow(directory))  # refuse a symlinked marker dir
+        # temp file + rename: a symlink planted at the marker's name is
+        # replaced, never followed (O_TRUNC through it would truncate its target)
+        data = json.dumps({"netns": netns, "created_by": "nodenet.cni.cni_attach"}).encode()
+        atomic_write(_marker_path(cache_dir, name), data, 0o600)
     except OSError as e:
         raise AttachError("cannot record the namespace in %s: %s" % (directory, e.strerror), "cache_dir")
 
@@ -260,7 +267,7 @@ def result_addresses(result: Optional[Dict[str, Any]]) -> List[str]:
     if not result:
         return []
     try:
-        return [ip.address for ip in Result.from_dict(result).ips]
+        return [ip.address for ip in parse_result(result).ips]
     except CNIError:
         return []
 
@@ -611,7 +618,8 @@ def run_in_netns(netns_path: str, argv: List[str], timeout: int) -> Dict[str, An
     out: Dict[str, Any] = {"cmd": list(argv), "rc": None, "stdout": "", "stderr": "", "timed_out": False}
     try:
         with nsutil.entered(netns_path):
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False, preexec_fn=_private_sysfs)
+            # own process group: a timeout kills what the command started too
+            proc = run_group(argv, b"", None, timeout, preexec_fn=_private_sysfs)
         out.update(rc=proc.returncode, stdout=proc.stdout.decode("utf-8", "replace"), stderr=proc.stderr.decode("utf-8", "replace"))
     except subprocess.TimeoutExpired as e:
         out.update(rc=-9, timed_out=True, stdout=(e.stdout or b"").decode("utf-8", "replace"), stderr=(e.stderr or b"").decode("utf-8", "replace"))

@@ -19,8 +19,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..fileio import atomic_write
-from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError, Result
+from ..config.decode import lookup
+from ..config.result import parse_result
+from ..fileio import atomic_write, is_temp_name
+from ..spec import ERR_DECODE, ERR_INTERNAL, ERR_IO, CNIError
 
 DEFAULT_CACHE_DIR = "/var/lib/cni"
 CACHE_KIND = "cniCacheV1"
@@ -136,28 +138,28 @@ def parse_entry(data: bytes, path: str = "") -> CacheEntry:
         raise CacheError(ERR_DECODE, "cache file %s is not JSON: %s" % (path, e))
     if not isinstance(obj, dict):
         raise CacheError(ERR_DECODE, "cache file %s is not a JSON object" % path)
-    if obj.get("kind") != CACHE_KIND:
+    if lookup(obj, "kind") != CACHE_KIND:  # libcni reads a cachedInfo struct: Go's key rule
         return CacheEntry(container_id="", network_name="", ifname="", result=obj, path=path, kind="legacy")
     try:
-        config = base64.b64decode(obj.get("config") or "", validate=True)
+        config = base64.b64decode(lookup(obj, "config") or "", validate=True)
     except (binascii.Error, TypeError, ValueError) as e:
         raise CacheError(ERR_DECODE, "cache file %s: field 'config' is not base64: %s" % (path, e))
-    args = obj.get("cniArgs") or []
+    args = lookup(obj, "cniArgs") or []
     if not isinstance(args, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in args):
         raise CacheError(ERR_DECODE, "cache file %s: field 'cniArgs' must be a list of [key, value] string pairs" % path)
-    caps = obj.get("capabilityArgs") or {}
-    result = obj.get("result")
+    caps = lookup(obj, "capabilityArgs") or {}
+    result = lookup(obj, "result")
     if not isinstance(caps, dict) or (result is not None and not isinstance(result, dict)):
         raise CacheError(ERR_DECODE, "cache file %s: 'capabilityArgs' and 'result' must be objects" % path)
     for key in ("containerId", "ifName", "networkName", "netns"):
-        if not isinstance(obj.get(key, ""), str):
+        if not isinstance(lookup(obj, key) or "", str):
             raise CacheError(ERR_DECODE, "cache file %s: field %r must be a string" % (path, key))
     return CacheEntry(
-        container_id=obj.get("containerId", ""),
-        network_name=obj.get("networkName", ""),
-        ifname=obj.get("ifName", ""),
+        container_id=lookup(obj, "containerId") or "",
+        network_name=lookup(obj, "networkName") or "",
+        ifname=lookup(obj, "ifName") or "",
         config=config,
-        netns=obj.get("netns", ""),
+        netns=lookup(obj, "netns") or "",
         cni_args=[(pair[0], pair[1]) for pair in args],  # JSON's [key, value] lists as tuples
         capability_args=caps,
         result=result,
@@ -192,10 +194,10 @@ def cached_result(cache_dir: str, network: str, container_id: str, ifname: str, 
 
 def convert_result(result: Dict[str, Any], cni_version: str, where: str = "cached result") -> Dict[str, Any]:
     """Convert a result to `cni_version`; the same version is passed through untouched."""
-    if result.get("cniVersion", "") == cni_version:
+    if lookup(result, "cniVersion") == cni_version:
         return result
     try:
-        return Result.from_dict(result, where).to_dict(cni_version or "0.1.0")
+        return parse_result(result, where).to_dict(cni_version or "0.1.0")
     except CNIError as e:
         raise CacheError(e.code, 'failed to convert cached result to config version "%s": %s' % (cni_version, e))
 
@@ -231,8 +233,8 @@ def list_attachments(cache_dir: str, container_id: str = "", network: str = "") 
         raise CacheError(ERR_IO, "cannot list cache dir %s: %s" % (directory, e.strerror))
     out: List[CacheEntry] = []
     for name in names:
-        if name.startswith(".tmp-"):
-            continue  # our own in-flight writes
+        if is_temp_name(name):
+            continue  # our own in-flight (or crashed) writes: fileio's naming rule
         path = os.path.join(directory, name)
         try:
             with open(path, "rb") as f:

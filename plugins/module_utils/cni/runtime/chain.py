@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..config.netconf import NAME_RE
+from ..config.result import parse_result
 from ..spec import (
     ERR_DECODE,
     ERR_INCOMPATIBLE_VERSION,
@@ -25,11 +26,10 @@ from ..spec import (
     ERR_INVALID_NETCONF,
     ERR_UNKNOWN_CONTAINER,
     CNIError,
-    Result,
     version_ge,
 )
 from .cache import DEFAULT_CACHE_DIR, CacheEntry, CacheError, cached_result, delete_entry, list_attachments, write_entry
-from .confdir import NetworkConfigList
+from .confdir import NetworkConfigList, conf_capabilities, conf_type
 from .pluginexec import DEFAULT_TIMEOUT, PluginExec, TraceRecord, go_error_text
 from .versions import PluginVersions, plugin_versions
 
@@ -203,7 +203,7 @@ def plugin_stdin(
     if prev_result is not None:
         conf["prevResult"] = prev_result
     if rt is not None:
-        caps = plugin.get("capabilities") or {}
+        caps = conf_capabilities(plugin)
         # only capabilities the plugin enables AND the runtime supplied
         runtime_config = {k: v for k, v in rt.capability_args.items() if caps.get(k) is True}
         if runtime_config:
@@ -274,7 +274,7 @@ class Runtime:
         notes: List[str],
     ) -> TraceRecord:
         """Find and run one plugin; a failure raises ChainError carrying the trace."""
-        ptype = plugin["type"]
+        ptype = conf_type(plugin)
         try:
             path = self.plugin_exec.find(ptype)
         except CNIError as e:
@@ -299,7 +299,7 @@ class Runtime:
             try:
                 validate_attachment(rt, net.name)
             except CNIError as e:
-                raise ChainError(net.plugins[0]["type"], net.name, "ADD", e, out.trace)
+                raise ChainError(conf_type(net.plugins[0]), net.name, "ADD", e, out.trace)
         result: Optional[Dict[str, Any]] = None
         for plugin in net.plugins:
             stdin = plugin_stdin(net, plugin, result, rt)
@@ -307,7 +307,7 @@ class Runtime:
             try:
                 result = _parse_add_result(rec.stdout, net.cni_version)
             except CNIError as e:
-                raise ChainError(plugin["type"], net.name, "ADD", e, out.trace)
+                raise ChainError(conf_type(plugin), net.name, "ADD", e, out.trace)
         out.result = result
         entry = CacheEntry(
             container_id=rt.container_id,
@@ -423,7 +423,7 @@ class Runtime:
                 try:
                     self._exec("GC", net, plugin, plugin_stdin(net, plugin, extra=extra), None, out.trace, out.notes)
                 except ChainError as e:
-                    errors.append(_wrap(e, "failed to GC plugin %s: %s" % (plugin["type"], go_error_text(e.cni_error))))
+                    errors.append(_wrap(e, "failed to GC plugin %s: %s" % (conf_type(plugin), go_error_text(e.cni_error))))
         else:
             out.notes.append("cniVersion %s < 1.1.0: no GC sent to plugins" % (net.cni_version or "0.1.0"))
         if errors:
@@ -460,7 +460,7 @@ class Runtime:
         report = ValidationReport(net.name, net.cni_version)
         caps: List[str] = []
         for plugin in net.plugins:
-            ptype = plugin["type"]
+            ptype = conf_type(plugin)
             check = PluginValidation(type=ptype)
             try:
                 check.path = self.plugin_exec.find(ptype)
@@ -477,7 +477,7 @@ class Runtime:
                 else:
                     check.error = 'plugin %s does not support config version "%s"' % (ptype, expected)
             report.plugins.append(check)
-            for cap, enabled in (plugin.get("capabilities") or {}).items():
+            for cap, enabled in conf_capabilities(plugin).items():
                 if enabled is True and cap not in caps:
                     caps.append(cap)
         report.capabilities = caps
@@ -509,5 +509,5 @@ def _parse_add_result(stdout: str, list_version: str) -> Dict[str, Any]:
     version = obj.get("cniVersion")
     if not isinstance(version, str) or not version:
         obj["cniVersion"] = list_version or "0.1.0"
-    Result.from_dict(obj, "plugin result")
+    parse_result(obj, "plugin result")
     return obj

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..config.decode import lookup
 from ..config.netconf import NAME_RE
 from ..spec import CURRENT_VERSION, ERR_DECODE, ERR_INVALID_NETCONF, ERR_IO, CNIError, parse_version
 
@@ -58,7 +59,7 @@ class NetworkConfigList:
 
     @property
     def plugin_types(self) -> List[str]:
-        return [p["type"] for p in self.plugins]
+        return [conf_type(p) for p in self.plugins]
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -184,11 +185,21 @@ def _read_bool(raw: Dict[str, Any], key: str, path: str) -> bool:
     raise ConfError(ERR_INVALID_NETCONF, path, "field %r must be true or false (bool or string), got %s" % (key, json.dumps(value)))
 
 
+def conf_type(plugin: Dict[str, Any]) -> str:
+    """A checked plugin object's `type`, read as libcni reads it (types.PluginConf: Go's key rule)."""
+    return lookup(plugin, "type")
+
+
+def conf_capabilities(plugin: Dict[str, Any]) -> Dict[str, bool]:
+    """A checked plugin object's `capabilities` (the key folds; the map's keys are exact)."""
+    return lookup(plugin, "capabilities") or {}
+
+
 def _check_plugin(plugin: Any, path: str, where: str) -> Dict[str, Any]:
     """A plugin object: needs a non-empty string `type` (NetworkPluginConfFromBytes)."""
     if not isinstance(plugin, dict):
         raise ConfError(ERR_INVALID_NETCONF, path, "%s must be a JSON object" % where)
-    ptype = plugin.get("type")
+    ptype = lookup(plugin, "type")
     if ptype is None or ptype == "":
         raise ConfError(ERR_INVALID_NETCONF, path, "%s: missing 'type'" % where)
     if not isinstance(ptype, str):
@@ -196,9 +207,9 @@ def _check_plugin(plugin: Any, path: str, where: str) -> Dict[str, Any]:
     # Go decodes these into typed fields, so a wrong type fails the parse;
     # capabilities must be name -> bool for runtimeConfig injection to mean anything.
     for key in ("name", "cniVersion"):
-        if key in plugin and plugin[key] is not None and not isinstance(plugin[key], str):
+        if lookup(plugin, key) is not None and not isinstance(lookup(plugin, key), str):
             raise ConfError(ERR_INVALID_NETCONF, path, "%s.%s must be a string" % (where, key))
-    caps = plugin.get("capabilities")
+    caps = lookup(plugin, "capabilities")
     if caps is not None and (not isinstance(caps, dict) or not all(isinstance(v, bool) for v in caps.values())):
         raise ConfError(ERR_INVALID_NETCONF, path, "%s.capabilities must be an object of booleans" % where)
     return plugin
@@ -279,8 +290,8 @@ def parse_single_conf(data: bytes, path: str = "") -> NetworkConfigList:
     """
     raw = _decode_object(data, path, "configuration")
     plugin = _check_plugin(raw, path, "config")
-    name = plugin.get("name") or ""
-    version = plugin.get("cniVersion") or ""
+    name = lookup(plugin, "name") or ""  # libcni ConfFromBytes decodes types.PluginConf
+    version = lookup(plugin, "cniVersion") or ""
     # libcni re-marshals the list it synthesised; Go sorts map keys, compact separators.
     synthesized = {"cniVersion": version, "name": name, "plugins": [raw]}
     list_bytes = json.dumps(synthesized, sort_keys=True, separators=(",", ":")).encode()

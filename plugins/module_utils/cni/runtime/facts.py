@@ -370,6 +370,9 @@ def gather(req: FactsRequest, plugin_exec: Optional[PluginExec] = None, ipr_fact
 
     part("plugins", lambda: facts.update(plugin_report(req.bin_dirs, versions, plugin_exec)))
     part("configs", lambda: facts.update(config_report(req.conf_dir, statuses, req.bin_dirs, versions, plugin_exec)))
+    if "configs" in wanted and "active" not in facts:
+        # lint failed (netaddr missing on a stock node?): which file is active still holds
+        part("configs", lambda: facts.update(active=active_report(req.conf_dir, statuses)))
 
     entries: List[CacheEntry] = []
     if wanted & {"attachments", "leases"}:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import parse_netconf
 from ..spec import CNIError
@@ -34,6 +34,8 @@ class Finding:
     rule: str  # stable id, e.g. "version-unsupported"
     msg: str
     plugin: Optional[int] = None  # index in the list's plugins
+    # the networks a cross-network finding is about: who it concerns is data, not text in msg
+    networks: Tuple[str, ...] = ()
 
     def as_dict(self) -> Dict[str, Any]:
         return {"level": self.level, "rule": self.rule, "msg": self.msg, "plugin": self.plugin}
@@ -192,6 +194,11 @@ def subnets_of(net: NetworkConfigList) -> List[Any]:
     return out
 
 
+def findings_about(findings: Sequence[Finding], network: str) -> List[Finding]:
+    """The cross-network findings that concern `network` (by name, never by searching msg)."""
+    return [f for f in findings if network in f.networks]
+
+
 def overlapping_networks(nets: Sequence[NetworkConfigList]) -> List[Finding]:
     """Two different networks in one conf dir allocating from overlapping subnets."""
     findings = []
@@ -204,6 +211,7 @@ def overlapping_networks(nets: Sequence[NetworkConfigList]) -> List[Finding]:
                         WARNING,
                         "overlapping-networks",
                         "network %r (%s) and network %r (%s) allocate from overlapping subnets" % (net_a.name, a, net_b.name, b),
+                        networks=(net_a.name, net_b.name),
                     )
                 )
     return findings

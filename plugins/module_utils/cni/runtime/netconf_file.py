@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, open_dir_nofollow
 from ..spec import ERR_INVALID_NETCONF, CNIError
 from .confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, parse_conf_list, parse_single_conf
 
@@ -122,24 +123,32 @@ def disable(path: str, remove: bool) -> str:
 
 
 def ensure_data_dir(path: str) -> bool:
-    """host-local's dataDir, private to root (0700). True if created or fixed."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
+    """host-local's dataDir, private to root (0700). True if created or fixed.
+
+    A symlink in its place is refused (OSError), never followed: its target
+    is not ours to chmod. The mode is set through the directory's own fd.
+    """
+    created = False
+    if not os.path.lexists(path):
         os.makedirs(path, mode=0o700)
-        os.chmod(path, 0o700)
-        return True
-    if st.st_mode & 0o777 != 0o700:
-        os.chmod(path, 0o700)
-        return True
+        created = True
+    fd = open_dir_nofollow(path)
+    try:
+        if created or os.fstat(fd).st_mode & 0o777 != 0o700:
+            os.fchmod(fd, 0o700)
+            return True
+    finally:
+        os.close(fd)
     return False
 
 
 def data_dir_ok(path: str) -> bool:
+    """A real directory (not a symlink to one) of mode 0700."""
     try:
-        return os.stat(path).st_mode & 0o777 == 0o700
+        st = os.lstat(path)
     except FileNotFoundError:
         return False
+    return stat.S_ISDIR(st.st_mode) and st.st_mode & 0o777 == 0o700
 
 
 @dataclass

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..invoke import ExecRecord, error_from_record, find_plugin
+from ..invoke import ExecRecord, error_from_record, find_plugin, run_group
 from ..spec import ERR_INTERNAL, CNIError
 
 DEFAULT_TIMEOUT = 60.0
@@ -113,9 +113,8 @@ class PluginExec:
         stdout, stderr, code, error = b"", b"", -1, None
         for attempt in range(_BUSY_RETRIES + 1):
             try:
-                proc = subprocess.run(
-                    argv, input=stdin, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=self.timeout, check=False
-                )
+                # own process group, killed whole on timeout (the plugin's delegates too)
+                proc = run_group(argv, stdin, env, self.timeout)
                 stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
                 break
             except OSError as e:
@@ -125,9 +124,9 @@ class PluginExec:
                 error = CNIError(ERR_INTERNAL, "netplugin failed with no error message: fork/exec %s: %s" % (argv[0], e.strerror))
                 break
             except subprocess.TimeoutExpired as e:
-                # subprocess.run killed it and collected what it had printed
+                # run_group killed its process group and collected what it had printed
                 stdout, stderr, code = e.stdout or b"", e.stderr or b"", -9
-                error = CNIError(ERR_INTERNAL, "plugin %s killed after %ss timeout" % (path, self.timeout))
+                error = CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (path, self.timeout))
                 break
         rec = TraceRecord(
             path=path,
