@@ -36,8 +36,11 @@ BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 
 VETH_PREFIX = "veth"
 VETH_NAME_ATTEMPTS = 10
-# Reference backoff for a new bridge port to come up (plugins#463/#468), in seconds.
-PORT_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
+# Backoff for a new bridge port to come up, in seconds: the reference waits
+# 0, 50, 500, 1000, 1000 ms (plugins#463/#468); we poll finer at first, since
+# with IPAM in-process the port is often a millisecond from UP, and stop at the
+# same total (~2.6 s).
+PORT_UP_DELAYS = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.5, 1.0, 1.0)
 
 
 @dataclass
