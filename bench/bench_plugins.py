@@ -140,6 +140,8 @@ def declare_figures(opts: argparse.Namespace) -> Figures:
     f.declare("rss_add_mb", "peak RSS of a bridge ADD, median", "MB")
     f.declare("rss_hl_add_mb", "peak RSS of a host-local ADD, median", "MB")
     f.declare("failed_execs", "failed plugin execs, all phases", "count", is_count=True)
+    if opts.mode == "agent":
+        f.declare("agent_rss_mb", "nodenet-agent RSS at the end, peak (Go: no agent)", "MB")
     return f
 
 
@@ -163,6 +165,7 @@ class Bench:
         self.errors: List[str] = []
         self.failed: Dict[str, int] = {impl.key: 0 for impl in impls}
         self.profile: Dict[str, Any] = {}
+        self.agent: Optional[subprocess.Popen] = None
 
     # -- plumbing ---------------------------------------------------------
 
@@ -177,7 +180,36 @@ class Bench:
         """impl's benchmark host namespace: its plugins run here, its bridge lives here."""
         if impl.key not in self.hosts:
             self.hosts[impl.key] = self.sandbox.netns(impl.key + "-host")
+            # a node's namespace has loopback up; the shims reach the agent over it
+            subprocess.run(["ip", "netns", "exec", self.hosts[impl.key], "ip", "link", "set", "lo", "up"], check=True, timeout=30)
+            if impl.key == "py" and self.opts.mode == "agent":
+                self.start_agent(impl, self.hosts[impl.key])
         return self.hosts[impl.key]
+
+    def start_agent(self, impl: Impl, netns: str) -> None:
+        """Our plugins' shims hand their calls to a nodenet-agent in their host namespace (a node's setup)."""
+        self.agent = subprocess.Popen(["ip", "netns", "exec", netns, impl.plugin("nodenet-agent")], stdout=subprocess.PIPE)
+        line = self.agent.stdout.readline() if self.agent.stdout else b""
+        if line != b"ready\n":
+            raise RuntimeError("nodenet-agent did not start in %s: %r" % (netns, line))
+        self.log("nodenet-agent serving in %s (pid %d)" % (netns, self.agent.pid))
+
+    def stop_agent(self) -> None:
+        if self.agent is None:
+            return
+        try:
+            with open("/proc/%d/status" % self.agent.pid) as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            self.figures.set("agent_rss_mb", "py", int(status["VmHWM"].split()[0]) / 1024.0)
+        except (OSError, KeyError, ValueError):
+            pass
+        self.agent.terminate()
+        try:
+            self.agent.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+            self.agent.wait(timeout=30)
+        self.agent = None
 
     def pods(self, impl: Impl, tag: str, count: int) -> List[Pod]:
         """Fresh container namespaces (made before timing starts)."""
@@ -379,7 +411,9 @@ class Bench:
         modules: Dict[str, List[str]] = {}
         for plugin in ("bridge", "host-local"):
             target = self.pods(py, "i", 1)[0] if plugin == "bridge" else self.ipam_only_pods(py, 1)[0]
-            add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-X", "importtime", py.plugin(plugin)])
+            # the shim's in-process command line (what runs without an agent), under -X importtime
+            code = "import sys; sys.path.insert(0, %r); from nodenet_cni.skel import main; raise SystemExit(main(%r))" % (py.runtime_dir, plugin)
+            add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-S", "-X", "importtime", "-c", code])
             add["keep_stderr"] = True
             res = self.run_job(py, plugin + " ADD -X importtime", [add])
             if not (res.ops and res.ops[0].ok):
@@ -434,6 +468,7 @@ class Bench:
         self.measure_parallel()
         self.measure_many_leases()
         self.profile_python()
+        self.stop_agent()
         for impl in self.impls:
             if any(impl.usable.values()):
                 self.figures.set("failed_execs", impl.key, self.failed[impl.key])
@@ -464,7 +499,7 @@ def probe(impl: Impl) -> None:
 def install_python_plugins(sandbox: Sandbox, interpreter: str) -> Impl:
     installer = load_installer()
     bin_dir = sandbox.dir("pybin")
-    names = installer.plugin_names(list(PLUGINS), installer.DEFAULT_PREFIX, reference_names=True)
+    names = installer.plugin_names(list(PLUGINS), installer.DEFAULT_PREFIX, reference_names=True, agent=True)
     digest = installer.install_local(bin_dir, names, interpreter)
     return Impl("py", "Python (nodenet.cni)", bin_dir, runtime_dir=installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest))
 
@@ -497,6 +532,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--go-bin", default=GO_BIN, help="the Go reference plugins (default %(default)s)")
     ap.add_argument("--python", default=NODE_PYTHON, help="interpreter for our plugins (default %(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--mode", choices=("agent", "fallback"), default="agent",
+                    help="agent: our shims served by a nodenet-agent in their namespace (a node's setup); fallback: no agent, in-process")
     opts = ap.parse_args(argv)
     small = opts.quick
     opts.pods = opts.pods or (10 if small else 50)
@@ -517,6 +554,8 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
     print()
     print("nodenet.cni plugins vs Go reference plugins (cniVersion %s, bridge + host-local, %s)" % (cniconf.CNI_VERSION, cniconf.SUBNET))
     print("machine: %d CPUs, kernel %s; Go plugins %s; our plugins on python %s" % (info["cpus"], info["kernel"], info["go_plugins"], info["plugin_python"]))
+    print("our plugins: %s" % ("bash shims served by a nodenet-agent in their namespace" if bench.opts.mode == "agent"
+                               else "bash shims, no agent: each call runs in-process (the fallback)"))
     print("load average (1 min) at start: %.2f (other work on the machine inflates both columns)" % info["load_avg_before"][0])
     for impl in impls:
         missing = [p for p in PLUGINS if not impl.usable.get(p)]
@@ -586,7 +625,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("\n(%s s in all)" % info["seconds"])
         if opts.json:
             doc = {
-                "params": {k: getattr(opts, k) for k in ("pods", "leases", "lease_ops", "parallel", "workers", "quick")},
+                "params": {k: getattr(opts, k) for k in ("pods", "leases", "lease_ops", "parallel", "workers", "quick", "mode")},
                 "netconf": cniconf.netconf("<dataDir>"),
                 "machine": info,
                 "usable": {impl.key: impl.usable for impl in impls},
@@ -601,6 +640,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("interrupted; cleaning up", file=sys.stderr)
         return 130
     finally:
+        if "bench" in locals():
+            bench.stop_agent()
         sandbox.close()
         left = sandbox.leftovers()
         if left:

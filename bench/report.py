@@ -83,7 +83,7 @@ def table(figures: Figures) -> str:
     rows = [("figure", "Go", "Python", "Py/Go")]
     for f in figures:
         label = "%s (%s)" % (f.label, f.unit) if f.unit and f.unit != "count" else f.label
-        ratio = "-" if f.is_count else ("n/a" if f.ratio is None else "%.1fx" % f.ratio)
+        ratio = "-" if f.is_count else ("n/a" if f.ratio is None else "%.2fx" % f.ratio)
         rows.append((label, _cell(f.values["go"], f.unit), _cell(f.values["py"], f.unit), ratio))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []

@@ -6,6 +6,7 @@
 #   pytest       tests/unit + tests/integration (root: network namespaces)
 #   unit         tests/unit only
 #   integration  tests/integration only (root)
+#   agent        the plugin suite again, served by nodenet-agents (root; part of pytest)
 #   sanity       ansible-test sanity --python 3.11 on a copy of the collection
 #   lint         ansible-lint --profile production
 #   molecule     molecule test for every scenario (labs of namespace nodes, also over SSH; root)
@@ -47,7 +48,13 @@ run_pytest() {
   return "$rc"
 }
 
-suite_pytest() { needs_root pytest && run_pytest tests/unit tests/integration; }
+# The plugin suite runs twice: without an agent (the shims' in-process
+# fallback, the default) and with NODENET_TEST_MODE=agent (a nodenet-agent in
+# every test host namespace serves the shims); results must be identical.
+PLUGIN_SUITE=(tests/integration/test_bridge.py tests/integration/test_host_local.py tests/integration/test_loopback.py
+  tests/integration/test_portmap.py tests/integration/test_interop_bridge.py tests/integration/test_interop_ipam.py)
+suite_agent() { needs_root agent && NODENET_TEST_MODE=agent run_pytest "${PLUGIN_SUITE[@]}"; }
+suite_pytest() { needs_root pytest && run_pytest tests/unit tests/integration && suite_agent; }
 suite_unit() { run_pytest tests/unit; }
 suite_integration() { needs_root integration && run_pytest tests/integration; }
 
@@ -95,7 +102,7 @@ declare -A status=()
 failed=0
 for suite in "${suites[@]}"; do
   if ! declare -F "suite_$suite" >/dev/null; then
-    echo "test: unknown suite '$suite' (pytest unit integration sanity lint molecule)" >&2
+    echo "test: unknown suite '$suite' (pytest unit integration agent sanity lint molecule)" >&2
     exit 2
   fi
   printf '\n==> %s\n' "$suite"

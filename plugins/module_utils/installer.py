@@ -31,12 +31,16 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple, cast
 
+from .cni.agent import DEFAULT_PORT, DEFAULT_RUN_DIR
+from .cni.agent import shim
 from .cni.fileio import atomic_write
 
 PACKAGE_NAME = "nodenet_cni"
 BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
 MANIFEST = "MANIFEST.json"
-LAUNCHER_MARK = "# Managed by nodenet.cni.cni_plugin; do not edit."
+LAUNCHER_MARK = shim.LAUNCHER_MARK
+# the installed name <prefix>agent maps to this (not a plugin: the node agent)
+AGENT = ":agent"
 
 # canonical plugin -> default installed name (not overwriting a Go plugin set)
 DEFAULT_PREFIX = "nodenet-"
@@ -44,17 +48,17 @@ PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 # the installed plugins run on the node's own python3
 MIN_NODE_PYTHON = (3, 9)
 LAUNCHER_MODE = 0o755
-# what a launcher names its runtime with (see render_launcher)
-_LAUNCHER_RE = re.compile(r"\A#!(?P<interpreter>\S+) -I\n[^\n]*\n# CNI plugin '(?P<canonical>[a-z-]+)', Python runtime in (?P<rdir>[^\n]+)\n")
 
 
-def plugin_names(plugins: List[str], prefix: str, reference_names: bool) -> Dict[str, str]:
-    """installed file name -> canonical plugin name."""
+def plugin_names(plugins: List[str], prefix: str, reference_names: bool, agent: bool = False) -> Dict[str, str]:
+    """installed file name -> canonical plugin name (AGENT for <prefix>agent)."""
     names: Dict[str, str] = {}
     for canonical in plugins:
         names[prefix + canonical] = canonical
         if reference_names:
             names[canonical] = canonical
+    if agent:
+        names[prefix + shim.AGENT_NAME] = AGENT
     return names
 
 
@@ -135,25 +139,19 @@ def read_bundle(path: str) -> Tuple[str, Dict[str, bytes]]:
 # node side: plan and apply
 
 
-def render_launcher(canonical: str, interpreter: str, runtime_dir: str) -> str:
-    # -I: ignore PYTHON* env and user site; the runtime's env must not change us.
-    return (
-        "#!%s -I\n"
-        "%s\n"
-        "# CNI plugin %r, Python runtime in %s\n"
-        "import sys\n"
-        "sys.path.insert(0, %r)\n"
-        "from %s.skel import main\n"
-        "raise SystemExit(main(%r))\n"
-    ) % (interpreter, LAUNCHER_MARK, canonical, runtime_dir, runtime_dir, PACKAGE_NAME, canonical)
+def render_launcher(canonical: str, interpreter: str, runtime_dir: str, port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR) -> str:
+    """A plugin's bash shim (to the node agent, else in-process), or the agent launcher for AGENT."""
+    if canonical == AGENT:
+        return shim.render_agent(interpreter, runtime_dir, port, run_dir)
+    return shim.render_shim(canonical, interpreter, runtime_dir, port, run_dir)
 
 
 def launcher_runtime_dir(path: str) -> Optional[str]:
     """The runtime directory a managed launcher at `path` names, or None."""
     if not is_managed(path):
         return None
-    match = _LAUNCHER_RE.match(_read(path) or "")
-    return match.group("rdir") if match else None
+    header = shim.parse_header(_read(path) or "")
+    return header["rdir"] if header else None
 
 
 def runtime_dir_for(lib_dir: str, digest: str) -> str:
@@ -183,12 +181,14 @@ def current_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> Dict[str
     return {"launchers": launchers, "runtimes": sorted(runtime_labels(lib_dir).values())}
 
 
-def desired_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str) -> Dict[str, object]:
+def desired_state(
+    bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str, port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR
+) -> Dict[str, object]:
     rdir = runtime_dir_for(lib_dir, digest)
     labels = runtime_labels(lib_dir)
     kept = {labels.get(entry, entry) for entry in _runtimes_used_by_others(bin_dir, lib_dir, names)}
     return {
-        "launchers": {n: render_launcher(c, interpreter, rdir) for n, c in sorted(names.items())},
+        "launchers": {n: render_launcher(c, interpreter, rdir, port, run_dir) for n, c in sorted(names.items())},
         "runtimes": sorted(kept | {os.path.basename(rdir)}),
     }
 
@@ -473,7 +473,9 @@ def retire_runtime(bin_dir: str, lib_dir: str, entry: str) -> bool:
             free = True
         except OSError:
             free = False
-        launchers = [os.path.join(bin_dir, n) for n in (os.listdir(bin_dir) if os.path.isdir(bin_dir) else []) if is_managed(os.path.join(bin_dir, n))]
+        # (the resident agent runs its launcher forever; it holds the flock of the runtime it uses)
+        launchers = [os.path.join(bin_dir, n) for n in (os.listdir(bin_dir) if os.path.isdir(bin_dir) else [])
+                     if is_managed(os.path.join(bin_dir, n)) and not (shim.read_header(os.path.join(bin_dir, n)) or {}).get("agent")]
         if free and not _processes_using(launchers + [rdir]):
             # under our exclusive lock: out of the way first, so no new plugin finds it
             trash = tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=lib_dir)
@@ -488,7 +490,16 @@ def retire_runtime(bin_dir: str, lib_dir: str, entry: str) -> bool:
     return False
 
 
-def apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
+def apply_state(
+    bin_dir: str,
+    lib_dir: str,
+    names: Dict[str, str],
+    digest: str,
+    files: Dict[str, bytes],
+    interpreter: str,
+    port: int = DEFAULT_PORT,
+    run_dir: str = DEFAULT_RUN_DIR,
+) -> None:
     """Make the node match desired_state(); the caller compares before/after."""
     # Modes as a package install makes them whatever the caller's umask (sudo keeps a login user's 077):
     # the runtime gets explicit modes anyway; this covers a bin_dir made here, the byte-compiler, the rest.
@@ -504,7 +515,7 @@ def _apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str,
     rdir = unpack_runtime(lib_dir, digest, files, interpreter)
     for installed, canonical in sorted(names.items()):
         path = os.path.join(bin_dir, installed)
-        text = render_launcher(canonical, interpreter, rdir)
+        text = render_launcher(canonical, interpreter, rdir, port, run_dir)
         if _read(path) != text or _mode(path) != LAUNCHER_MODE:
             atomic_write(path, text.encode(), LAUNCHER_MODE)
     # Old runtimes are unreachable once every launcher points at the new one,
@@ -539,12 +550,14 @@ def remove_state(bin_dir: str, lib_dir: str, names: Dict[str, str]) -> None:
             os.rmdir(lib_dir)
 
 
-def install_local(bin_dir: str, names: Dict[str, str], interpreter: str, lib_dir: Optional[str] = None) -> str:
+def install_local(
+    bin_dir: str, names: Dict[str, str], interpreter: str, lib_dir: Optional[str] = None, port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR
+) -> str:
     """Build the bundle from this checkout and install it (tests, bench, dev)."""
     lib_dir = lib_dir or default_lib_dir(bin_dir)
     files = collect_sources()
     digest = bundle_digest(files)
-    apply_state(bin_dir, lib_dir, names, digest, files, interpreter)
+    apply_state(bin_dir, lib_dir, names, digest, files, interpreter, port, run_dir)
     return digest
 
 
@@ -644,12 +657,16 @@ def describe_launcher(text: object) -> str:
     note = re.search(r"\n# \(mode (\d+), not 0755\)\n\Z", text)
     if note:
         text = text[: note.start()]
-    match = _LAUNCHER_RE.match(text)
-    if not match:
+    header = shim.parse_header(text)
+    if header is None:
         return "a nodenet.cni launcher, hand-edited"
-    canonical, interpreter, rdir = match.group("canonical"), match.group("interpreter"), match.group("rdir")
-    line = "%s plugin, runtime %s, on %s" % (canonical, os.path.basename(rdir), interpreter)
-    if text != render_launcher(canonical, interpreter, rdir):
+    canonical = header["canonical"] or AGENT
+    interpreter, rdir, port, run_dir = header["interpreter"], header["rdir"], int(header["port"]), header["run_dir"]
+    what = "node agent" if canonical == AGENT else "%s plugin" % canonical
+    line = "%s, runtime %s, on %s" % (what, os.path.basename(rdir), interpreter)
+    if port != DEFAULT_PORT or run_dir != DEFAULT_RUN_DIR:
+        line += ", agent on port %d, tokens in %s" % (port, run_dir)
+    if text != render_launcher(canonical, interpreter, rdir, port, run_dir):
         line += ", hand-edited"
     if note:
         line += ", mode %s (want 0755)" % note.group(1)

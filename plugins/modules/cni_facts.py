@@ -114,7 +114,10 @@ ansible_facts:
     cni:
       description:
         - The node's CNI setup. Keys of parts not gathered are absent.
-        - C(plugins), C(bin_dirs) and C(not_answering) come from the V(plugins) part.
+        - C(plugins), C(bin_dirs) and C(not_answering) come from the V(plugins) part, and so does C(agent), the nodenet
+          node agent installed in O(bin_dir) (C(null) if none) with C(running), C(pid), C(digest), C(calls) served,
+          C(errors), C(refused) and C(current) (it runs the installed runtime), read from the agent serving the
+          node's network namespace.
         - C(configs), C(active) and C(findings) come from V(configs).
         - C(bridges) from V(bridges), C(routes) from V(routes).
         - C(leases), C(leaked_leases) and C(data_dirs) from V(leases).

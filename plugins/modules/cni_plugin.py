@@ -25,6 +25,11 @@ description:
     ...), so an existing Go plugin set in the same directory is never overwritten. With
     O(reference_names=true) they are also installed as C(bridge), C(host-local), C(loopback) and
     C(portmap), so an unchanged netconf uses them.
+  - The launchers are thin bash shims. Each sends the call to the node agent C(<prefix>agent)
+    (installed with O(agent=true)) listening on C(127.0.0.1:<agent_port>) in the network namespace
+    the runtime exec'd the shim in, and relays its answer; when no agent listens there, the shim
+    runs the plugin in-process on O(interpreter). The agent is started by the C(cni_node) role
+    (systemd on real nodes, a supervisor on lab nodes), not by this module.
   - C(changed) is computed from the normalised installed state (launcher contents and modes,
     runtime directories) before and after, so a second run with the same input reports no change.
 author:
@@ -80,6 +85,24 @@ options:
       - Must exist and be Python 3.9 or newer; the module runs it once to check.
     type: path
     default: /usr/bin/python3
+  agent:
+    description:
+      - Also install the node agent launcher C(<bin_dir>/<prefix>agent). Run in the foreground, it
+        serves the shims exec'd in the network namespace it was started in and prints C(ready).
+    type: bool
+    default: true
+  agent_port:
+    description:
+      - The loopback TCP port the agent listens on and the shims connect to. A privileged port
+        (below 1024), so only root can listen on it.
+    type: int
+    default: 1021
+  agent_run_dir:
+    description:
+      - Directory (mode C(0700)) of the agent's per-instance token files, which prove to the agent
+        that a caller is root.
+    type: path
+    default: /run/nodenet-cni
   state:
     description:
       - V(present) installs the plugins and their runtime.
@@ -117,8 +140,8 @@ attributes:
     platforms: posix
 notes:
   - The installed plugins, like the Go ones, need root to run (netlink, network namespaces).
-  - Launchers are exec'd by the container runtime with C(-I) (isolated mode), so C(PYTHON*)
-    environment variables of the runtime do not change them.
+  - The in-process fallback runs O(interpreter) with C(-I -S) (isolated mode, no site), so
+    C(PYTHON*) environment variables of the runtime do not change it.
 seealso:
   - name: CNI specification
     description: How a container runtime finds and execs CNI plugins.
@@ -172,6 +195,11 @@ plugins:
     nodenet-loopback:
       plugin: loopback
       path: /opt/cni/bin/nodenet-loopback
+agent:
+  description: Absolute path of the installed agent launcher.
+  returned: when O(state=present) and O(agent=true)
+  type: str
+  sample: /opt/cni/bin/nodenet-agent
 runtime_dir:
   description: The directory holding the plugin runtime the launchers use.
   returned: when O(state=present)
@@ -208,6 +236,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import installer
 
 PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
 
 def check_args(module: AnsibleModule) -> None:
@@ -229,6 +258,14 @@ def check_args(module: AnsibleModule) -> None:
         )
     if not p["plugins"]:
         module.fail_json(msg="plugins must name at least one plugin")
+    if not 1 <= p["agent_port"] <= 65535:
+        module.fail_json(msg="agent_port must be a TCP port (1-65535), got %d" % p["agent_port"])
+    for option in ("agent_run_dir", "interpreter", "bin_dir", "lib_dir"):
+        # baked into the bash shims: absolute, and nothing a shell would interpret
+        values = p[option] if isinstance(p[option], list) else [p[option]]
+        for value in values:
+            if value is not None and not SAFE_PATH_RE.match(value):
+                module.fail_json(msg="%s must be an absolute path of letters, digits and '_./+-', got %r" % (option, value))
     if p["state"] == "present" and not p["digest"]:
         module.fail_json(
             msg="digest (and src) are set by the nodenet.cni.cni_plugin action plugin; run the module"
@@ -256,6 +293,9 @@ def main() -> None:
             reference_names=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
             interpreter=dict(type="path", default="/usr/bin/python3"),
+            agent=dict(type="bool", default=True),
+            agent_port=dict(type="int", default=installer.DEFAULT_PORT),
+            agent_run_dir=dict(type="path", default=installer.DEFAULT_RUN_DIR),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             src=dict(type="path"),
             digest=dict(type="str", no_log=False),
@@ -266,7 +306,8 @@ def main() -> None:
     p = module.params
     bin_dir = os.path.normpath(p["bin_dir"][0])  # install into CNI_PATH's first directory
     lib_dir = os.path.normpath(p["lib_dir"] or installer.default_lib_dir(bin_dir))
-    names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"])
+    names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"], p["agent"])
+    agent_conf = dict(port=p["agent_port"], run_dir=os.path.normpath(p["agent_run_dir"]))
     before = installer.current_state(bin_dir, lib_dir, names)
     result = dict(changed=False, lib_dir=lib_dir)
 
@@ -297,18 +338,20 @@ def main() -> None:
         conflicts = installer.conflicts(bin_dir, names)
         if conflicts and not p["force"]:
             module.fail_json(msg=conflict_message(conflicts, names, bin_dir, p["prefix"]), conflicts=[os.path.join(bin_dir, n) for n in conflicts], **result)
-        desired = installer.desired_state(bin_dir, lib_dir, names, digest, p["interpreter"])
+        desired = installer.desired_state(bin_dir, lib_dir, names, digest, p["interpreter"], **agent_conf)
         result.update(
             digest=digest,
             runtime_dir=installer.runtime_dir_for(lib_dir, digest),
-            plugins={n: dict(plugin=c, path=os.path.join(bin_dir, n)) for n, c in sorted(names.items())},
+            plugins={n: dict(plugin=c, path=os.path.join(bin_dir, n)) for n, c in sorted(names.items()) if c != installer.AGENT},
         )
+        if p["agent"]:
+            result["agent"] = os.path.join(bin_dir, p["prefix"] + "agent")
         if before != desired and not module.check_mode and files is None:
             # up to date is decided without the bundle; only now is it worth transferring
             module.exit_json(bundle_needed=True, **result)
         if before != desired and not module.check_mode:
             try:
-                installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"])
+                installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"], **agent_conf)
             except (OSError, RuntimeError) as e:
                 module.fail_json(msg="installing the plugins into bin_dir %s failed: %s" % (bin_dir, e), **result)
 

@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import cnitest  # noqa: E402
 from cnitest import NetNS  # noqa: E402
 
 GO_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
@@ -32,8 +33,9 @@ def cni_bin(tmp_path_factory) -> str:
     from ansible_collections.nodenet.cni.plugins.module_utils import installer
 
     bin_dir = str(tmp_path_factory.mktemp("cnibin"))
-    names = installer.plugin_names(list(installer.PLUGINS), installer.DEFAULT_PREFIX, reference_names=True)
+    names = installer.plugin_names(list(installer.PLUGINS), installer.DEFAULT_PREFIX, reference_names=True, agent=True)
     installer.install_local(bin_dir, names, NODE_PYTHON if os.path.exists(NODE_PYTHON) else sys.executable)
+    cnitest.AGENT_BIN = os.path.join(bin_dir, "nodenet-agent")
     return bin_dir
 
 
@@ -69,8 +71,13 @@ def netns_factory() -> Callable[[str], NetNS]:
         return ns
 
     yield make
+    failures = []
     for ns in reversed(made):
-        ns.delete()
+        try:
+            ns.delete()
+        except AssertionError as e:  # delete every namespace first
+            failures.append(str(e))
+    assert not failures, "\n".join(failures)
 
 
 @pytest.fixture

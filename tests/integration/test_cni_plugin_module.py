@@ -25,6 +25,7 @@ if not os.path.exists(ANSIBLE):
 NODE_PYTHON = "/usr/bin/python3"
 CANONICAL = ["bridge", "host-local", "loopback", "portmap"]
 PREFIXED = ["nodenet-" + p for p in CANONICAL]
+AGENT = "nodenet-agent"
 RESULT_RE = re.compile(r"^localhost \| (CHANGED|SUCCESS|FAILED!|UNREACHABLE!)(?: \| rc=-?\d+)? => ", re.M)
 
 
@@ -83,6 +84,13 @@ def launchers(bin_dir) -> List[str]:
     return sorted(n for n in os.listdir(str(bin_dir)) if not n.startswith("."))
 
 
+def shim_python(path) -> str:
+    """The interpreter a shim runs the plugin on when no agent answers."""
+    match = re.search(r"^# Python (\S+); agent ", open(str(path)).read(), re.M)
+    assert match, "not a nodenet shim: %s" % path
+    return match.group(1)
+
+
 def foreign_plugin(path) -> bytes:
     """Something a runtime might already have there: the Go plugin if installed."""
     go = "/usr/lib/cni/bridge"
@@ -119,14 +127,15 @@ def installed(tmp_path_factory):
 def test_first_run_installs_prefixed_launchers_and_second_run_changes_nothing(bin_dir):
     first = ansible({"bin_dir": str(bin_dir)}).ok()
     assert first.changed
-    assert launchers(bin_dir) == PREFIXED
+    assert launchers(bin_dir) == sorted(PREFIXED + [AGENT])
     res = first.result
+    assert res["agent"] == str(bin_dir / AGENT)
     assert res["plugins"] == {n: {"plugin": c, "path": str(bin_dir / n)} for n, c in zip(PREFIXED, CANONICAL)}
     assert res["runtime_dir"] == str(bin_dir / ".nodenet-cni" / res["digest"][:16])
     assert os.listdir(str(bin_dir / ".nodenet-cni")) == [res["digest"][:16]]
     for name in PREFIXED:
         assert stat.S_IMODE(os.stat(str(bin_dir / name)).st_mode) == 0o755
-        assert open(str(bin_dir / name)).readline() == "#!%s -I\n" % NODE_PYTHON
+        assert shim_python(bin_dir / name) == NODE_PYTHON
     before = listing(bin_dir)
 
     second = ansible({"bin_dir": str(bin_dir)}).ok()
@@ -148,7 +157,7 @@ def test_check_mode_predicts_change_and_writes_nothing(bin_dir):
     assert more.changed
     assert listing(target) == state
     gone = ansible({"bin_dir": str(target), "state": "absent"}, check=True).ok()
-    assert gone.changed and gone.result["removed"] == [str(target / n) for n in PREFIXED]
+    assert gone.changed and gone.result["removed"] == [str(target / n) for n in sorted(PREFIXED + [AGENT])]
     assert listing(target) == state
 
 
@@ -159,6 +168,7 @@ def test_diff_shows_launchers_and_runtime_before_and_after(bin_dir):
     assert "--- before: %s (before)\n+++ after: %s (after)\n" % (bin_dir, bin_dir) in run.stdout
     assert changed_lines(run.stdout) == [
         "-  (none)",
+        "+  nodenet-agent: node agent, runtime %s, on %s" % (digest16, NODE_PYTHON),
         "+  nodenet-bridge: bridge plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
         "+  nodenet-loopback: loopback plugin, runtime %s, on %s" % (digest16, NODE_PYTHON),
         "-  (none)",
@@ -190,7 +200,7 @@ def test_force_replaces_a_foreign_plugin(bin_dir):
     run = ansible({"bin_dir": str(bin_dir), "reference_names": True, "force": True}, diff=True).ok()
     assert run.changed
     assert "-  bridge: (a file not managed by nodenet.cni)" in run.stdout
-    assert launchers(bin_dir) == sorted(CANONICAL + PREFIXED)
+    assert launchers(bin_dir) == sorted(CANONICAL + PREFIXED + [AGENT])
     assert "nodenet.cni" in open(str(bin_dir / "bridge")).read()
     assert not ansible({"bin_dir": str(bin_dir), "reference_names": True}).ok().changed
 
@@ -221,7 +231,7 @@ def test_absent_keeps_a_runtime_other_launchers_still_use(bin_dir):
     ansible({"bin_dir": str(bin_dir), "prefix": "a-"}).ok()
     ansible({"bin_dir": str(bin_dir), "prefix": "b-"}).ok()
     ansible({"bin_dir": str(bin_dir), "prefix": "a-", "state": "absent"}).ok()
-    assert launchers(bin_dir) == ["b-" + p for p in CANONICAL]
+    assert launchers(bin_dir) == sorted(["b-" + p for p in CANONICAL] + ["b-agent"])
     run = exec_launcher(str(bin_dir / "b-loopback"), {"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}')
     assert run.returncode == 0, run.stdout
 
@@ -244,7 +254,7 @@ def test_changing_the_interpreter_rewrites_the_launchers(bin_dir):
     ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}).ok()
     run = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"], "interpreter": sys.executable}).ok()
     assert run.changed
-    assert open(str(bin_dir / "nodenet-loopback")).readline() == "#!%s -I\n" % sys.executable
+    assert shim_python(bin_dir / "nodenet-loopback") == sys.executable
 
 
 def too_old_python(tmp_path) -> str:
@@ -280,7 +290,7 @@ def test_bad_option_values_fail_naming_the_option(bin_dir, tmp_path, args, optio
 
 def test_installed_loopback_answers_version_on_the_node_python(installed):
     launcher = str(installed / "nodenet-loopback")
-    assert open(launcher).readline() == "#!%s -I\n" % NODE_PYTHON
+    assert shim_python(launcher) == NODE_PYTHON
     run = exec_launcher(launcher, {"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}')
     assert run.returncode == 0, run.stderr
     reply = json.loads(run.stdout)
@@ -300,7 +310,7 @@ def test_no_cni_command_prints_the_about_text_to_stderr(installed, name):
 
 def test_short_name_works_from_the_repository_root(bin_dir):
     run = ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}, module="cni_plugin").ok()
-    assert run.changed and launchers(bin_dir) == ["nodenet-loopback"]
+    assert run.changed and launchers(bin_dir) == [AGENT, "nodenet-loopback"]
     assert not ansible({"bin_dir": str(bin_dir), "plugins": ["loopback"]}, module="nodenet.cni.cni_plugin").ok().changed
 
 

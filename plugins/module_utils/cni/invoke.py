@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.result import parse_result
 from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
@@ -190,6 +190,13 @@ def _own_type(stdin: bytes) -> str:
     return value if isinstance(value, str) else ""
 
 
+# Set by skel: runs a delegate in this process when `path` is one of our own
+# shims on this very runtime (the same code an exec would run, minus ~2 ms of
+# exec in the agent, ~200 ms in the fallback). Returns None for anything else.
+InProcessRunner = Callable[[str, Mapping[str, str], bytes], Optional[Tuple[int, str, str]]]
+in_process_runner: Optional[InProcessRunner] = None
+
+
 def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str]) -> Optional[Result]:
     """Run a delegated plugin (IPAM) with the caller's env, CNI_COMMAND overridden.
 
@@ -209,7 +216,12 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
     child_env = dict(env)
     child_env["CNI_COMMAND"] = command
     child_env[DEPTH_ENV] = str(depth + 1)
-    rec = exec_plugin(path, child_env, stdin)
+    served = in_process_runner(path, child_env, stdin) if in_process_runner is not None else None
+    if served is not None:
+        code, out, err = served
+        rec = ExecRecord(path, command, {}, "", out, err, code, 0.0)
+    else:
+        rec = exec_plugin(path, child_env, stdin)
     if rec.exit_code != 0:
         raise error_from_record(rec)
     if command != "ADD":

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import __version__
+from . import __version__, invoke
 from .config.decode import decode_json, lookup
 from .config.netconf import NAME_RE, validate_name
 from .spec import (
@@ -149,6 +149,19 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         return 1, dumps(err.to_dict(version)), _diagnostics(cmd) + traceback.format_exc()
 
 
+def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tuple[int, str, str]]:
+    """A delegate that is our own shim on this runtime runs here (invoke.in_process_runner)."""
+    from .agent.shim import own_runtime_dir, read_header
+
+    header = read_header(path)
+    if header is None or not header["canonical"] or header["rdir"] != own_runtime_dir():
+        return None
+    return run(header["canonical"], env, stdin)
+
+
+invoke.in_process_runner = _run_if_ours
+
+
 def _diagnostics(cmd: Optional[CmdArgs]) -> str:
     return "".join(line.rstrip("\n") + "\n" for line in cmd.diagnostics) if cmd is not None else ""
 
@@ -197,7 +210,7 @@ def _check_foreign_netns(netns: str, env: Mapping[str, str]) -> None:
         return
     try:
         theirs = os.stat(netns)
-        ours = os.stat("/proc/self/ns/net")
+        ours = os.stat("/proc/thread-self/ns/net")  # an agent worker's own, not its main thread's
     except OSError:
         return
     if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -35,8 +36,11 @@ BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 
 VETH_PREFIX = "veth"
 VETH_NAME_ATTEMPTS = 10
-# Reference backoff for a new bridge port to come up (plugins#463/#468), in seconds.
-PORT_UP_DELAYS = (0.0, 0.05, 0.5, 1.0, 1.0)
+# Backoff for a new bridge port to come up, in seconds: the reference waits
+# 0, 50, 500, 1000, 1000 ms (plugins#463/#468); we poll finer at first, since
+# with IPAM in-process the port is often a millisecond from UP, and stop at the
+# same total (~2.6 s).
+PORT_UP_DELAYS = (0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.5, 1.0, 1.0)
 
 
 @dataclass
@@ -82,11 +86,40 @@ def netlink_failure(what: str, exc: BaseException) -> CNIError:
 # handles
 
 
+_THREAD = threading.local()
+
+
+def _in_home_netns() -> bool:
+    """Is this thread in the process's own netns (the main thread's; an agent's host side)?"""
+    try:
+        mine, home = os.stat("/proc/thread-self/ns/net"), os.stat("/proc/self/ns/net")
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (home.st_dev, home.st_ino)
+
+
 @contextlib.contextmanager
 def open_ipr() -> Iterator[Any]:
-    """A pyroute2 IPRoute in the calling thread's current netns."""
+    """A pyroute2 IPRoute in the calling thread's current netns.
+
+    In the process's own netns each thread keeps one handle for all its
+    calls (an agent worker opens no socket and builds no event loop per
+    call); a handle made in a pod's netns would stay there, so anywhere
+    else it is a fresh one, closed after use.
+    """
     from pyroute2 import IPRoute
 
+    if _in_home_netns():
+        ipr = getattr(_THREAD, "host_ipr", None)
+        if ipr is None:
+            ipr = _THREAD.host_ipr = IPRoute()
+        try:
+            yield ipr
+        except OSError:
+            _THREAD.host_ipr = None  # the socket itself failed: do not reuse it
+            ipr.close()
+            raise
+        return
     ipr = IPRoute()
     try:
         yield ipr
@@ -234,15 +267,19 @@ def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan
                         ERR_INTERNAL, "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name
                     )
                 raise netlink_failure("add bridge %r" % name, e)
-    link = require_link(ipr, name)
+    link = existing if existing is not None else require_link(ipr, name)
     if not link.is_bridge:
         raise CNIError(ERR_INTERNAL, "%r already exists but is not a bridge" % name)
+    fresh = True
     if promisc and not link.promisc:
         set_promisc_on(ipr, link)
+        fresh = False
     # We own the bridge's routes; router advertisements must not add more (reference, errors ignored).
     from .sysctl import try_write_sysctl
 
     try_write_sysctl("net/ipv6/conf/%s/accept_ra" % name, "0")
+    if link.up and fresh:
+        return link  # nothing changed: no second read
     if not link.up:
         set_link_up(ipr, link)
     return require_link(ipr, name)

@@ -6,7 +6,9 @@
 
 os.setns exists only from Python 3.12; nodes run 3.9+, so this calls
 libc's setns(2) through ctypes. A namespace switch affects the calling
-thread only; plugins are single-threaded while inside one.
+thread only: the agent's workers each enter pods' namespaces on their own
+thread, so "where am I" is always /proc/thread-self/ns/net (/proc/self
+names the main thread's namespace, whatever this thread entered).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Iterator, Optional
 from ..spec import ERR_INTERNAL, CNIError
 
 CLONE_NEWNET = 0x40000000
+THREAD_NETNS = "/proc/thread-self/ns/net"
 _libc: Optional[ctypes.CDLL] = None
 
 
@@ -51,7 +54,7 @@ def open_netns(path: str) -> int:
 def entered(path: str) -> Iterator[None]:
     """Run the body inside the netns at `path`, then return to ours."""
     target = open_netns(path)
-    origin = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    origin = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
             _setns(target)
@@ -61,6 +64,8 @@ def entered(path: str) -> Iterator[None]:
         try:
             yield
         finally:
+            # If this fails the thread stays in the pod's netns: the error
+            # propagates, and the agent retires the thread (agent/server.py).
             _setns(origin)
     finally:
         os.close(target)
@@ -69,4 +74,4 @@ def entered(path: str) -> Iterator[None]:
 
 def current_netns_fd() -> int:
     """An fd for our own netns (to move a veth peer back to the host side)."""
-    return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    return os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)

@@ -98,10 +98,12 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
     elif not conf.disable_container_interface:
         links.set_link_up(ctr, container)
 
+    # Both MACs can change once the port is in the bridge (plugins#805/#809): read them now.
     if not conf.disable_container_interface:
         host_veth = links.wait_oper_up(host, host_veth.name)
-    # Both MACs can change once the port is in the bridge (plugins#805/#809).
-    result.interfaces[1].mac = links.require_link(host, host_veth.name).mac
+    else:
+        host_veth = links.require_link(host, host_veth.name)
+    result.interfaces[1].mac = host_veth.mac
     result.interfaces[0].mac = links.require_link(host, bridge.name).mac
 
     if not conf.dns.is_empty():
@@ -122,7 +124,7 @@ def setup_veth(args: CmdArgs, conf: BridgeConf, host, ctr, bridge: links.LinkInf
     links.set_link_up(host, host_veth)
     try_write_sysctl("net/ipv6/conf/%s/accept_ra" % host_name, "0")
     attach_port(conf, host, bridge, host_veth, conf.vlan)
-    return links.require_link(host, host_name), container
+    return host_veth, container  # read again once it forwards (its MAC may change)
 
 
 def attach_port(conf: BridgeConf, host, bridge: links.LinkInfo, port: links.LinkInfo, vlan: int, trunk: Optional[List[int]] = None) -> None:

@@ -77,6 +77,7 @@ def plugin_report(bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], 
     """
     dirs = []
     plugins = []
+    agents: List[Dict[str, Any]] = []
     seen: Set[str] = set()
     for d in bin_dirs:
         dirs.append({"path": d, "exists": os.path.isdir(d)})
@@ -88,13 +89,42 @@ def plugin_report(bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], 
             path = os.path.join(d, name)
             if not (os.path.isfile(path) and os.access(path, os.X_OK)):
                 continue
+            agent = agent_report(path)
+            if agent is not None:  # our node agent: not a plugin, never exec'd with VERSION
+                agents.append(agent)
+                continue
             if path not in versions:
                 versions[path] = plugin_versions(path, plugin_exec)
             entry = versions[path].as_dict()
             entry.update(dir=d, shadowed=name in seen)
             seen.add(name)
             plugins.append(entry)
-    return {"bin_dirs": dirs, "plugins": plugins, "not_answering": [p["path"] for p in plugins if not p["answers"]]}
+    return {
+        "bin_dirs": dirs,
+        "plugins": plugins,
+        "not_answering": [p["path"] for p in plugins if not p["answers"]],
+        "agent": agents[0] if agents else None,
+    }
+
+
+def agent_report(path: str) -> Optional[Dict[str, Any]]:
+    """The nodenet agent launcher at `path` and the agent serving this netns (None: not an agent launcher)."""
+    from ..agent.client import AgentUnreachable, stats
+    from ..agent.shim import read_header
+
+    header = read_header(path)
+    if header is None or not header["agent"]:
+        return None
+    installed = os.path.basename(header["rdir"])
+    report: Dict[str, Any] = {"path": path, "port": int(header["port"]), "installed_runtime": installed, "running": False}
+    try:
+        counters = stats(int(header["port"]), header["run_dir"])
+    except (AgentUnreachable, OSError, ValueError) as e:
+        report["reason"] = str(e)
+        return report
+    report.update({k: counters.get(k) for k in ("pid", "digest", "calls", "errors", "refused", "in_flight", "started")})
+    report.update(running=True, current=str(counters.get("digest", ""))[:16] == installed)
+    return report
 
 
 # ---------------------------------------------------------------------------

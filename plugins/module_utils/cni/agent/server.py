@@ -1,0 +1,378 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""nodenet-agent: one resident process per network namespace serving the shims.
+
+The main thread accepts on 127.0.0.1:<port> (loopback exists per network
+namespace, so only shims exec'd in *this* namespace reach us: a caller
+elsewhere reaches its own namespace's agent or nobody), greets, and queues
+the connection; worker threads read the request, check the token, run
+`skel.run` and answer. A worker enters pods' namespaces on its own thread
+(setns is per thread); after every call it checks it is back in the
+agent's namespace, and one that is not retires (the thread exits and a new
+one takes its place), so no call ever runs in a pod's namespace by mistake.
+
+SIGTERM/SIGINT: stop accepting, finish every call already accepted, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import os
+import queue
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, token_path
+
+MAX_REQUEST = 16 << 20  # bytes: a netconf with a big prevResult is a few KB
+REQUEST_TIMEOUT = 30.0  # seconds a greeted shim has to send its request
+DEFAULT_WORKERS = 16
+THREAD_NETNS = "/proc/thread-self/ns/net"
+
+
+class BadRequest(Exception):
+    """A request we refuse without running anything."""
+
+
+def _ns_id(path: str) -> Tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def read_request(conn: socket.socket) -> Tuple[bytes, str, Dict[str, str], bytes]:
+    """token, plugin, env, stdin from one connection (layout in shim.py)."""
+    buf = b""
+    while True:
+        end_env = buf.find(b"\0\0")
+        if end_env >= 0 and buf.find(b"\0", end_env + 2) >= 0:
+            break
+        if len(buf) > MAX_REQUEST:
+            raise BadRequest("request too large")
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise BadRequest("connection closed mid-request")
+        buf += chunk
+    head, rest = buf[:end_env], buf[end_env + 2:]
+    stdin = rest[: rest.index(b"\0")]
+    fields = head.split(b"\0")
+    if len(fields) < 2:
+        raise BadRequest("malformed request")
+    token, plugin = fields[0], fields[1].decode("utf-8", "replace")
+    env: Dict[str, str] = {}
+    for entry in fields[2:]:
+        name, sep, value = entry.decode("utf-8", "surrogateescape").partition("=")
+        if not sep or not name:
+            raise BadRequest("malformed env entry")
+        env[name] = value
+    return token, plugin, env, stdin
+
+
+def encode_answer(code: int, out: str, err: str) -> bytes:
+    ob, eb = out.encode("utf-8", "surrogateescape"), err.encode("utf-8", "surrogateescape")
+    return b"%d %d %d\n" % (code, len(ob), len(eb)) + ob + eb
+
+
+class Agent:
+    def __init__(self, port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR, workers: int = DEFAULT_WORKERS) -> None:
+        self.port = port
+        self.run_dir = run_dir
+        self.workers = max(1, workers)
+        self.home = _ns_id(THREAD_NETNS)
+        self.key = "%d-%d" % (self.home[1], os.getpid())
+        self.token = os.urandom(24).hex().encode()
+        self.token_file = token_path(run_dir, self.key)
+        self.queue: "queue.Queue[Optional[socket.socket]]" = queue.Queue()
+        self.lock = threading.Lock()
+        self.threads: List[threading.Thread] = []
+        self.stats: Dict[str, object] = {
+            "pid": os.getpid(),
+            "port": port,
+            "netns_inode": self.home[1],
+            "started": time.time(),
+            "runtime": _runtime_dir(),
+            "digest": _runtime_digest(),
+            "calls": 0,
+            "errors": 0,
+            "refused": 0,
+            "in_flight": 0,
+            "retired_workers": 0,
+        }
+        self.listener: Optional[socket.socket] = None
+        self.stopping = False
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        self._write_token()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.set_inheritable(False)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError:
+            sock.close()
+            self._remove_token()
+            raise
+        sock.listen(256)
+        self.listener = sock
+        for _worker in range(self.workers):
+            self._spawn_worker()
+
+    def serve_forever(self) -> None:
+        if self.listener is None:
+            raise RuntimeError("serve_forever() before start()")
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        signal.set_wakeup_fd(wfd)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        sel = selectors.DefaultSelector()
+        sel.register(self.listener, selectors.EVENT_READ)
+        sel.register(rfd, selectors.EVENT_READ)
+        try:
+            while not self.stopping:
+                for key, _mask in sel.select():
+                    if key.fileobj is self.listener:
+                        self._accept()
+                    else:
+                        os.read(rfd, 512)
+        finally:
+            sel.close()
+            self.shutdown()
+            os.close(rfd)
+            os.close(wfd)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def shutdown(self) -> None:
+        """Stop accepting; every queued or running call finishes; then remove the token."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            threads = list(self.threads)
+        for _thread in threads:
+            self.queue.put(None)
+        while True:
+            with self.lock:
+                alive = [t for t in self.threads if t.is_alive()]
+            if not alive:
+                break
+            for thread in alive:
+                thread.join()
+        self._remove_token()
+        _log("stopped; served %(calls)d calls (%(errors)d errors), refused %(refused)d" % self.stats)
+
+    def _write_token(self) -> None:
+        os.makedirs(self.run_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
+        self._sweep_stale_tokens()
+        tmp = self.token_file + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, self.token + b"\n")
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.token_file)
+
+    def _sweep_stale_tokens(self) -> None:
+        # kill -9 leaves a token file behind; its pid is the second part of the key.
+        for entry in os.listdir(self.run_dir):
+            if not (entry.startswith("agent-") and entry.endswith(".token")):
+                continue
+            pid = entry[len("agent-"): -len(".token")].partition("-")[2]
+            if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+                try:
+                    os.unlink(os.path.join(self.run_dir, entry))
+                except OSError:
+                    pass
+
+    def _remove_token(self) -> None:
+        try:
+            os.unlink(self.token_file)
+        except OSError:
+            pass
+
+    # -- accepting and serving --------------------------------------------
+
+    def _accept(self) -> None:
+        try:
+            conn, _peer = self.listener.accept()  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError, AttributeError):
+            return
+        except OSError as e:
+            _log("accept failed: %s" % e)
+            return
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.sendall(("%s %s\n" % (GREETING, self.key)).encode())
+        except OSError:
+            conn.close()
+            return
+        self.queue.put(conn)
+
+    def _spawn_worker(self) -> None:
+        thread = threading.Thread(target=self._worker, name="nodenet-agent-worker", daemon=True)
+        with self.lock:
+            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _at_home(self) -> bool:
+        try:
+            return _ns_id(THREAD_NETNS) == self.home
+        except OSError:
+            return False
+
+    def _worker(self) -> None:
+        while True:
+            conn = self.queue.get()
+            if conn is None:
+                return
+            try:
+                self._serve(conn)
+            finally:
+                conn.close()
+            if not self._at_home():
+                # setns back failed: this thread must never serve again.
+                _log("a worker could not return to the agent's network namespace; retiring it")
+                with self.lock:
+                    self.stats["retired_workers"] = int(self.stats["retired_workers"]) + 1  # type: ignore[call-overload]
+                if not self.stopping:
+                    self._spawn_worker()
+                else:
+                    self.queue.put(None)  # keep the drain count right
+                return
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(REQUEST_TIMEOUT)
+        try:
+            token, plugin, env, stdin = read_request(conn)
+        except (BadRequest, OSError) as e:
+            self._count("refused")
+            _log("dropped a request: %s" % e)
+            return
+        if not hmac.compare_digest(token, self.token):
+            self._count("refused")
+            _send(conn, encode_answer(1, '{"code":4,"msg":"the nodenet agent refused the call: bad token (root only)"}\n', ""))
+            return
+        conn.settimeout(None)
+        if plugin == STATS:
+            with self.lock:
+                out = json.dumps(self.stats, sort_keys=True)
+            _send(conn, encode_answer(0, out + "\n", ""))
+            return
+        with self.lock:
+            self.stats["in_flight"] = int(self.stats["in_flight"]) + 1  # type: ignore[call-overload]
+        code, out, err = 1, "", ""
+        try:
+            if not self._at_home():
+                code, out, err = 1, '{"code":11,"msg":"nodenet agent worker is not in the agent\'s network namespace; try again"}\n', ""
+            else:
+                from .. import skel
+
+                code, out, err = skel.run(plugin, env, stdin)
+        finally:
+            with self.lock:
+                self.stats["in_flight"] = int(self.stats["in_flight"]) - 1  # type: ignore[call-overload]
+                self.stats["calls"] = int(self.stats["calls"]) + 1  # type: ignore[call-overload]
+                if code != 0:
+                    self.stats["errors"] = int(self.stats["errors"]) + 1  # type: ignore[call-overload]
+        _send(conn, encode_answer(code, out, err))
+
+    def _count(self, what: str) -> None:
+        with self.lock:
+            self.stats[what] = int(self.stats[what]) + 1  # type: ignore[call-overload]
+
+
+def _send(conn: socket.socket, data: bytes) -> None:
+    try:
+        conn.sendall(data)
+    except OSError:
+        pass  # the shim is gone (its runtime gave up); nothing to tell
+
+
+def _log(msg: str) -> None:
+    try:
+        sys.stderr.write("nodenet-agent[%d]: %s\n" % (os.getpid(), msg))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _runtime_dir() -> str:
+    from .shim import own_runtime_dir
+
+    return own_runtime_dir()
+
+
+def _runtime_digest() -> str:
+    try:
+        with open(os.path.join(_runtime_dir(), "MANIFEST.json")) as f:
+            return str(json.load(f).get("digest", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _print_status(port: int, run_dir: str) -> int:
+    from .client import AgentUnreachable, stats
+
+    try:
+        counters = stats(port, run_dir)
+    except AgentUnreachable as e:
+        sys.stdout.write(json.dumps({"running": False, "reason": str(e)}) + "\n")
+        return 3
+    except (OSError, ValueError) as e:
+        _log("the agent did not answer the status request: %s" % e)
+        return 1
+    counters["running"] = True
+    sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
+    return 0
+
+
+def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR) -> int:
+    parser = argparse.ArgumentParser(prog="nodenet-agent", description="Serve the nodenet CNI shims exec'd in this network namespace.")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--run-dir", default=run_dir)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--status", action="store_true", help="print the running agent's counters as JSON (exit 3: none runs here)")
+    opts = parser.parse_args(argv)
+    if os.environ.get("CNI_COMMAND"):
+        # exec'd as if it were a plugin (a bin-dir scan): answer like one, never start serving
+        sys.stdout.write('{"code":4,"msg":"nodenet-agent is the node agent, not a CNI plugin"}\n')
+        return 1
+    if os.geteuid() != 0:
+        _log("must run as root")
+        return 1
+    if opts.status:
+        return _print_status(opts.port, opts.run_dir)
+    agent = Agent(opts.port, opts.run_dir, opts.workers)
+    # Import the plugins now, so the first call pays nothing.
+    from .. import skel
+
+    for name in skel.PLUGIN_MODULES:
+        skel.load_plugin(name)
+    try:
+        import pyroute2  # noqa: F401
+        import netaddr  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        agent.start()
+    except OSError as e:
+        _log("cannot listen on 127.0.0.1:%d: %s" % (opts.port, e))
+        return 1
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    agent.serve_forever()
+    return 0
