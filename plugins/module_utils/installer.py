@@ -505,12 +505,14 @@ def apply_state(
     # the runtime gets explicit modes anyway; this covers a bin_dir made here, the byte-compiler, the rest.
     previous_umask = os.umask(0o022)
     try:
-        _apply_state(bin_dir, lib_dir, names, digest, files, interpreter)
+        _apply_state(bin_dir, lib_dir, names, digest, files, interpreter, port, run_dir)
     finally:
         os.umask(previous_umask)
 
 
-def _apply_state(bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str) -> None:
+def _apply_state(
+    bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, files: Dict[str, bytes], interpreter: str, port: int, run_dir: str
+) -> None:
     os.makedirs(bin_dir, mode=0o755, exist_ok=True)
     rdir = unpack_runtime(lib_dir, digest, files, interpreter)
     for installed, canonical in sorted(names.items()):
