@@ -1,0 +1,1 @@
+../plugins/modules/cni_boot.py
