@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible.errors import AnsibleFilterError
@@ -204,6 +205,22 @@ def probe_reference(probing: Sequence[str], hosts: Sequence[str], hostvars: Any)
     return probing[0]
 
 
+def agent_status(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """The node agent's `--status` JSON from a registered command's output
+    (its last line that is a JSON object); {} when the task was skipped (check
+    mode) or printed none (no agent serves)."""
+    for line in reversed((result or {}).get("stdout_lines") or []):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError as e:
+                raise AnsibleFilterError("agent_status: the agent's status is not JSON: %r" % line) from e
+            if isinstance(value, dict):
+                return value
+    return {}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -220,4 +237,5 @@ class FilterModule:
             "probe_failures": probe_failures,
             "node_table": node_table,
             "probe_table": probe_table,
+            "agent_status": agent_status,
         }

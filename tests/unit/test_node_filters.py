@@ -7,6 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodenet.cni.plugins.filter.node_network import (
+    agent_status,
     boot_sysctls,
     host_local_ranges,
     node_addresses,
@@ -161,3 +162,12 @@ def test_boot_sysctls_persist_forwarding_for_every_family_of_the_node():
     assert boot_sysctls({}, v4) == {"net.ipv4.ip_forward": 1}
     # what the user set wins
     assert boot_sysctls({"net.ipv6.conf.all.forwarding": 0}, dual)["net.ipv6.conf.all.forwarding"] == 0
+
+
+def test_agent_status_reads_the_last_json_line_and_is_empty_when_skipped():
+    started = {"stdout_lines": ["started", '{"digest": "ab12", "running": true}']}
+    assert agent_status(started) == {"digest": "ab12", "running": True}
+    assert agent_status({"skipped": True, "changed": False}) == {}
+    assert agent_status({"stdout_lines": ["would start"]}) == {}
+    with pytest.raises(AnsibleFilterError, match="not JSON"):
+        agent_status({"stdout_lines": ["{truncated"]})
