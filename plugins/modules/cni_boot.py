@@ -149,7 +149,7 @@ files:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nodenet.cni.plugins.module_utils.cni import boot_files
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files
 
 
 def main() -> None:

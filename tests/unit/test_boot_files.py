@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni import boot_files as bf
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files as bf
 
 UID, GID = os.geteuid(), os.getegid()
 RESTORE = {

@@ -12,4 +12,5 @@ gc            cni_gc: stale attachments get a chain DEL, leaked leases are relea
 bridge_state  the pod bridge as declared state (cni_bridge, boot)
 owned_routes  the pod-subnet routes this collection owns (cni_routes, boot)
 boot          the boot unit's entry point: restore the bridge and the routes
+boot_files    cni_boot: the sysctl drop-in, boot.json, the boot unit and its link as declared state
 """

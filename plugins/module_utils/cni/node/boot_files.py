@@ -27,7 +27,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .fileio import atomic_write
+from ..fileio import atomic_write
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
