@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bash: run by roles/cni_node/tasks/agent_lab.yml as
 #   bash -c "<this text>" agent-supervisor AGENT LIFELINE STATE_DIR
 # (no file on the node: the text travels with the task). Keeps the nodenet
