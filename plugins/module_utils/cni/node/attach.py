@@ -33,12 +33,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ..config.netconf import NAME_RE
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
-from ..invoke import run_group
+from ..invoke import ExecRecord, run_group
 from ..spec import CNIError
 from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
 from ..runtime.chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from ..runtime.confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
-from ..runtime.pluginexec import TraceRecord
 
 NETNS_DIR = "/var/run/netns"
 MARKER_DIR = "nodenet-attach"  # under cache_dir, next to libcni's results/
@@ -87,7 +86,7 @@ class Outcome:
     netns: str = ""
     netns_created: bool = False  # the namespace is one cni_attach made
     cache_file: str = ""
-    trace: List[TraceRecord] = field(default_factory=list)
+    trace: List[ExecRecord] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     before: Dict[str, Any] = field(default_factory=dict)
     after: Dict[str, Any] = field(default_factory=dict)
