@@ -34,6 +34,7 @@ from ..config.netconf import NAME_RE
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
 from ..invoke import ExecRecord, run_group
+from ..net.netns import netns_alive
 from ..spec import CNIError
 from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
 from ..runtime.chain import ChainError, Runtime, RuntimeConf, validate_attachment
@@ -179,20 +180,6 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
 
 # ---------------------------------------------------------------------------
 # namespaces
-
-
-def netns_alive(path: str) -> bool:
-    """The path is a live network namespace: a bind mount (or /proc link) on nsfs.
-
-    A plain file left where a namespace was (deleted, or its bind mount lost
-    with a private mount namespace) exists but is not one.
-    """
-    if not path:
-        return False
-    try:
-        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
-    except OSError:
-        return False
 
 
 def _marker_path(cache_dir: str, name: str) -> str:
