@@ -204,10 +204,10 @@ import shutil
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.names import ifname_problem
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
 NETNS_DIR = "/run/netns"
-IFNAMSIZ = 15
 # Written into state_dir when the lab makes (or claims an empty) one: state=absent
 # deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
 # is never removed.
@@ -681,8 +681,11 @@ def check_params(p):
             if network6.version != 6:
                 raise LabError("underlay_cidr_ipv6 must be an IPv6 network, got %s" % network6)
     for key in ("underlay_bridge", "underlay_port", "interface"):
-        if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
-            raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
+        problem = ifname_problem(p[key]) if p[key] else None
+        if problem is None and p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
+            problem = "has a character other than letters, digits, '_', '.' and '-' (the lab passes names to ip)"
+        if problem is not None:
+            raise LabError("%s %r is not a valid interface name: it %s" % (key, p[key], problem))
     for key in ("name", "underlay_netns"):
         if p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
             raise LabError("%s %r is not a valid namespace name" % (key, p[key]))

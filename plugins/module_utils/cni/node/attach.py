@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..config.netconf import NAME_RE
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
 from ..invoke import ExecRecord, run_group
+from ..names import valid_name
 from ..net.netns import netns_alive
 from ..spec import CNIError
 from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
@@ -128,7 +128,7 @@ def parse_cni_args(value: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
 def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     """Validate the options; every refusal names its option."""
     name = p["name"]
-    if not name or not NAME_RE.match(name) or len(name) > 200:
+    if not valid_name(name) or len(name) > 200:
         raise AttachError(
             "%r is not a usable container ID and namespace name (letters, digits, '_', '.', '-', starting with a letter or digit)" % name,
             "name",
@@ -142,7 +142,7 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     if netns and not os.path.isabs(netns):
         raise AttachError("%r must be an absolute path, e.g. /var/run/netns/<name> or /proc/<pid>/ns/net" % netns, "netns")
     network = p.get("network")
-    if network is not None and not NAME_RE.match(network):
+    if network is not None and not valid_name(network):
         raise AttachError("%r is not a valid network name" % network, "network")
     if not p["bin_dir"]:
         raise AttachError("needs at least one directory", "bin_dir")

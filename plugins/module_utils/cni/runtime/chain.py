@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..config.netconf import NAME_RE
 from ..config.result import parse_result
+from .. import names
 from ..invoke import ExecRecord, go_error_text
 from ..spec import (
     ERR_DECODE,
@@ -214,26 +214,31 @@ def plugin_stdin(
     return json.dumps(conf, sort_keys=True, separators=(",", ":")).encode()
 
 
+# The one interface-name rule (names.py) in Go's words (ValidateInterfaceName).
+_GO_BAD_CHARACTER = ("interface name contains / or : or whitespace characters", "")
+_GO_IFNAME_ERRORS = {
+    names.EMPTY: ("interface name is empty", ""),
+    names.TOO_LONG: ("interface name is too long", "interface name should be less than %d characters" % (names.IFNAMSIZ + 1)),
+    names.DOTS: ("interface name is . or ..", ""),
+    names.BAD_CHARACTER: _GO_BAD_CHARACTER,
+    names.NOT_UTF8: _GO_BAD_CHARACTER,
+}
+
+
 def validate_attachment(rt: RuntimeConf, network: str) -> None:
     """What libcni checks before an ADD (pkg/utils ValidateContainerID,
     ValidateNetworkName, ValidateInterfaceName), with Go's codes and texts."""
     if not rt.container_id:
         raise CNIError(ERR_UNKNOWN_CONTAINER, "missing containerID")
-    if not NAME_RE.match(rt.container_id):
+    if not names.valid_name(rt.container_id):
         raise CNIError(ERR_INVALID_ENV, "invalid characters in containerID", rt.container_id)
     if not network:
         raise CNIError(ERR_INVALID_NETCONF, "missing network name:")
-    if not NAME_RE.match(network):
+    if not names.valid_name(network):
         raise CNIError(ERR_INVALID_NETCONF, "invalid characters found in network name", network)
-    name = rt.ifname
-    if not name:
-        raise CNIError(ERR_INVALID_ENV, "interface name is empty")
-    if len(name.encode()) > 15:
-        raise CNIError(ERR_INVALID_ENV, "interface name is too long", "interface name should be less than 16 characters")
-    if name in (".", ".."):
-        raise CNIError(ERR_INVALID_ENV, "interface name is . or ..")
-    if any(c in "/:" or c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_ENV, "interface name contains / or : or whitespace characters")
+    fault = names.ifname_fault(rt.ifname)
+    if fault is not None:
+        raise CNIError(ERR_INVALID_ENV, *_GO_IFNAME_ERRORS[fault])
 
 
 def _at_least(net: NetworkConfigList, version: str, verb: str) -> bool:
