@@ -28,7 +28,7 @@ import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
@@ -653,5 +653,3 @@ def _private_sysfs() -> None:
     except Exception:  # noqa: BLE001 - the command still runs with the node's /sys
         return
 
-
-AttachFn = Callable[[], Outcome]
