@@ -53,7 +53,7 @@ options:
     type: bool
     default: false
   ip_forward:
-    description: Desired C(net.ipv4.ip_forward). Unset leaves it alone.
+    description: Desired C(net.ipv4.ip_forward). Omitted means V(true); V(null) leaves it alone.
     type: bool
     default: true
   ipv6_forwarding:

@@ -66,6 +66,13 @@ options:
       - The underlay end of the node's veth pair, inside O(underlay_netns) and enslaved to O(underlay_bridge).
       - Required with O(state=present). With O(state=absent) it is deleted when given (this also deletes O(interface)).
     type: str
+  remove_underlay:
+    description:
+      - With O(state=absent), also delete the namespace O(underlay_netns) after the node, with the bridge and any port still
+        in it. The lab sets it on the last node it removes, so the underlay the first node made goes the same way.
+    type: bool
+    default: false
+    version_added: "0.2.0"
   interface:
     description:
       - The name of the node's underlay interface, inside its network namespace.
@@ -147,6 +154,15 @@ EXAMPLES = r"""
     state_dir: /run/nodenet-lab/nnlab/nnlab-node1
     underlay_netns: nnlab-underlay
     underlay_port: nnlab-n1
+
+- name: Lab | Remove node 2, the last one, and the underlay with it
+  nodenet.cni.lab_node:
+    name: nnlab-node2
+    state: absent
+    state_dir: /run/nodenet-lab/nnlab/nnlab-node2
+    underlay_netns: nnlab-underlay
+    underlay_port: nnlab-n2
+    remove_underlay: true
 """
 
 RETURN = r"""
@@ -379,6 +395,7 @@ class LabNode:
         s["underlay"] = bool(p["underlay_netns"]) and mounts.get(os.path.join(NETNS_DIR, p["underlay_netns"]), {}).get("fstype") == "nsfs"
         s["port"] = self.host.link(p["underlay_netns"], p["underlay_port"]) if s["underlay"] and p["underlay_port"] else None
         if p["state"] == "absent":
+            s["underlay_file"] = bool(p["underlay_netns"]) and os.path.lexists(os.path.join(NETNS_DIR, p["underlay_netns"]))
             return s
         s["bridge"] = self.host.link(p["underlay_netns"], p["underlay_bridge"]) if s["underlay"] else None
         s["underlay_lo"] = self.host.link(p["underlay_netns"], "lo") if s["underlay"] else None
@@ -427,11 +444,14 @@ class LabNode:
             )
         else:
             out["state_dir"] = s["state_dir"]
+            if self.p["remove_underlay"]:
+                out["underlay_netns"] = s["underlay_file"]
         return out
 
     def desired_summary(self):
         if self.p["state"] == "absent":
-            return {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            gone = {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            return dict(gone, underlay_netns=False) if self.p["remove_underlay"] else gone
         return {
             "netns": True,
             "mount_ns": True,
@@ -545,6 +565,9 @@ class LabNode:
             steps.append(("unmount %s" % self.state_dir, self.unmount_state_dir))
         if s["state_dir"]:
             steps.append(("remove %s" % self.state_dir, self.remove_state_dir))
+        if p["remove_underlay"] and s["underlay_file"]:
+            # its bridge and the ports of nodes still in it go with the namespace
+            steps.append(("delete network namespace %s" % p["underlay_netns"], ["ip", "netns", "delete", p["underlay_netns"]]))
         return steps
 
     def unmount_state_dir(self):
@@ -667,6 +690,8 @@ def check_params(p):
         missing = [k for k in ("underlay_netns", "underlay_bridge", "underlay_port", "underlay_cidr", "index") if p[k] in (None, "")]
         if missing:
             raise LabError("state=present needs: %s" % ", ".join(missing))
+    if p["remove_underlay"] and (p["state"] != "absent" or not p["underlay_netns"]):
+        raise LabError("remove_underlay needs state=absent and underlay_netns")
         try:
             network = ipaddress.ip_network(p["underlay_cidr"], strict=True)
         except ValueError as e:
@@ -716,6 +741,7 @@ def main():
             ),
             directories=dict(type="list", elements="path", default=[]),
             sysctls=dict(type="dict", default={}),
+            remove_underlay=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

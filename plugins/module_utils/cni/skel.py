@@ -4,9 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The executable entry of every plugin (the Go library's pkg/skel).
 
-`run(name, env, stdin)` is pure: it never prints and never exits, so a
-resident agent can serve the same call without a new process. `main()` is
-the launcher's thin wrapper around it.
+`run(name, env, stdin)` serves one call, its env and stdin given as
+arguments, and returns the exit code and what a process would print: it
+never prints and never exits, so a resident agent can serve the same call
+without a new process. (It is not pure: the plugin it runs changes the
+network.) `main()` is the launcher's thin wrapper around it.
 """
 
 from __future__ import annotations
