@@ -41,6 +41,13 @@ def ansible_env() -> Dict[str, str]:
     return env
 
 
+def _ansible_argv(module: str, args: Dict[str, Any], tree: str, check: bool, diff: bool) -> List[str]:
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
+    if args:  # "{}" would be taken as raw params
+        argv += ["-a", json.dumps(args)]
+    return argv + (["--check"] if check else []) + (["--diff"] if diff else [])
+
+
 def run_module(
     module: str,
     args: Dict[str, Any],
@@ -63,17 +70,10 @@ def run_module(
     """
     if bin_dir is not None and "bin_dir" not in args:
         args = dict(args, bin_dir=[bin_dir])
-    tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
-    if args:  # "{}" would be taken as raw params
-        argv += ["-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
     if netns:
-        argv = ["ip", "netns", "exec", netns] + argv
-    argv = list(prefix) + argv
+        prefix = [*prefix, "ip", "netns", "exec", netns]
+    tree = tempfile.mkdtemp(prefix="nnt-ansible-")
+    argv = list(prefix) + _ansible_argv(module, args, tree, check, diff)
     full_env = ansible_env()
     full_env.update(env or {})
     proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -164,23 +164,7 @@ def exec_plugin(
     """
     argv = list(prefix) + [path]
     start = time.monotonic()
-    stdout, stderr, code, error = b"", b"", -1, None
-    for attempt in range(EXEC_TRIES):
-        try:
-            proc = run_group(argv, stdin, env, timeout)
-            stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
-            break
-        except OSError as e:
-            if e.errno == errno.ETXTBSY and attempt < EXEC_TRIES - 1:
-                time.sleep(1)
-                continue
-            error = CNIError(ERR_INTERNAL, "netplugin failed with no error message: fork/exec %s: %s" % (argv[0], e.strerror))
-            break
-        except subprocess.TimeoutExpired as e:
-            # run_group killed its process group and collected what it had printed
-            stdout, stderr, code = e.stdout or b"", e.stderr or b"", -9
-            error = CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (path, timeout))
-            break
+    stdout, stderr, code, error = _run_retrying(argv, stdin, env, timeout)
     rec = ExecRecord(
         path=path,
         command=env.get("CNI_COMMAND", ""),
@@ -194,10 +178,25 @@ def exec_plugin(
         duration_ms=(time.monotonic() - start) * 1000.0,
         argv=argv,
     )
-    if error is None and code != 0:
-        error = decode_failure(rec)
-    rec.cni_error = error
+    rec.cni_error = decode_failure(rec) if error is None and code != 0 else error
     return rec
+
+
+def _run_retrying(argv: List[str], stdin: bytes, env: Mapping[str, str], timeout: Optional[float]) -> Tuple[bytes, bytes, int, Optional[CNIError]]:
+    """(stdout, stderr, exit code, the error of a plugin that did not run to its end)."""
+    for attempt in range(EXEC_TRIES):
+        try:
+            proc = run_group(argv, stdin, env, timeout)
+            return proc.stdout, proc.stderr, proc.returncode, None
+        except OSError as e:
+            if e.errno == errno.ETXTBSY and attempt < EXEC_TRIES - 1:
+                time.sleep(1)
+                continue
+            return b"", b"", -1, CNIError(ERR_INTERNAL, "netplugin failed with no error message: fork/exec %s: %s" % (argv[0], e.strerror))
+        except subprocess.TimeoutExpired as e:
+            # run_group killed its process group and collected what it had printed
+            return e.stdout or b"", e.stderr or b"", -9, CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (argv[-1], timeout))
+    raise AssertionError("unreachable: the last try returns")
 
 
 def decode_failure(rec: ExecRecord) -> CNIError:
