@@ -690,8 +690,6 @@ def check_params(p):
         missing = [k for k in ("underlay_netns", "underlay_bridge", "underlay_port", "underlay_cidr", "index") if p[k] in (None, "")]
         if missing:
             raise LabError("state=present needs: %s" % ", ".join(missing))
-    if p["remove_underlay"] and (p["state"] != "absent" or not p["underlay_netns"]):
-        raise LabError("remove_underlay needs state=absent and underlay_netns")
         try:
             network = ipaddress.ip_network(p["underlay_cidr"], strict=True)
         except ValueError as e:
@@ -705,6 +703,8 @@ def check_params(p):
                 raise LabError("underlay_cidr_ipv6: %s" % e) from e
             if network6.version != 6:
                 raise LabError("underlay_cidr_ipv6 must be an IPv6 network, got %s" % network6)
+    if p["remove_underlay"] and (p["state"] != "absent" or not p["underlay_netns"]):
+        raise LabError("remove_underlay needs state=absent and underlay_netns")
     for key in ("underlay_bridge", "underlay_port", "interface"):
         problem = ifname_problem(p[key]) if p[key] else None
         if problem is None and p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):

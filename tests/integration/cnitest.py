@@ -39,7 +39,6 @@ def unique_name(tag: str) -> str:
     return RUN_PREFIX + tag + "-" + secrets.token_hex(2)
 
 
-
 def pong_server(connections: int) -> str:
     """A TCP server for `python3 -c` in a pod: port 80, "pong" to each of
     `connections` clients, gone after 30 s without one (it stops on its own)."""
@@ -63,6 +62,7 @@ PONG_CLIENT = (
     "c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
     "print(c.recv(16).decode())\n"
 )
+
 
 class NetNS:
     """A named network namespace made by a test; `ip netns` is used only to create/delete."""

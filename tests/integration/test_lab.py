@@ -87,8 +87,6 @@ def test_nodes_reach_each_other_over_the_underlay(lab):
     assert results[NODES[0]]["rc"] == 0, results
 
 
-
-
 @pytest.mark.parametrize("pipelining", ["0", "1"])
 def test_connection_runs_commands_and_moves_files_inside_nodes(lab, tmp_path, pipelining):
     run_connection_play(lab["inventory"], NODES, tmp_path, dict(ansible_env(), ANSIBLE_PIPELINING=pipelining))

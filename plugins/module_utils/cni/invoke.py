@@ -195,7 +195,8 @@ def _run_retrying(argv: List[str], stdin: bytes, env: Mapping[str, str], timeout
             return b"", b"", -1, CNIError(ERR_INTERNAL, "netplugin failed with no error message: fork/exec %s: %s" % (argv[0], e.strerror))
         except subprocess.TimeoutExpired as e:
             # run_group killed its process group and collected what it had printed
-            return e.stdout or b"", e.stderr or b"", -9, CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (argv[-1], timeout))
+            killed = CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (argv[-1], timeout))
+            return e.stdout or b"", e.stderr or b"", -9, killed
     raise AssertionError("unreachable: the last try returns")
 
 

@@ -652,4 +652,3 @@ def _private_sysfs() -> None:
             libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)
     except Exception:  # noqa: BLE001 - the command still runs with the node's /sys
         return
-
