@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suites; `make test` runs them all after `make setup`.
 #
-#   scripts/test.sh [pytest|unit|integration|sanity|lint ...]   (default: pytest sanity lint)
+#   scripts/test.sh [pytest|unit|integration|agent|sanity|lint|molecule ...]   (default: pytest sanity lint molecule)
 #
 #   pytest       tests/unit + tests/integration (root: network namespaces)
 #   unit         tests/unit only

@@ -53,7 +53,7 @@ options:
     type: bool
     default: false
   ip_forward:
-    description: Desired C(net.ipv4.ip_forward). Unset leaves it alone.
+    description: Desired C(net.ipv4.ip_forward). Omitted means V(true); V(null) leaves it alone.
     type: bool
     default: true
   ipv6_forwarding:
@@ -144,10 +144,9 @@ bridge:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.names import ifname_problem
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-IFNAME_MAX = 15
 
 
 def main() -> None:
@@ -169,8 +168,9 @@ def main() -> None:
     node_libs.require(module, module.params["bin_dir"])
     p = module.params
     name = p["name"]
-    if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):
-        module.fail_json(msg="name %r is not a valid interface name (1-15 characters, no '/', ':' or spaces)" % name)
+    problem = ifname_problem(name)
+    if problem is not None:
+        module.fail_json(msg="name %r is not a valid interface name: it %s" % (name, problem))
     if p["mtu"] is not None and not 68 <= p["mtu"] <= 65535:
         module.fail_json(msg="mtu must be between 68 and 65535, got %d" % p["mtu"])
     try:

@@ -66,6 +66,13 @@ options:
       - The underlay end of the node's veth pair, inside O(underlay_netns) and enslaved to O(underlay_bridge).
       - Required with O(state=present). With O(state=absent) it is deleted when given (this also deletes O(interface)).
     type: str
+  remove_underlay:
+    description:
+      - With O(state=absent), also delete the namespace O(underlay_netns) after the node, with the bridge and any port still
+        in it. The lab sets it on the last node it removes, so the underlay the first node made goes the same way.
+    type: bool
+    default: false
+    version_added: "0.2.0"
   interface:
     description:
       - The name of the node's underlay interface, inside its network namespace.
@@ -147,6 +154,15 @@ EXAMPLES = r"""
     state_dir: /run/nodenet-lab/nnlab/nnlab-node1
     underlay_netns: nnlab-underlay
     underlay_port: nnlab-n1
+
+- name: Lab | Remove node 2, the last one, and the underlay with it
+  nodenet.cni.lab_node:
+    name: nnlab-node2
+    state: absent
+    state_dir: /run/nodenet-lab/nnlab/nnlab-node2
+    underlay_netns: nnlab-underlay
+    underlay_port: nnlab-n2
+    remove_underlay: true
 """
 
 RETURN = r"""
@@ -204,10 +220,10 @@ import shutil
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.names import ifname_problem
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
 NETNS_DIR = "/run/netns"
-IFNAMSIZ = 15
 # Written into state_dir when the lab makes (or claims an empty) one: state=absent
 # deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
 # is never removed.
@@ -379,6 +395,7 @@ class LabNode:
         s["underlay"] = bool(p["underlay_netns"]) and mounts.get(os.path.join(NETNS_DIR, p["underlay_netns"]), {}).get("fstype") == "nsfs"
         s["port"] = self.host.link(p["underlay_netns"], p["underlay_port"]) if s["underlay"] and p["underlay_port"] else None
         if p["state"] == "absent":
+            s["underlay_file"] = bool(p["underlay_netns"]) and os.path.lexists(os.path.join(NETNS_DIR, p["underlay_netns"]))
             return s
         s["bridge"] = self.host.link(p["underlay_netns"], p["underlay_bridge"]) if s["underlay"] else None
         s["underlay_lo"] = self.host.link(p["underlay_netns"], "lo") if s["underlay"] else None
@@ -427,11 +444,14 @@ class LabNode:
             )
         else:
             out["state_dir"] = s["state_dir"]
+            if self.p["remove_underlay"]:
+                out["underlay_netns"] = s["underlay_file"]
         return out
 
     def desired_summary(self):
         if self.p["state"] == "absent":
-            return {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            gone = {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            return dict(gone, underlay_netns=False) if self.p["remove_underlay"] else gone
         return {
             "netns": True,
             "mount_ns": True,
@@ -545,6 +565,9 @@ class LabNode:
             steps.append(("unmount %s" % self.state_dir, self.unmount_state_dir))
         if s["state_dir"]:
             steps.append(("remove %s" % self.state_dir, self.remove_state_dir))
+        if p["remove_underlay"] and s["underlay_file"]:
+            # its bridge and the ports of nodes still in it go with the namespace
+            steps.append(("delete network namespace %s" % p["underlay_netns"], ["ip", "netns", "delete", p["underlay_netns"]]))
         return steps
 
     def unmount_state_dir(self):
@@ -680,9 +703,14 @@ def check_params(p):
                 raise LabError("underlay_cidr_ipv6: %s" % e) from e
             if network6.version != 6:
                 raise LabError("underlay_cidr_ipv6 must be an IPv6 network, got %s" % network6)
+    if p["remove_underlay"] and (p["state"] != "absent" or not p["underlay_netns"]):
+        raise LabError("remove_underlay needs state=absent and underlay_netns")
     for key in ("underlay_bridge", "underlay_port", "interface"):
-        if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
-            raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
+        problem = ifname_problem(p[key]) if p[key] else None
+        if problem is None and p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
+            problem = "has a character other than letters, digits, '_', '.' and '-' (the lab passes names to ip)"
+        if problem is not None:
+            raise LabError("%s %r is not a valid interface name: it %s" % (key, p[key], problem))
     for key in ("name", "underlay_netns"):
         if p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
             raise LabError("%s %r is not a valid namespace name" % (key, p[key]))
@@ -713,6 +741,7 @@ def main():
             ),
             directories=dict(type="list", elements="path", default=[]),
             sysctls=dict(type="dict", default={}),
+            remove_underlay=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -28,17 +28,17 @@ import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..config.netconf import NAME_RE
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
-from ..invoke import run_group
+from ..invoke import ExecRecord, run_group
+from ..names import valid_name
+from ..net.netns import netns_alive
 from ..spec import CNIError
 from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
 from ..runtime.chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from ..runtime.confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
-from ..runtime.pluginexec import TraceRecord
 
 NETNS_DIR = "/var/run/netns"
 MARKER_DIR = "nodenet-attach"  # under cache_dir, next to libcni's results/
@@ -87,7 +87,7 @@ class Outcome:
     netns: str = ""
     netns_created: bool = False  # the namespace is one cni_attach made
     cache_file: str = ""
-    trace: List[TraceRecord] = field(default_factory=list)
+    trace: List[ExecRecord] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     before: Dict[str, Any] = field(default_factory=dict)
     after: Dict[str, Any] = field(default_factory=dict)
@@ -128,7 +128,7 @@ def parse_cni_args(value: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
 def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     """Validate the options; every refusal names its option."""
     name = p["name"]
-    if not name or not NAME_RE.match(name) or len(name) > 200:
+    if not valid_name(name) or len(name) > 200:
         raise AttachError(
             "%r is not a usable container ID and namespace name (letters, digits, '_', '.', '-', starting with a letter or digit)" % name,
             "name",
@@ -142,7 +142,7 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     if netns and not os.path.isabs(netns):
         raise AttachError("%r must be an absolute path, e.g. /var/run/netns/<name> or /proc/<pid>/ns/net" % netns, "netns")
     network = p.get("network")
-    if network is not None and not NAME_RE.match(network):
+    if network is not None and not valid_name(network):
         raise AttachError("%r is not a valid network name" % network, "network")
     if not p["bin_dir"]:
         raise AttachError("needs at least one directory", "bin_dir")
@@ -180,20 +180,6 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
 
 # ---------------------------------------------------------------------------
 # namespaces
-
-
-def netns_alive(path: str) -> bool:
-    """The path is a live network namespace: a bind mount (or /proc link) on nsfs.
-
-    A plain file left where a namespace was (deleted, or its bind mount lost
-    with a private mount namespace) exists but is not one.
-    """
-    if not path:
-        return False
-    try:
-        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
-    except OSError:
-        return False
 
 
 def _marker_path(cache_dir: str, name: str) -> str:
@@ -666,6 +652,3 @@ def _private_sysfs() -> None:
             libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)
     except Exception:  # noqa: BLE001 - the command still runs with the node's /sys
         return
-
-
-AttachFn = Callable[[], Outcome]

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..spec import CNIError
-from .attach import netns_alive, result_addresses
+from ..net.netns import netns_alive
+from .attach import result_addresses
 from ..runtime.cache import CacheEntry, list_attachments
 from ..runtime.confdir import ConfFileStatus, NetworkConfigList, find_active, scan
 from .lint import canonical_type, find_binary, lint_network, overlapping_networks
