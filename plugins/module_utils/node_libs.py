@@ -130,3 +130,21 @@ def require(module: Any, bin_dirs: Sequence[str], names: Sequence[str] = LIBRARI
     if libs.missing:
         module.fail_json(msg=missing_message(libs.missing, bin_dirs), missing_libraries=libs.missing)
     return libs
+
+
+def node_module(argument_spec: dict, libraries: Sequence[str] = LIBRARIES, **kwargs: Any) -> Any:
+    """The AnsibleModule of a module that runs on a CNI node.
+
+    Adds `bin_dir` (documented once, in the nodenet.cni.node doc fragment)
+    and, unless `libraries` is empty, require()s them at once. A module
+    whose own option checks must come first passes libraries=() and calls
+    require() itself.
+    """
+    from ansible.module_utils.basic import AnsibleModule
+
+    spec = dict(argument_spec)
+    spec["bin_dir"] = dict(type="list", elements="path", default=list(DEFAULT_BIN_DIRS))
+    module = AnsibleModule(argument_spec=spec, **kwargs)
+    if libraries:
+        require(module, module.params["bin_dir"], libraries)
+    return module

@@ -21,6 +21,8 @@ description:
   - Works in the network namespace the module runs in.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
 options:
   name:
     description: The bridge name, as in the netconf's C(bridge) key.
@@ -59,13 +61,6 @@ options:
   ipv6_forwarding:
     description: Desired C(net.ipv6.conf.all.forwarding). Unset means V(true) when O(addresses) has an IPv6 address, else leave alone.
     type: bool
-  bin_dir:
-    description:
-      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
-        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts the bridge state and C(changed) without touching the link.
@@ -73,10 +68,6 @@ attributes:
   diff_mode:
     description: Shows the normalised bridge state before and after.
     support: full
-  platform:
-    description: Linux nodes; acts in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -142,7 +133,6 @@ bridge:
   sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
@@ -151,7 +141,7 @@ IFNAME_MAX = 15
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = node_libs.node_module(
         argument_spec=dict(
             name=dict(type="str", default="cni0"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -162,11 +152,9 @@ def main() -> None:
             force_address=dict(type="bool", default=False),
             ip_forward=dict(type="bool", default=True),
             ipv6_forwarding=dict(type="bool"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
         ),
         supports_check_mode=True,
     )
-    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     name = p["name"]
     if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):

@@ -19,6 +19,8 @@ description:
   - Works through netlink (pyroute2), in the network namespace the module runs in.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
 options:
   routes:
     description:
@@ -59,13 +61,6 @@ options:
     description: The routing table to manage.
     type: int
     default: 254
-  bin_dir:
-    description:
-      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
-        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts added, replaced and removed routes without touching the routing table.
@@ -73,10 +68,6 @@ attributes:
   diff_mode:
     description: Shows the owned routes before and after.
     support: full
-  platform:
-    description: Linux nodes; acts in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -124,14 +115,13 @@ removed:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_routes
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = node_libs.node_module(
         argument_spec=dict(
             routes=dict(
                 type="list",
@@ -143,11 +133,9 @@ def main() -> None:
             exclusive=dict(type="bool", default=True),
             protocol=dict(type="int", default=77),
             table=dict(type="int", default=254),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
         ),
         supports_check_mode=True,
     )
-    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     if not 5 <= p["protocol"] <= 255:
         module.fail_json(msg="protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % p["protocol"])
