@@ -137,8 +137,6 @@ from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
-IFNAME_MAX = 15
-
 
 def main() -> None:
     module = node_libs.node_module(
@@ -155,57 +153,32 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    name = p["name"]
-    if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):
-        module.fail_json(msg="name %r is not a valid interface name (1-15 characters, no '/', ':' or spaces)" % name)
-    if p["mtu"] is not None and not 68 <= p["mtu"] <= 65535:
-        module.fail_json(msg="mtu must be between 68 and 65535, got %d" % p["mtu"])
     try:
-        addresses = bridge_state.parse_addresses(p["addresses"])
+        spec = bridge_state.spec_from_params(module.params)
     except CNIError as e:
         module.fail_json(msg=e.msg)
-    ipv6 = p["ipv6_forwarding"]
-    if ipv6 is None and any(":" in a for a in addresses):
-        ipv6 = True
-    spec = bridge_state.BridgeSpec(
-        name=name,
-        addresses=addresses,
-        mtu=p["mtu"],
-        promisc=p["promisc"],
-        vlan_filtering=p["vlan_filtering"],
-        force_address=p["force_address"],
-        ip_forward=p["ip_forward"],
-        ipv6_forwarding=ipv6,
-    )
+    present = module.params["state"] == "present"
 
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        before = bridge_state.read_state(ipr, name)
+        before = bridge_state.read_state(ipr, spec.name)  # observe
         try:
-            if p["state"] == "absent":
-                after = {"name": name, "exists": False, "ip_forward": before["ip_forward"], "ipv6_forwarding": before["ipv6_forwarding"]}
-                changed = before["exists"]
-                if changed and not module.check_mode:
-                    bridge_state.remove(ipr, name)
-            else:
-                after = bridge_state.desired_state(before, spec)
-                changed = bridge_state.comparable(before) != bridge_state.comparable(after)
-                if changed and not module.check_mode:
+            after = bridge_state.desired_state(before, spec) if present else bridge_state.absent_state(before)  # compare
+            changed = bridge_state.comparable(before) != bridge_state.comparable(after)
+            if changed and not module.check_mode:  # act
+                if present:
                     bridge_state.apply(ipr, spec, before, after)
-                    after = bridge_state.read_state(ipr, name)
+                    after = bridge_state.read_state(ipr, spec.name)
+                else:
+                    bridge_state.remove(ipr, spec.name)
         except CNIError as e:
             module.fail_json(msg=e.msg, bridge=before)
 
     result = dict(changed=changed, bridge=after)
     if module._diff:
-        result["diff"] = dict(
-            before=bridge_state.comparable(before),
-            after=bridge_state.comparable(after),
-            before_header="bridge %s" % name,
-            after_header="bridge %s" % name,
-        )
+        header = "bridge %s" % spec.name
+        result["diff"] = dict(before=bridge_state.comparable(before), after=bridge_state.comparable(after), before_header=header, after_header=header)
     module.exit_json(**result)
 
 

@@ -149,18 +149,18 @@ def main() -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
+        # observe
         current = owned_routes.read_owned(ipr, p["protocol"], p["table"])
+        # compare
         if p["state"] == "present":
             plan = owned_routes.plan_routes(current, desired, exclusive=p["exclusive"])
             conflicts = owned_routes.foreign_conflicts(ipr, plan.add, p["protocol"], p["table"])
             if conflicts:
-                module.fail_json(msg="these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
+                module.fail_json(msg="routes: these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
         else:
-            # absent: listed subnets (or all owned ones) go, nothing is added
-            gone = {r.subnet for r in desired}
-            plan = owned_routes.RoutePlan(remove=[r for r in current if not gone or r.subnet in gone])
-            plan.keep = [r for r in current if r not in plan.remove]
-        after = sorted(plan.keep + plan.add + plan.replace)
+            plan = owned_routes.plan_absent(current, desired)
+        after = plan.predicted()
+        # act
         if plan.changed and not module.check_mode:
             try:
                 owned_routes.apply_plan(ipr, plan, p["protocol"], p["table"])
@@ -176,12 +176,8 @@ def main() -> None:
         removed=[r.describe() for r in plan.remove],
     )
     if module._diff:
-        result["diff"] = dict(
-            before="\n".join(r.describe() for r in current) + ("\n" if current else ""),
-            after="\n".join(r.describe() for r in after) + ("\n" if after else ""),
-            before_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
-            after_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
-        )
+        header = "owned routes (proto %d, table %d)" % (p["protocol"], p["table"])
+        result["diff"] = dict(before=owned_routes.describe_all(current), after=owned_routes.describe_all(after), before_header=header, after_header=header)
     module.exit_json(**result)
 
 
