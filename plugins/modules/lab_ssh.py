@@ -149,6 +149,8 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import lab
+from ansible_collections.nodenet.cni.plugins.module_utils.lab import LabError
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
 NETNS_DIR = "/run/netns"
@@ -195,10 +197,6 @@ while True:
             break
         time.sleep(0.1)
 """
-
-
-class LabError(Exception):
-    pass
 
 
 def host_mounts():
@@ -359,11 +357,7 @@ class LabSSH:
                 raise LabError("authorized_key_file: %s is not an OpenSSH public key" % params["authorized_key_file"])
 
     def run(self, argv, check=True):
-        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
-        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
-        if check and rc != 0:
-            raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
-        return rc, out, err
+        return lab.run_bounded(self.module, argv, COMMAND_TIMEOUT, check)
 
     def in_node(self, argv, mount=True, uts=False):
         ns = ["nsenter", "--net=" + self.netns]
@@ -635,21 +629,12 @@ class LabSSH:
         shutil.rmtree(self.files.ssh_dir)
 
     def apply(self, steps):
-        for description, step in steps:
-            if callable(step):
-                try:
-                    step()
-                except OSError as e:
-                    raise LabError("%s: %s" % (description, e)) from e
-            else:
-                self.run(step)
+        lab.apply_steps(steps, self.run)
 
 
 def check_params(p):
-    if not re.match(r"^[A-Za-z0-9_.-]+$", p["name"]):
-        raise LabError("name %r is not a valid namespace name" % p["name"])
-    if not os.path.isabs(p["state_dir"]) or os.path.normpath(p["state_dir"]) in ("/", "/run", "/tmp", "/var", "/etc"):
-        raise LabError("state_dir must be an absolute path of the node's own directory, got %r" % p["state_dir"])
+    lab.check_name("name", p["name"])
+    lab.check_state_dir(p["state_dir"])
     if not re.match(r"^[a-z_][a-z0-9_-]{0,30}$", p["user"]) or p["user"] in ("root", "sshd", "nobody"):
         raise LabError("user %r is not a valid login user name (lowercase, not root, sshd or nobody)" % p["user"])
     if not 1000 <= p["uid"] <= 60000:
@@ -679,25 +664,12 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if os.geteuid() != 0:
-        module.fail_json(msg="the lab needs root (namespaces and mounts); run the lab playbooks as root")
+    lab.require_root(module)
     result = dict(changed=False, netns=os.path.join(NETNS_DIR, p["name"]), user=p["user"], actions=[])
     try:
         check_params(p)
         node = LabSSH(module, p)
-        before = node.observe()
-        steps = node.plan(before)
-        result["actions"] = [description for description, dummy in steps]
-        result["changed"] = bool(steps)
-        after = before
-        after_summary = node.desired_summary(before) if steps else node.summary(before)
-        if steps and not module.check_mode:
-            node.apply(steps)
-            after = node.observe()
-            remaining = node.plan(after)
-            if remaining:
-                raise LabError("ssh on node %s is still not as requested; would still: %s" % (p["name"], "; ".join(d for d, dummy in remaining)))
-            after_summary = node.summary(after)
+        before, after, after_summary = lab.converge(node, module.check_mode, result, "ssh on node %s" % p["name"])
         if p["state"] == "present":
             result.update(host_key=after["host_key"], address=LISTEN_ADDRESS, port=PORT)
             if not module.check_mode:
@@ -705,12 +677,7 @@ def main():
     except LabError as e:
         module.fail_json(msg=str(e), **result)
     if module._diff:
-        result["diff"] = dict(
-            before=json.dumps(node.summary(before), indent=2, sort_keys=True) + "\n",
-            after=json.dumps(after_summary, indent=2, sort_keys=True) + "\n",
-            before_header="ssh of lab node %s" % p["name"],
-            after_header="ssh of lab node %s" % p["name"],
-        )
+        result["diff"] = lab.summary_diff(node.summary(before), after_summary, "ssh of lab node %s" % p["name"])
     module.exit_json(**result)
 
 
