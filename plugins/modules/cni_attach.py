@@ -293,21 +293,24 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import attach
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "checked", "absent"], default="present"),
+    network=dict(type="str"),
+    netns=dict(type="path"),
+    ifname=dict(type="str", default="eth0"),
+    cni_args=dict(type="dict", default={}),
+    capability_args=dict(type="dict", default={}),
+    command=dict(type="str"),
+    command_timeout=dict(type="int", default=60),
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    cache_dir=dict(type="path", default="/var/lib/cni"),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "checked", "absent"], default="present"),
-            network=dict(type="str"),
-            netns=dict(type="path"),
-            ifname=dict(type="str", default="eth0"),
-            cni_args=dict(type="dict", default={}),
-            capability_args=dict(type="dict", default={}),
-            command=dict(type="str"),
-            command_timeout=dict(type="int", default=60),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params

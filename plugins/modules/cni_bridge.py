@@ -138,19 +138,22 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", default="cni0"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    addresses=dict(type="list", elements="str", default=[]),
+    mtu=dict(type="int"),
+    promisc=dict(type="bool", default=False),
+    vlan_filtering=dict(type="bool"),
+    force_address=dict(type="bool", default=False),
+    ip_forward=dict(type="bool", default=True),
+    ipv6_forwarding=dict(type="bool"),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            name=dict(type="str", default="cni0"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            addresses=dict(type="list", elements="str", default=[]),
-            mtu=dict(type="int"),
-            promisc=dict(type="bool", default=False),
-            vlan_filtering=dict(type="bool"),
-            force_address=dict(type="bool", default=False),
-            ip_forward=dict(type="bool", default=True),
-            ipv6_forwarding=dict(type="bool"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     try:

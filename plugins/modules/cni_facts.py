@@ -152,20 +152,23 @@ from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import facts
 
 
+ARGUMENT_SPEC = dict(
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    cache_dir=dict(type="path", default="/var/lib/cni"),
+    route_protocol=dict(type="int", default=77),
+    route_table=dict(type="int", default=254),
+    gather=dict(
+        type="list",
+        elements="str",
+        choices=["all", "plugins", "configs", "bridges", "routes", "leases", "attachments"],
+        default=["all"],
+    ),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-            route_protocol=dict(type="int", default=77),
-            route_table=dict(type="int", default=254),
-            gather=dict(
-                type="list",
-                elements="str",
-                choices=["all", "plugins", "configs", "bridges", "routes", "leases", "attachments"],
-                default=["all"],
-            ),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         libraries=(),
     )

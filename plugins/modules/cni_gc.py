@@ -135,15 +135,18 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import gc
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    network=dict(type="list", elements="str", default=[]),
+    grace_seconds=dict(type="int", default=60),
+    plugin_gc=dict(type="bool", default=False),
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    cache_dir=dict(type="path", default="/var/lib/cni"),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            network=dict(type="list", elements="str", default=[]),
-            grace_seconds=dict(type="int", default=60),
-            plugin_gc=dict(type="bool", default=False),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         libraries=(),
     )

@@ -154,22 +154,25 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint, 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    plugins=dict(type="list", elements="dict"),
+    cni_version=dict(type="str", default="1.0.0"),
+    format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
+    priority=dict(type="str", default="10"),
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    disable_check=dict(type="bool", default=False),
+    disable_gc=dict(type="bool", default=False),
+    lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
+    exclusive=dict(type="bool", default=False),
+    exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            plugins=dict(type="list", elements="dict"),
-            cni_version=dict(type="str", default="1.0.0"),
-            format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
-            priority=dict(type="str", default="10"),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            disable_check=dict(type="bool", default=False),
-            disable_gc=dict(type="bool", default=False),
-            lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
-            exclusive=dict(type="bool", default=False),
-            exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ["plugins"])],
         supports_check_mode=True,
         libraries=["netaddr"],

@@ -120,28 +120,28 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    routes=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
+    ),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=True),
+    protocol=dict(type="int", default=77),
+    table=dict(type="int", default=254),
+)
+
+
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=dict(
-            routes=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
-            ),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            exclusive=dict(type="bool", default=True),
-            protocol=dict(type="int", default=77),
-            table=dict(type="int", default=254),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params
-    if not 5 <= p["protocol"] <= 255:
-        module.fail_json(msg="protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % p["protocol"])
-    if not 1 <= p["table"] <= 0xFFFFFFFF:
-        module.fail_json(msg="table must be a routing table number, got %d" % p["table"])
     try:
+        owned_routes.check_owner(p["protocol"], p["table"])
         desired = owned_routes.parse_routes(p["routes"])
     except CNIError as e:
         module.fail_json(msg=e.msg)

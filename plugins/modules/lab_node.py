@@ -713,27 +713,30 @@ def check_params(p):
             raise LabError("private_paths: %r is not an absolute path below /" % path)
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent", "rebooted"], default="present"),
+    state_dir=dict(type="path", required=True),
+    underlay_netns=dict(type="str"),
+    underlay_bridge=dict(type="str"),
+    underlay_port=dict(type="str"),
+    underlay_cidr=dict(type="str"),
+    underlay_cidr_ipv6=dict(type="str"),
+    index=dict(type="int"),
+    interface=dict(type="str", default="eth0"),
+    private_paths=dict(
+        type="list",
+        elements="path",
+        default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
+    ),
+    directories=dict(type="list", elements="path", default=[]),
+    sysctls=dict(type="dict", default={}),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent", "rebooted"], default="present"),
-            state_dir=dict(type="path", required=True),
-            underlay_netns=dict(type="str"),
-            underlay_bridge=dict(type="str"),
-            underlay_port=dict(type="str"),
-            underlay_cidr=dict(type="str"),
-            underlay_cidr_ipv6=dict(type="str"),
-            index=dict(type="int"),
-            interface=dict(type="str", default="eth0"),
-            private_paths=dict(
-                type="list",
-                elements="path",
-                default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
-            ),
-            directories=dict(type="list", elements="path", default=[]),
-            sysctls=dict(type="dict", default={}),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params

@@ -650,17 +650,20 @@ def check_params(p):
             raise LabError("uid %d belongs to %s on this machine; choose a uid no host account has" % (p["uid"], owner))
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    state_dir=dict(type="path", required=True),
+    user=dict(type="str", default="nnadmin"),
+    uid=dict(type="int", default=2999),
+    authorized_key_file=dict(type="path"),
+    sshd_exe=dict(type="path", default="/usr/sbin/sshd"),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            state_dir=dict(type="path", required=True),
-            user=dict(type="str", default="nnadmin"),
-            uid=dict(type="int", default=2999),
-            authorized_key_file=dict(type="path"),
-            sshd_exe=dict(type="path", default="/usr/sbin/sshd"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import parse_netconf
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.portmap import parse_portmap
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state, netconf_file
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.owned_routes import PodRoute, parse_routes, plan_absent, plan_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.owned_routes import PodRoute, check_owner, parse_routes, plan_absent, plan_routes
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import ERR_INVALID_NETCONF, CNIError
 
 # -- cni_routes: plan_routes / plan_absent ---------------------------------------------
@@ -304,3 +304,11 @@ def test_portmap_lenient_del_reads_broken_mappings_as_none():
 def test_podroute_describe_shows_the_metric_only_when_set():
     assert PodRoute("10.0.0.0/24", "10.1.0.1").describe() == "10.0.0.0/24 via 10.1.0.1"
     assert PodRoute("10.0.0.0/24", "10.1.0.1", 5).describe() == "10.0.0.0/24 via 10.1.0.1 metric 5"
+
+
+@pytest.mark.parametrize("protocol,table,option", [(4, 254, "protocol"), (256, 254, "protocol"), (77, 0, "table"), (77, 2**32, "table")])
+def test_route_owner_options_name_the_option(protocol, table, option):
+    with pytest.raises(CNIError) as e:
+        check_owner(protocol, table)
+    assert e.value.msg.startswith(option)
+    check_owner(77, 254)

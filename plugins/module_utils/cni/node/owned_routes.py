@@ -57,6 +57,14 @@ class RoutePlan:
 IP6_RT_PRIO_USER = 1024  # include/uapi/linux/ipv6_route.h
 
 
+def check_owner(protocol: int, table: int) -> None:
+    """The protocol number that marks our routes and the table they live in; errors name the option."""
+    if not 5 <= protocol <= 255:
+        raise CNIError(ERR_INVALID_NETCONF, "protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % protocol)
+    if not 1 <= table <= 0xFFFFFFFF:
+        raise CNIError(ERR_INVALID_NETCONF, "table must be a routing table number, got %d" % table)
+
+
 def parse_routes(items: Sequence[Dict[str, Any]], option: str = "routes") -> List[PodRoute]:
     """Validate and normalise; every error names the entry and field."""
     from netaddr import AddrFormatError, IPAddress, IPNetwork
