@@ -29,3 +29,17 @@ attributes:
     support: full
     platforms: posix
 """
+
+    # conf_dir and cache_dir, for the modules that read libcni's configs and result cache
+    # (argument spec: node_libs.CNI_DIR_OPTIONS)
+    CNI_DIRS = r"""
+options:
+  conf_dir:
+    description: The CNI configuration directory (C(NETCONFPATH)).
+    type: path
+    default: /etc/cni/net.d
+  cache_dir:
+    description: libcni's cache directory; results are in its C(results/) subdirectory.
+    type: path
+    default: /var/lib/cni
+"""

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 Step = Tuple[str, Union[List[str], Callable[[], Any]]]
@@ -26,8 +27,48 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 SHARED_DIRS = ("/", "/run", "/tmp", "/var", "/etc")
 
 
+NETNS_DIR = "/run/netns"
+
+# Runs inside the node (its netns and mount namespace entered; stdlib only, the node's python).
+# Prints what the node looks like from inside: hostname, (dev, ino) of each path given,
+# the mount points and what is mounted on /sys.
+NODE_VIEW = r"""
+import json, os, re, sys
+def unescape(field):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)  # mountinfo writes blanks as \040
+view = {"hostname": open("/proc/sys/kernel/hostname").read().strip(), "paths": {}, "mounts": [], "sys": None}
+for path in json.loads(sys.argv[1]):
+    try:
+        st = os.stat(path)
+        view["paths"][path] = [st.st_dev, st.st_ino]
+    except OSError:
+        view["paths"][path] = None
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        fields = line.split()
+        rest = fields[fields.index("-") + 1:]
+        view["mounts"].append(unescape(fields[4]))
+        if fields[4] == "/sys":
+            view["sys"] = [rest[0], rest[1]]  # the last mount on /sys wins
+print(json.dumps(view))
+"""
+
+
 class LabError(Exception):
     pass
+
+
+def node_paths(name: str, state_dir: str) -> Tuple[str, str, str, str]:
+    """A node's network namespace, its state_dir, and the files its mount and UTS namespaces persist on."""
+    state_dir = state_dir.rstrip("/") or "/"
+    return os.path.join(NETNS_DIR, name), state_dir, os.path.join(state_dir, "mnt"), os.path.join(state_dir, "uts")
+
+
+def node_view(run: Callable[..., Tuple[int, str, str]], netns: str, mnt: str, paths: Sequence[str], uts: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """NODE_VIEW run inside the node, or None when the node cannot be entered."""
+    argv = ["nsenter", "--net=" + netns, "--mount=" + mnt] + (["--uts=" + uts] if uts else [])
+    rc, out, dummy = run(argv + ["--", sys.executable, "-c", NODE_VIEW, json.dumps(list(paths))], check=False)
+    return json.loads(out) if rc == 0 else None
 
 
 def require_root(module: Any) -> None:

@@ -34,6 +34,11 @@ LIBRARIES: Tuple[str, ...] = ("pyroute2", "netaddr")
 # Debian/Ubuntu (and Fedora) package names of the same libraries
 DISTRIBUTION_PACKAGES = {"pyroute2": "python3-pyroute2", "netaddr": "python3-netaddr"}
 DEFAULT_BIN_DIRS: Tuple[str, ...] = ("/opt/cni/bin",)
+# conf_dir and cache_dir as libcni has them (documented once: doc fragment nodenet.cni.node.cni_dirs)
+CNI_DIR_OPTIONS = dict(
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    cache_dir=dict(type="path", default="/var/lib/cni"),
+)
 
 
 @dataclass

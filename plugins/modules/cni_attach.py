@@ -35,6 +35,7 @@ author:
   - nodenet.cni maintainers (@nodenet)
 extends_documentation_fragment:
   - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
   name:
     description:
@@ -91,14 +92,6 @@ options:
     description: Seconds after which O(command) is killed (and the task fails).
     type: int
     default: 60
-  conf_dir:
-    description: The CNI configuration directory (C(NETCONFPATH)).
-    type: path
-    default: /etc/cni/net.d
-  cache_dir:
-    description: libcni's cache directory. Results go to its C(results/) subdirectory.
-    type: path
-    default: /var/lib/cni
 attributes:
   check_mode:
     description: Executes nothing, not even plugin VERSION, and creates nothing; reports the configuration it would use and what it would do.
@@ -294,6 +287,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIErr
 
 
 ARGUMENT_SPEC = dict(
+    node_libs.CNI_DIR_OPTIONS,
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["present", "checked", "absent"], default="present"),
     network=dict(type="str"),
@@ -303,8 +297,6 @@ ARGUMENT_SPEC = dict(
     capability_args=dict(type="dict", default={}),
     command=dict(type="str"),
     command_timeout=dict(type="int", default=60),
-    conf_dir=dict(type="path", default="/etc/cni/net.d"),
-    cache_dir=dict(type="path", default="/var/lib/cni"),
 )
 
 

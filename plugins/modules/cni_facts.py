@@ -31,15 +31,8 @@ author:
   - nodenet.cni maintainers (@nodenet)
 extends_documentation_fragment:
   - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
-  conf_dir:
-    description: The CNI configuration directory.
-    type: path
-    default: /etc/cni/net.d
-  cache_dir:
-    description: libcni's cache directory (results in its C(results/) subdirectory).
-    type: path
-    default: /var/lib/cni
   route_protocol:
     description: The routing protocol number that marks owned pod-subnet routes (as in M(nodenet.cni.cni_routes)).
     type: int
@@ -153,8 +146,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import facts
 
 
 ARGUMENT_SPEC = dict(
-    conf_dir=dict(type="path", default="/etc/cni/net.d"),
-    cache_dir=dict(type="path", default="/var/lib/cni"),
+    node_libs.CNI_DIR_OPTIONS,
     route_protocol=dict(type="int", default=77),
     route_table=dict(type="int", default=254),
     gather=dict(

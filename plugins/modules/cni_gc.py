@@ -29,6 +29,7 @@ author:
   - nodenet.cni maintainers (@nodenet)
 extends_documentation_fragment:
   - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
   network:
     description: The networks to collect, by their C(name). Default is every valid configuration in O(conf_dir).
@@ -47,14 +48,6 @@ options:
         between is not in the valid set.
     type: bool
     default: false
-  conf_dir:
-    description: The CNI configuration directory.
-    type: path
-    default: /etc/cni/net.d
-  cache_dir:
-    description: libcni's cache directory (results in its C(results/) subdirectory).
-    type: path
-    default: /var/lib/cni
 attributes:
   check_mode:
     description: Decides exactly as a real run and lists what it would free and why, changing nothing.
@@ -136,11 +129,10 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIErr
 
 
 ARGUMENT_SPEC = dict(
+    node_libs.CNI_DIR_OPTIONS,
     network=dict(type="list", elements="str", default=[]),
     grace_seconds=dict(type="int", default=60),
     plugin_gc=dict(type="bool", default=False),
-    conf_dir=dict(type="path", default="/etc/cni/net.d"),
-    cache_dir=dict(type="path", default="/var/lib/cni"),
 )
 
 

@@ -108,15 +108,8 @@ options:
     default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - nodenet.cni.lab
 requirements:
-  - root on the machine that hosts the lab
   - iproute2 (C(ip)), util-linux (C(nsenter), C(unshare), C(mount), C(umount)) and C(sysctl)
 notes:
   - Interface names are limited to 15 characters by the kernel; O(underlay_bridge) and O(underlay_port) must fit.
@@ -208,7 +201,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils import lab
 from ansible_collections.nodenet.cni.plugins.module_utils.lab import LabError
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = lab.NETNS_DIR
 IFNAMSIZ = 15
 # Written into state_dir when the lab makes (or claims an empty) one: state=absent
 # deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
@@ -248,26 +241,6 @@ for src, dst in spec["binds"]:
     run("mount", "--bind", src, dst)
 """
 
-# Runs inside the node (net + mount + UTS entered). Prints what the node looks like from inside.
-NODE_VIEW = r"""
-import json, os, sys
-view = {"hostname": open("/proc/sys/kernel/hostname").read().strip(), "paths": {}, "sys": None}
-for path in json.loads(sys.argv[1]):
-    try:
-        st = os.stat(path)
-        view["paths"][path] = [st.st_dev, st.st_ino]
-    except OSError:
-        view["paths"][path] = None
-with open("/proc/self/mountinfo") as f:
-    for line in f:
-        fields = line.split()
-        rest = fields[fields.index("-") + 1:]
-        if fields[4] == "/sys":
-            view["sys"] = [rest[0], rest[1]]  # the last mount on /sys wins
-print(json.dumps(view))
-"""
-
-
 class Host:
     """Runs the lab's commands on the host (C locale); a failure becomes a LabError."""
 
@@ -302,11 +275,7 @@ class Host:
         return out.strip() if rc == 0 else None
 
     def node_view(self, netns_path, mnt, uts, paths):
-        rc, out, dummy = self.run(
-            ["nsenter", "--net=" + netns_path, "--mount=" + mnt, "--uts=" + uts, "--", sys.executable, "-c", NODE_VIEW, json.dumps(paths)],
-            check=False,
-        )
-        return json.loads(out) if rc == 0 else None
+        return lab.node_view(self.run, netns_path, mnt, paths, uts=uts)
 
 
 def is_up(link):
@@ -320,10 +289,7 @@ class LabNode:
         self.host = host
         self.p = params
         self.name = params["name"]
-        self.netns = os.path.join(NETNS_DIR, self.name)
-        self.state_dir = params["state_dir"].rstrip("/") or "/"
-        self.mnt = os.path.join(self.state_dir, "mnt")
-        self.uts = os.path.join(self.state_dir, "uts")
+        self.netns, self.state_dir, self.mnt, self.uts = lab.node_paths(self.name, params["state_dir"])
         self.binds = [(os.path.join(self.state_dir, "root", path.lstrip("/")), path) for path in params["private_paths"]]
         self.directories = [self.host_path(d) for d in params["directories"]]
         # a fixed MAC, like a real NIC: a re-made interface keeps it, so the other nodes' ARP caches stay right

@@ -65,15 +65,8 @@ options:
     default: /usr/sbin/sshd
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - nodenet.cni.lab
 requirements:
-  - root on the machine that hosts the lab
   - openssh-server, sudo, socat, util-linux (C(nsenter), C(mount), C(umount)), C(ssh-keygen)
 notes:
   - The node must be up (its network namespace and its persisted mount and UTS namespaces exist); run M(nodenet.cni.lab_node) first.
@@ -137,7 +130,6 @@ actions:
 """
 
 import hashlib
-import json
 import os
 import pwd
 import re
@@ -153,7 +145,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils import lab
 from ansible_collections.nodenet.cni.plugins.module_utils.lab import LabError
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = lab.NETNS_DIR
 LISTEN_ADDRESS = "127.0.0.1"
 PORT = 22
 # the node's umask for the login user: what hardened nodes use, and the hardest case for file modes
@@ -165,23 +157,6 @@ SSH_PROGRAMS = ("sshd", "socat")
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60  # seconds, for one command of the lab
-
-# Runs inside the node's mount namespace: (dev, ino) of each path and the node's mount points.
-NODE_VIEW = r"""
-import json, os, re, sys
-def unescape(field):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-view = {"paths": {}, "mounts": []}
-for path in json.loads(sys.argv[1]):
-    try:
-        st = os.stat(path)
-        view["paths"][path] = [st.st_dev, st.st_ino]
-    except OSError:
-        view["paths"][path] = None
-with open("/proc/self/mountinfo") as f:
-    view["mounts"] = [unescape(line.split()[4]) for line in f]
-print(json.dumps(view))
-"""
 
 # Answers whether something speaks SSH on the address inside the namespace we run in.
 BANNER_PROBE = r"""
@@ -337,10 +312,7 @@ class LabSSH:
         self.module = module
         self.p = params
         self.name = params["name"]
-        self.netns = os.path.join(NETNS_DIR, self.name)
-        self.state_dir = params["state_dir"].rstrip("/") or "/"
-        self.mnt = os.path.join(self.state_dir, "mnt")
-        self.uts = os.path.join(self.state_dir, "uts")
+        self.netns, self.state_dir, self.mnt, self.uts = lab.node_paths(self.name, params["state_dir"])
         try:
             sshd_user = pwd.getpwnam("sshd")  # openssh-server's privilege separation user: the same uid inside the node
         except KeyError:
@@ -444,8 +416,7 @@ class LabSSH:
         return pid if self.files.config in cmdline else None  # else a recycled pid
 
     def node_view(self):
-        rc, out, dummy = self.run(self.in_node([sys.executable, "-c", NODE_VIEW, json.dumps([dst for dummy, dst in self.files.binds])]), check=False)
-        return json.loads(out) if rc == 0 else None
+        return lab.node_view(self.run, self.netns, self.mnt, [dst for dummy, dst in self.files.binds])
 
     def banner(self, timeout):
         probe = [sys.executable, "-c", BANNER_PROBE, LISTEN_ADDRESS, str(PORT), str(timeout)]
