@@ -241,6 +241,7 @@ for src, dst in spec["binds"]:
     run("mount", "--bind", src, dst)
 """
 
+
 class Host:
     """Runs the lab's commands on the host (C locale); a failure becomes a LabError."""
 
