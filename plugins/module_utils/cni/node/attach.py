@@ -383,38 +383,22 @@ class Attacher:
 
     # -- present ---------------------------------------------------------------
     def present(self) -> Outcome:
+        """Keep a cached attachment that matches; else DEL what is there and ADD."""
         path, net, rule = self._active()
         out = self.out
         out.config = config_view(path, net, rule)
         entries = self._entries()
         marker = self._owned()
-        want_netns = self.req.netns_path
         out.before = state_view(entries, marker["netns"] if marker else "", marker is not None)
-        current = next((e for e in entries if e.network_name == net.name), None)
         self._missing_plugins(net)
-        for entry in entries:
-            foreign = entry.netns and entry.netns != want_netns and not (marker is not None and marker.get("netns") == entry.netns)
-            if foreign:  # somebody else's attachment (a runtime's, or one with netns= given): never DEL it implicitly
-                raise AttachError(
-                    "container ID %r is attached on %s to network %r in netns %s, which cni_attach did not make; "
-                    "pass netns=%s to manage that attachment, or choose another name"
-                    % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
-                    "name",
-                    config=out.config,
-                )
-
+        self._refuse_foreign(entries, marker)
         netns_plan = self._plan_netns(marker)
 
+        current = next((e for e in entries if e.network_name == net.name), None)
         if current is not None and len(entries) == 1:
-            reasons = self._drift(current, net, want_netns)
+            reasons = self._drift(current, net, self.req.netns_path)
             if not reasons:
-                out.result = current.result
-                out.cache_file = current.path
-                out.netns = current.netns
-                out.netns_created = marker is not None and marker["netns"] == current.netns
-                out.after = out.before
-                out.actions.append("attachment %s on %s already cached: nothing to do" % (self.req.name, net.name))
-                return out
+                return self._keep(current, marker, net)
             out.notes.append("re-attaching: " + "; ".join(reasons))
         for entry in entries:  # a stale or outdated attachment of this probe goes first
             self._del(
@@ -422,28 +406,62 @@ class Attacher:
             )
 
         out.changed = True
-        out.netns = want_netns
+        out.netns = self.req.netns_path
         self._make_netns(netns_plan)
         out.netns_created = not self.req.netns
         out.actions.append("ADD %s to network %s (%s) as %s" % (self.req.name, net.name, path, self.req.ifname))
         if self.check_mode:
-            out.after = {
-                "netns": want_netns,
-                "netns_created_by_cni_attach": out.netns_created,
-                "attachments": [
-                    {
-                        "network": net.name,
-                        "container_id": self.req.name,
-                        "ifname": self.req.ifname,
-                        "netns": want_netns,
-                        "ips": [],
-                        "cni_args": [[k, v] for k, v in self.req.cni_args],
-                        "capability_args": self.req.capability_args,
-                    }
-                ],
-            }
+            out.after = self._predicted_after(net)
             return out
-        rt = self._rt(want_netns)
+        return self._add(net)
+
+    def _refuse_foreign(self, entries: Sequence[CacheEntry], marker: Optional[Dict[str, Any]]) -> None:
+        """Somebody else's attachment (a runtime's, or one with netns= given) is never DEL'd implicitly."""
+        want_netns = self.req.netns_path
+        for entry in entries:
+            if entry.netns and entry.netns != want_netns and not (marker is not None and marker.get("netns") == entry.netns):
+                raise AttachError(
+                    "container ID %r is attached on %s to network %r in netns %s, which cni_attach did not make; "
+                    "pass netns=%s to manage that attachment, or choose another name"
+                    % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
+                    "name",
+                    config=self.out.config,
+                )
+
+    def _keep(self, current: CacheEntry, marker: Optional[Dict[str, Any]], net: NetworkConfigList) -> Outcome:
+        """The cached attachment is what is wanted: report it, change nothing."""
+        out = self.out
+        out.result = current.result
+        out.cache_file = current.path
+        out.netns = current.netns
+        out.netns_created = marker is not None and marker["netns"] == current.netns
+        out.after = out.before
+        out.actions.append("attachment %s on %s already cached: nothing to do" % (self.req.name, net.name))
+        return out
+
+    def _predicted_after(self, net: NetworkConfigList) -> Dict[str, Any]:
+        """Check mode's `after`: the attachment as ADD would cache it (no IPs: IPAM did not run)."""
+        want_netns = self.req.netns_path
+        return {
+            "netns": want_netns,
+            "netns_created_by_cni_attach": self.out.netns_created,
+            "attachments": [
+                {
+                    "network": net.name,
+                    "container_id": self.req.name,
+                    "ifname": self.req.ifname,
+                    "netns": want_netns,
+                    "ips": [],
+                    "cni_args": [[k, v] for k, v in self.req.cni_args],
+                    "capability_args": self.req.capability_args,
+                }
+            ],
+        }
+
+    def _add(self, net: NetworkConfigList) -> Outcome:
+        """ADD the chain; a failed ADD is undone (DEL, cache entry, our namespace) before the error goes up."""
+        out = self.out
+        rt = self._rt(self.req.netns_path)
         try:
             done = self.runtime.add_list(net, rt)
         except ChainError as e:
@@ -455,7 +473,7 @@ class Attacher:
         out.notes.extend(done.notes)
         out.result = done.result
         out.cache_file = done.cache_file
-        out.after = state_view(self._entries(net.name), want_netns, out.netns_created)
+        out.after = state_view(self._entries(net.name), self.req.netns_path, out.netns_created)
         return out
 
     def _drift(self, entry: CacheEntry, net: NetworkConfigList, want_netns: str) -> List[str]:
