@@ -185,10 +185,6 @@ def get_link_by_index(ipr: Any, index: int) -> Optional[LinkInfo]:
     return _info(msgs[0]) if msgs else None
 
 
-def list_links(ipr: Any) -> List[LinkInfo]:
-    return [_info(m) for m in ipr.get_links()]
-
-
 def require_link(ipr: Any, name: str) -> LinkInfo:
     link = get_link(ipr, name)
     if link is None:
@@ -324,16 +320,6 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
             raise netlink_failure("create veth pair %s <-> %s" % (ifname, peer_name), e)
         return peer_name, require_link(ipr_container, ifname)
     raise netlink_failure("create veth pair for %s (no free host name after %d tries)" % (ifname, VETH_NAME_ATTEMPTS), last or OSError(errno.EEXIST, "exists"))
-
-
-def move_to_netns(ipr: Any, link: LinkInfo, netns_fd: int) -> None:
-    """Move `link` into the netns open at `netns_fd` (it gets a new ifindex there)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.link("set", index=link.index, net_ns_fd=netns_fd)
-    except NetlinkError as e:
-        raise netlink_failure("move %r to another netns" % link.name, e)
 
 
 def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:

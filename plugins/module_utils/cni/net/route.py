@@ -73,31 +73,6 @@ def add_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = Non
         raise netlink_failure("add route %s" % shown, e)
 
 
-def replace_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = None) -> None:
-    """Add or overwrite the route to route.dst (same table and metric)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.route("replace", **_request(route, oif, gateway))
-    except NetlinkError as e:
-        raise netlink_failure("replace route %s" % route.dst, e)
-
-
-def delete_route(ipr: Any, route: Route, oif: int = 0) -> bool:
-    """Delete a matching route; False if there was none."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    spec = _request(route, oif)
-    spec.pop("proto", None)  # match any origin
-    try:
-        ipr.route("del", **spec)
-    except NetlinkError as e:
-        if e.code == errno.ESRCH:
-            return False
-        raise netlink_failure("delete route %s" % route.dst, e)
-    return True
-
-
 def list_routes(ipr: Any, family: int = 0, table: int = MAIN_TABLE, oif: int = 0) -> List[Route]:
     """Unicast routes of a table as spec.Route (dst always in CIDR form), optionally only out of `oif`.
 
