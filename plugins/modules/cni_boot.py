@@ -151,25 +151,23 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files
 
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    sysctls=dict(type="dict", default={}),
+    sysctl_file=dict(type="path", default="/etc/sysctl.d/90-nodenet-cni.conf"),
+    restore=dict(type="dict", default={}),
+    restore_file=dict(type="path", default="/etc/nodenet/boot.json"),
+    systemd_dir=dict(type="path", default="/etc/systemd/system"),
+    unit=dict(type="str", default="nodenet-cni-boot.service"),
+    command=dict(type="list", elements="str"),
+    description=dict(type="str", default="nodenet.cni: restore the pod network (bridge, pod-subnet routes)"),
+    before=dict(type="list", elements="str", default=["containerd.service", "crio.service", "kubelet.service"]),
+    wanted_by=dict(type="str", default="multi-user.target"),
+)
+
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            sysctls=dict(type="dict", default={}),
-            sysctl_file=dict(type="path", default="/etc/sysctl.d/90-nodenet-cni.conf"),
-            restore=dict(type="dict", default={}),
-            restore_file=dict(type="path", default="/etc/nodenet/boot.json"),
-            systemd_dir=dict(type="path", default="/etc/systemd/system"),
-            unit=dict(type="str", default="nodenet-cni-boot.service"),
-            command=dict(type="list", elements="str"),
-            description=dict(type="str", default="nodenet.cni: restore the pod network (bridge, pod-subnet routes)"),
-            before=dict(type="list", elements="str", default=["containerd.service", "crio.service", "kubelet.service"]),
-            wanted_by=dict(type="str", default="multi-user.target"),
-        ),
-        required_if=[("state", "present", ["command"])],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["command"])], supports_check_mode=True)
     uid, gid = os.geteuid(), os.getegid()
     try:
         spec = boot_files.BootSpec.from_params(module.params)
