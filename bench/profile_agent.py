@@ -39,6 +39,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=0, help="also time a burst of this many ADDs then DELs on that many threads")
     ap.add_argument("--profile", choices=("add", "del", "both"), default=None)
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--plugin", choices=("bridge", "host-local"), default="bridge", help="what the runtime calls (host-local: directly, as the bench's host-local figures)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--child", nargs=3, metavar=("RUNTIME", "HOSTNS", "PREFIX"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -60,7 +61,8 @@ def parent(opts: argparse.Namespace) -> int:
         host = sandbox.netns("host")
         count = max(opts.pods, opts.parallel)
         sandbox.netns_many("c", count)
-        argv = [opts.python, "-I", os.path.abspath(__file__), "--pods", str(opts.pods), "--parallel", str(opts.parallel), "--top", str(opts.top)]
+        argv = [opts.python, "-I", os.path.abspath(__file__), "--pods", str(opts.pods), "--parallel", str(opts.parallel), "--top", str(opts.top),
+                "--plugin", opts.plugin]
         if opts.profile:
             argv += ["--profile", opts.profile]
         argv += ["--child", runtime, host, sandbox.prefix]
@@ -96,7 +98,7 @@ def child(opts: argparse.Namespace) -> int:
     def call(command: str, i: int, prev: str = "") -> str:
         env = cniconf.runtime_env(command, ids[i], pods[i], bin_dir)
         body = json.dumps(cniconf.with_prev_result(conf, prev)).encode() if prev else stdin
-        code, out, err = skel.run("bridge", env, body)
+        code, out, err = skel.run(opts.plugin, env, body)
         if code != 0:
             raise RuntimeError("%s pod %d: %s %s" % (command, i, out, err))
         return out
@@ -163,6 +165,23 @@ def child(opts: argparse.Namespace) -> int:
         import pstats
 
         stats = pstats.Stats(profiler)
+        groups: dict = {}
+        for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            if "/pyroute2/" in filename:
+                group = "pyroute2 " + filename.split("/pyroute2/", 1)[1].split("/")[0]
+            elif "/nodenet_cni/" in filename:
+                group = "nodenet_cni " + filename.split("/nodenet_cni/", 1)[1]
+            elif "/netaddr/" in filename:
+                group = "netaddr"
+            elif filename == "~":
+                group = "builtin " + func.split(" of ")[0][:40]
+            else:
+                group = "stdlib " + os.path.basename(filename)
+            groups[group] = groups.get(group, 0.0) + tottime
+        total = sum(groups.values()) or 1.0
+        print("self time by module (share of the profiled calls):")
+        for group, spent in sorted(groups.items(), key=lambda kv: -kv[1])[: opts.top]:
+            print("  %5.1f%%  %s" % (spent * 100 / total, group))
         stats.sort_stats("cumulative").print_stats(opts.top)
         stats.sort_stats("tottime").print_stats(opts.top)
     return 0

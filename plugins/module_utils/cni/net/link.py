@@ -179,19 +179,29 @@ def ipr_in_netns(path: str) -> Iterator[Any]:
 # reading
 
 
+_INFO_ATTRS = frozenset(("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_MTU", "IFLA_OPERSTATE", "IFLA_MASTER", "IFLA_LINK", "IFLA_LINKINFO"))
+
+
 def _info(msg: Any) -> LinkInfo:
-    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    # One pass over the attributes, decoding only the ones we keep (a link
+    # message carries some forty; get_attr would scan them once per name).
+    attrs = {}
+    for slot in msg["attrs"]:
+        name = slot[0]
+        if name in _INFO_ATTRS and name not in attrs:
+            attrs[name] = slot[1]
+    linkinfo = attrs.get("IFLA_LINKINFO")
     kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else ""
     return LinkInfo(
         index=msg["index"],
-        name=msg.get_attr("IFLA_IFNAME") or "",
+        name=attrs.get("IFLA_IFNAME") or "",
         kind=kind or "",
-        mac=(msg.get_attr("IFLA_ADDRESS") or "").lower(),
-        mtu=msg.get_attr("IFLA_MTU") or 0,
+        mac=(attrs.get("IFLA_ADDRESS") or "").lower(),
+        mtu=attrs.get("IFLA_MTU") or 0,
         flags=msg["flags"],
-        operstate=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
-        master=msg.get_attr("IFLA_MASTER") or 0,
-        link=msg.get_attr("IFLA_LINK") or 0,
+        operstate=attrs.get("IFLA_OPERSTATE") or "UNKNOWN",
+        master=attrs.get("IFLA_MASTER") or 0,
+        link=attrs.get("IFLA_LINK") or 0,
     )
 
 
@@ -201,19 +211,21 @@ def known_link(index: int, name: str, kind: str = "") -> LinkInfo:
     return LinkInfo(index=index, name=name, kind=kind, mac="", mtu=0, flags=0, operstate="UNKNOWN", master=0, link=0)
 
 
+def _read(ipr: Any, what: str, **key: Any) -> Optional[LinkInfo]:
+    read = getattr(ipr, "read_link", None)  # rtnl.Rtnl decodes only what LinkInfo needs
+    msgs = []
+    with netlink_op("look up link %s" % what, ignore=(errno.ENODEV, errno.ENOENT)):
+        msgs = read(**key) if read is not None else ipr.link("get", **key)
+    return _info(msgs[0]) if msgs else None
+
+
 def get_link(ipr: Any, name: str) -> Optional[LinkInfo]:
     """The link called `name`, or None."""
-    msgs = []
-    with netlink_op("look up link %r" % name, ignore=(errno.ENODEV, errno.ENOENT)):
-        msgs = ipr.link("get", ifname=name)
-    return _info(msgs[0]) if msgs else None
+    return _read(ipr, repr(name), ifname=name)
 
 
 def get_link_by_index(ipr: Any, index: int) -> Optional[LinkInfo]:
-    msgs = []
-    with netlink_op("look up link #%d" % index, ignore=(errno.ENODEV, errno.ENOENT)):
-        msgs = ipr.link("get", index=index)
-    return _info(msgs[0]) if msgs else None
+    return _read(ipr, "#%d" % index, index=index)
 
 
 def list_links(ipr: Any) -> List[LinkInfo]:
@@ -301,22 +313,15 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
 
     Creating it in the container means a host link that happens to be called
     `ifname` (eth0 on most hosts) can never collide, and no end ever moves
-    between namespaces (Go's order). Returns (host end name, container end);
-    the container end's `link` is the host end's ifindex (in the host netns).
-    The container end is left down.
+    between namespaces (Go's order). Returns (host end name, container
+    end); the container end's `link` is the host end's ifindex (in the host
+    netns). Both ends are left down. `ipr_container` is an `rtnl.Rtnl`.
     """
     for _attempt in range(VETH_NAME_ATTEMPTS if not host_name else 1):
         peer_name = host_name or random_veth_name()
-        peer = {"ifname": peer_name, "net_ns_fd": host_ns_fd}
-        spec = {"ifname": ifname, "kind": "veth", "peer": peer}
-        if mtu:
-            spec["mtu"] = mtu
-            peer["mtu"] = mtu
-        if mac:
-            spec["address"] = mac
         reasons = {errno.EADDRNOTAVAIL: "failed to create veth %r with MAC %s: %s" % (ifname, mac, os.strerror(errno.EADDRNOTAVAIL))} if mac else None
         with netlink_op("create veth pair %s <-> %s" % (ifname, peer_name), ignore=(errno.EEXIST,), reasons=reasons) as op:
-            ipr_container.link("add", **spec)
+            ipr_container.add_veth(ifname, peer_name, host_ns_fd, mtu=mtu, mac=mac)
         if not op.ignored:
             return peer_name, require_link(ipr_container, ifname)
         # Either end's name can be taken; only the container's is the caller's fault.
@@ -338,11 +343,9 @@ def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:
 
 
 def set_port_flags(ipr: Any, port: LinkInfo, hairpin: bool, isolated: bool) -> None:
-    """Bridge port flags, set explicitly every time (on or off), as the reference does."""
-    with netlink_op("setup hairpin mode for %s" % port.name):
-        ipr.brport("set", index=port.index, mode=1 if hairpin else 0)
-    with netlink_op("set isolation mode for %s" % port.name):
-        ipr.brport("set", index=port.index, isolated=1 if isolated else 0)
+    """Bridge port flags, set explicitly every time (on or off), as the reference does; one request."""
+    with netlink_op("setup hairpin and isolation mode for %s" % port.name):
+        ipr.brport("set", index=port.index, mode=1 if hairpin else 0, isolated=1 if isolated else 0)
 
 
 def port_flags(ipr: Any, port: LinkInfo) -> Tuple[bool, bool]:

@@ -99,6 +99,78 @@ _ROUTE_COMMANDS = {
 _VLAN_COMMANDS = {"add": (RTM_SETLINK, "req"), "del": (RTM_DELLINK, "req")}
 
 
+# The requests a CNI ADD/DEL makes most, built straight into pyroute2's
+# message classes: the same messages pyroute2's request filters build
+# (tests/unit/test_rtnl_messages.py compares them), without the filters'
+# per-call cost. Anything else goes through the filters.
+IFF_UP = 0x1
+_LINK_FAST_COMMANDS = ("get", "set", "del")
+_LINK_FAST_ATTRS = (("ifname", "IFLA_IFNAME"), ("mtu", "IFLA_MTU"), ("address", "IFLA_ADDRESS"), ("master", "IFLA_MASTER"), ("net_ns_fd", "IFLA_NET_NS_FD"))
+_LINK_FAST_KEYS = frozenset(["index", "state", "flags", "change"] + [key for key, _nla in _LINK_FAST_ATTRS])
+_ADDR_FAST_KEYS = frozenset(("index", "address", "prefixlen", "broadcast"))
+_BRPORT_FAST = (("mode", "IFLA_BRPORT_MODE"), ("isolated", "IFLA_BRPORT_ISOLATED"))
+_BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
+
+
+def _link_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = ifinfmsg()
+    flags, change = kwarg.get("flags", 0), kwarg.get("change", 0)
+    state = kwarg.get("state")
+    if state is not None:
+        change |= IFF_UP
+        flags = flags | IFF_UP if state == "up" else flags & ~IFF_UP
+    msg["family"], msg["__align"], msg["ifi_type"] = 0, 0, 0
+    msg["index"], msg["flags"], msg["change"] = kwarg.get("index", 0), flags, change
+    msg["attrs"] = [[nla, kwarg[key]] for key, nla in _LINK_FAST_ATTRS if kwarg.get(key) is not None]
+    return msg
+
+
+def _addr_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = ifaddrmsg()
+    address = kwarg["address"]
+    v6 = ":" in address
+    msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
+    msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = kwarg.get("prefixlen", 0), 0, 0, kwarg.get("index", 0)
+    attrs = [["IFA_ADDRESS", address]]
+    if kwarg.get("broadcast"):
+        attrs.append(["IFA_BROADCAST", kwarg["broadcast"]])
+    if not v6:
+        attrs.append(["IFA_LOCAL", address])
+    msg["attrs"] = attrs
+    return msg
+
+
+def _brport_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"index": kwarg.get("index", 0)})
+    data = [(nla, kwarg[key]) for key, nla in _BRPORT_FAST if kwarg.get(key) is not None]
+    msg["attrs"] = [["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge_slave"], ("IFLA_INFO_SLAVE_DATA", {"attrs": data})]}]]
+    return msg
+
+
+RTEXT_FILTER_SKIP_STATS = 1 << 3  # older kernels ignore bits they do not know
+
+
+class BriefLink(ifinfmsg):
+    """A link message decoding only what net/link.py's LinkInfo reads."""
+
+    nla_map = (
+        (1, "IFLA_ADDRESS", "l2addr"),
+        (3, "IFLA_IFNAME", "asciiz"),
+        (4, "IFLA_MTU", "uint32"),
+        (5, "IFLA_LINK", "uint32"),
+        (10, "IFLA_MASTER", "uint32"),
+        (16, "IFLA_OPERSTATE", "state"),
+        (18, "IFLA_LINKINFO", "ifinfo"),
+    )
+
+
+class _BriefMarshal(MarshalRtnl):
+    msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+
+
+_BRIEF_MARSHAL = _BriefMarshal()
+
+
 def _filters(mode: str, command: str) -> List[Any]:
     """pyroute2's request filters for one kind of request (IPRoute's get_default_request_filters)."""
     if mode == "link":
@@ -186,7 +258,7 @@ class Rtnl:
 
     # -- the transport ------------------------------------------------------
 
-    def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None) -> List[Any]:
+    def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None) -> List[Any]:
         """Send one encoded-on-the-fly message; every answer to it, filtered; NetlinkError on a NACK."""
         if self.sock is None:
             raise OSError(errno.EBADF, "rtnetlink socket closed")
@@ -203,7 +275,10 @@ class Rtnl:
         while True:
             data = self.sock.recv(RECV_SIZE)
             done = False
-            for answer in self._parse(data, seq):
+            for answer in self._parse(data, seq, marshal or self.marshal):
+                if answer is None:
+                    done = True  # the ACK
+                    break
                 mtype = answer["header"]["type"]
                 error = answer["header"].get("error")
                 if error is not None:
@@ -218,15 +293,19 @@ class Rtnl:
             if done:
                 return out
 
-    def _parse(self, data: bytes, seq: int) -> Iterable[Any]:
+    def _parse(self, data: bytes, seq: int, marshal: Any) -> Iterable[Any]:
+        """The messages answering `seq` (others are late answers to an abandoned request); None for a plain ACK."""
         offset = 0
         while offset + 16 <= len(data):
-            length, _mtype, _flags, msg_seq = struct.unpack_from("IHHI", data, offset)
+            length, mtype, _flags, msg_seq = struct.unpack_from("IHHI", data, offset)
             if length < 16:
                 return
-            if msg_seq == seq:  # anything else is a late answer to an abandoned request
-                for msg in self.marshal.parse(data[offset: offset + length]):
-                    yield msg
+            if msg_seq == seq:
+                if mtype == NLMSG_ERROR and length >= 20 and struct.unpack_from("i", data, offset + 16)[0] == 0:
+                    yield None  # success: nothing to decode (errors go to pyroute2, for its NetlinkError)
+                else:
+                    for msg in marshal.parse(data[offset: offset + length]):
+                        yield msg
             offset += (length + 3) & ~3
 
     def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Optional[RequestProcessor], dump_filter: Any = None) -> List[Any]:
@@ -247,6 +326,8 @@ class Rtnl:
     # -- IPRoute's API, the part net/ uses ------------------------------------
 
     def link(self, command: str, **kwarg: Any) -> List[Any]:
+        if command in _LINK_FAST_COMMANDS and _LINK_FAST_KEYS.issuperset(kwarg):
+            return self._run(_link_msg(kwarg), command, _LINK_COMMANDS, None)
         commands = kwarg.pop("command_map", _LINK_COMMANDS)
         if isinstance(kwarg.get("match"), str):
             kwarg["match"] = {"ifname": kwarg["match"]}
@@ -255,6 +336,8 @@ class Rtnl:
         return self._run(ifinfmsg(), command, commands, request, dump_filter)
 
     def addr(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "add" and _ADDR_FAST_KEYS.issuperset(kwarg) and "address" in kwarg:
+            return self._run(_addr_msg(kwarg), command, _ADDR_COMMANDS, None)
         dump_filter, kwarg = _dump_filter("addr", command, kwarg)
         return self._run(ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
 
@@ -267,6 +350,8 @@ class Rtnl:
         return self._run(rtmsg(), command, _ROUTE_COMMANDS, _processor("route", command, kwarg, parameters), dump_filter)
 
     def brport(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "set" and _BRPORT_FAST_KEYS.issuperset(kwarg):
+            return self._run(_brport_msg(kwarg), "set", _LINK_COMMANDS, None)
         if command == "set":
             query = {"index": kwarg.pop("index", 0), "kind": "bridge_slave"}
             query.update(kwarg)
@@ -280,6 +365,33 @@ class Rtnl:
         kwarg["family"] = AF_BRIDGE
         request = _processor("vlan_filter", command, kwarg)
         return self._run(ifinfmsg(), command, _VLAN_COMMANDS, request, None)
+
+    def add_veth(self, ifname: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
+        """Create veth `ifname` here with its peer `peer` created directly in the netns open at `peer_netns_fd`.
+
+        Both ends start down: the kernel cannot open a veth before its peer
+        is linked (ENOTCONN), and NLM_F_ECHO with the peer in another netns
+        fails the same way, so the caller reads the new link.
+        """
+        peer_attrs: List[Any] = [["IFLA_IFNAME", peer]]
+        attrs: List[Any] = [["IFLA_IFNAME", ifname]]
+        if mtu:
+            attrs.append(["IFLA_MTU", mtu])
+            peer_attrs.append(["IFLA_MTU", mtu])
+        if mac:
+            attrs.append(["IFLA_ADDRESS", mac])
+        peer_attrs.append(["IFLA_NET_NS_FD", peer_netns_fd])
+        info = {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
+        msg = _link_msg({})
+        msg["attrs"] = attrs + [["IFLA_LINKINFO", info]]
+        self.request(msg, RTM_NEWLINK, _FLAGS["create"])
+
+    def read_link(self, index: int = 0, ifname: str = "") -> List[Any]:
+        """`link("get", ...)` for net/link.py's LinkInfo: the kernel leaves the
+        statistics out, and only the attributes LinkInfo reads are decoded."""
+        msg = _link_msg({"index": index, "ifname": ifname or None})
+        msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
+        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_BRIEF_MARSHAL)
 
     def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
         if not indexes or indexes[0] in (0, "all"):
