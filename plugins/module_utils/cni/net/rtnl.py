@@ -164,8 +164,36 @@ class BriefLink(ifinfmsg):
     )
 
 
+_BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in BriefLink.nla_map)
+IFINFOMSG_LEN = 16
+
+
+def _brief(data: bytes) -> bytes:
+    """An RTM_NEWLINK message with only BriefLink's attributes (the netlink
+    and ifinfomsg headers as they are, the length fixed)."""
+    length = struct.unpack_from("I", data, 0)[0]
+    start = 16 + IFINFOMSG_LEN
+    kept = [data[:start]]
+    offset = start
+    while offset + 4 <= length:
+        nla_len, nla_type = struct.unpack_from("HH", data, offset)
+        if nla_len < 4:
+            break
+        step = (nla_len + 3) & ~3
+        if nla_type & 0x3FFF in _BRIEF_TYPES:
+            kept.append(data[offset: offset + step])
+        offset += step
+    out = b"".join(kept)
+    return struct.pack("I", len(out)) + out[4:]
+
+
 class _BriefMarshal(MarshalRtnl):
     msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+
+    def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
+        if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
+            data = _brief(data)
+        return super().parse(data, *args, **kwarg)
 
 
 _BRIEF_MARSHAL = _BriefMarshal()
@@ -388,7 +416,9 @@ class Rtnl:
 
     def read_link(self, index: int = 0, ifname: str = "") -> List[Any]:
         """`link("get", ...)` for net/link.py's LinkInfo: the kernel leaves the
-        statistics out, and only the attributes LinkInfo reads are decoded."""
+        statistics out, and pyroute2 decodes only the attributes LinkInfo
+        reads (a link message carries some forty; the rest are dropped from
+        the buffer before decoding)."""
         msg = _link_msg({"index": index, "ifname": ifname or None})
         msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
         return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_BRIEF_MARSHAL)
