@@ -39,7 +39,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=0, help="also time a burst of this many ADDs then DELs on that many threads")
     ap.add_argument("--profile", choices=("add", "del", "both"), default=None)
     ap.add_argument("--top", type=int, default=30)
-    ap.add_argument("--plugin", choices=("bridge", "host-local"), default="bridge", help="what the runtime calls (host-local: directly, as the bench's host-local figures)")
+    ap.add_argument("--plugin", choices=("bridge", "host-local"), default="bridge",
+                    help="what the runtime calls (host-local: directly, as the bench's host-local figures)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--child", nargs=3, metavar=("RUNTIME", "HOSTNS", "PREFIX"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -93,7 +94,7 @@ def child(opts: argparse.Namespace) -> int:
     stdin = json.dumps(conf).encode()
     count = max(opts.pods, opts.parallel)
     pods = ["/var/run/netns/%sc%d" % (prefix, i) for i in range(count)]
-    ids = [cniconf.new_container_id() for _ in pods]
+    ids = [cniconf.new_container_id() for _pod in pods]
 
     def call(command: str, i: int, prev: str = "") -> str:
         env = cniconf.runtime_env(command, ids[i], pods[i], bin_dir)

@@ -328,7 +328,9 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
         if get_link(ipr_container, ifname) is not None:
             raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
         # the random host name was taken: draw another
-    raise CNIError(ERR_INTERNAL, "failed to create veth pair for %s (no free host name after %d tries): %s" % (ifname, VETH_NAME_ATTEMPTS, os.strerror(errno.EEXIST)))
+    raise CNIError(
+        ERR_INTERNAL, "failed to create veth pair for %s (no free host name after %d tries): %s" % (ifname, VETH_NAME_ATTEMPTS, os.strerror(errno.EEXIST))
+    )
 
 
 def move_to_netns(ipr: Any, link: LinkInfo, netns_fd: int) -> None:

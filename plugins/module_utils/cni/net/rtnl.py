@@ -27,30 +27,18 @@ import socket
 import struct
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_MULTI, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import (
-    RTM_DELADDR,
-    RTM_DELLINK,
-    RTM_DELROUTE,
-    RTM_GETADDR,
-    RTM_GETLINK,
-    RTM_GETROUTE,
-    RTM_NEWADDR,
-    RTM_NEWLINK,
-    RTM_NEWROUTE,
-    RTM_SETLINK,
-)
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
-from pyroute2.requests.address import AddressFieldFilter, AddressIPRouteFilter
-from pyroute2.requests.bridge import BridgeFieldFilter, BridgeIPRouteFilter, BridgePortFieldFilter
-from pyroute2.requests.link import LinkFieldFilter, LinkIPRouteFilter
-from pyroute2.requests.main import RequestProcessor
-from pyroute2.requests.route import RouteFieldFilter, RouteIPRouteFilter
+from types import SimpleNamespace
 
+# Kernel ABI numbers (include/uapi/linux/netlink.h, rtnetlink.h); pyroute2
+# itself is imported on first use (`_pyroute2`): link.py imports this module
+# only where netlink is needed, and module_utils import checks run without it.
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x800
+NLM_F_DUMP = 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 NETLINK_ROUTE = 0
 AF_BRIDGE = 7
 RECV_SIZE = 1 << 16
@@ -113,7 +101,7 @@ _BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
 
 
 def _link_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = ifinfmsg()
+    msg = _pyroute2().ifinfmsg()
     flags, change = kwarg.get("flags", 0), kwarg.get("change", 0)
     state = kwarg.get("state")
     if state is not None:
@@ -126,7 +114,7 @@ def _link_msg(kwarg: Dict[str, Any]) -> Any:
 
 
 def _addr_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = ifaddrmsg()
+    msg = _pyroute2().ifaddrmsg()
     address = kwarg["address"]
     v6 = ":" in address
     msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
@@ -150,26 +138,22 @@ def _brport_msg(kwarg: Dict[str, Any]) -> Any:
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # older kernels ignore bits they do not know
 
 
-class BriefLink(ifinfmsg):
-    """A link message decoding only what net/link.py's LinkInfo reads."""
-
-    nla_map = (
-        (1, "IFLA_ADDRESS", "l2addr"),
-        (3, "IFLA_IFNAME", "asciiz"),
-        (4, "IFLA_MTU", "uint32"),
-        (5, "IFLA_LINK", "uint32"),
-        (10, "IFLA_MASTER", "uint32"),
-        (16, "IFLA_OPERSTATE", "state"),
-        (18, "IFLA_LINKINFO", "ifinfo"),
-    )
-
-
-_BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in BriefLink.nla_map)
+# The attributes LinkInfo reads (net/link.py), with pyroute2's decoders.
+_BRIEF_NLAS = (
+    (1, "IFLA_ADDRESS", "l2addr"),
+    (3, "IFLA_IFNAME", "asciiz"),
+    (4, "IFLA_MTU", "uint32"),
+    (5, "IFLA_LINK", "uint32"),
+    (10, "IFLA_MASTER", "uint32"),
+    (16, "IFLA_OPERSTATE", "state"),
+    (18, "IFLA_LINKINFO", "ifinfo"),
+)
+_BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in _BRIEF_NLAS)
 IFINFOMSG_LEN = 16
 
 
 def _brief(data: bytes) -> bytes:
-    """An RTM_NEWLINK message with only BriefLink's attributes (the netlink
+    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes (the netlink
     and ifinfomsg headers as they are, the length fixed)."""
     length = struct.unpack_from("I", data, 0)[0]
     start = 16 + IFINFOMSG_LEN
@@ -187,36 +171,58 @@ def _brief(data: bytes) -> bytes:
     return struct.pack("I", len(out)) + out[4:]
 
 
-class _BriefMarshal(MarshalRtnl):
-    msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
-
-    def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
-        if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
-            data = _brief(data)
-        return super().parse(data, *args, **kwarg)
+_PR: Optional[SimpleNamespace] = None
 
 
-_BRIEF_MARSHAL = _BriefMarshal()
+def _pyroute2() -> SimpleNamespace:
+    """pyroute2's message classes, marshals and request filters, imported once."""
+    global _PR
+    if _PR is not None:
+        return _PR
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    from pyroute2.requests import address, bridge, link, main, route
+
+    class BriefLink(ifinfmsg):
+        """A link message decoding only what net/link.py's LinkInfo reads."""
+
+        nla_map = _BRIEF_NLAS
+
+    class BriefMarshal(MarshalRtnl):
+        msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+
+        def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
+            if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
+                data = _brief(data)
+            return super().parse(data, *args, **kwarg)
+
+    _PR = SimpleNamespace(
+        NetlinkError=NetlinkError,
+        ifinfmsg=ifinfmsg,
+        ifaddrmsg=ifaddrmsg,
+        rtmsg=rtmsg,
+        MarshalRtnl=MarshalRtnl,
+        brief_marshal=BriefMarshal(),
+        RequestProcessor=main.RequestProcessor,
+        filters={
+            "link": lambda command: [link.LinkFieldFilter(), link.LinkIPRouteFilter(command)],
+            "addr": lambda command: [address.AddressFieldFilter(), address.AddressIPRouteFilter(command)],
+            "route": lambda command: [route.RouteFieldFilter(add_defaults=(command not in ("dump", "show"))), route.RouteIPRouteFilter(command)],
+            "brport": lambda command: [bridge.BridgePortFieldFilter(command)],
+            "vlan_filter": lambda command: [bridge.BridgeFieldFilter(), bridge.BridgeIPRouteFilter(command)],
+        },
+    )
+    return _PR
 
 
-def _filters(mode: str, command: str) -> List[Any]:
-    """pyroute2's request filters for one kind of request (IPRoute's get_default_request_filters)."""
-    if mode == "link":
-        return [LinkFieldFilter(), LinkIPRouteFilter(command)]
-    if mode == "addr":
-        return [AddressFieldFilter(), AddressIPRouteFilter(command)]
-    if mode == "route":
-        return [RouteFieldFilter(add_defaults=(command not in ("dump", "show"))), RouteIPRouteFilter(command)]
-    if mode == "brport":
-        return [BridgePortFieldFilter(command)]
-    if mode == "vlan_filter":
-        return [BridgeFieldFilter(), BridgeIPRouteFilter(command)]
-    raise ValueError(mode)
-
-
-def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> RequestProcessor:
-    processor = RequestProcessor(context=query, prime=query, parameters=parameters)
-    for rf in _filters(mode, command):
+def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
+    """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
+    pr = _pyroute2()
+    processor = pr.RequestProcessor(context=query, prime=query, parameters=parameters)
+    for rf in pr.filters[mode](command):
         processor.add_filter(rf)
     processor.finalize()
     return processor
@@ -269,7 +275,7 @@ class Rtnl:
             sock.close()
             raise
         self.sock: Optional[socket.socket] = sock
-        self.marshal = MarshalRtnl()
+        self.marshal = _pyroute2().MarshalRtnl()
         self.seq = 0
         self.status = {"strict_check": False}
 
@@ -332,11 +338,10 @@ class Rtnl:
                 if mtype == NLMSG_ERROR and length >= 20 and struct.unpack_from("i", data, offset + 16)[0] == 0:
                     yield None  # success: nothing to decode (errors go to pyroute2, for its NetlinkError)
                 else:
-                    for msg in marshal.parse(data[offset: offset + length]):
-                        yield msg
+                    yield from marshal.parse(data[offset: offset + length])
             offset += (length + 3) & ~3
 
-    def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Optional[RequestProcessor], dump_filter: Any = None) -> List[Any]:
+    def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Any, dump_filter: Any = None) -> List[Any]:
         if command not in commands:
             raise TypeError("command %r not supported" % command)
         msg_type, mode = commands[command]
@@ -361,13 +366,13 @@ class Rtnl:
             kwarg["match"] = {"ifname": kwarg["match"]}
         dump_filter, kwarg = _dump_filter("link", command, kwarg)
         request = kwarg.pop("request_filter", None) or _processor("link", command, kwarg)
-        return self._run(ifinfmsg(), command, commands, request, dump_filter)
+        return self._run(_pyroute2().ifinfmsg(), command, commands, request, dump_filter)
 
     def addr(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "add" and _ADDR_FAST_KEYS.issuperset(kwarg) and "address" in kwarg:
             return self._run(_addr_msg(kwarg), command, _ADDR_COMMANDS, None)
         dump_filter, kwarg = _dump_filter("addr", command, kwarg)
-        return self._run(ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
+        return self._run(_pyroute2().ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
 
     def route(self, command: str, **kwarg: Any) -> List[Any]:
         if command in ("add", "set", "replace", "change", "append"):
@@ -375,7 +380,7 @@ class Rtnl:
             kwarg["type"] = kwarg.get("type", "unicast") or "unicast"
         parameters = {"strict_check": False}
         dump_filter, kwarg = _dump_filter("route", command, kwarg, parameters)
-        return self._run(rtmsg(), command, _ROUTE_COMMANDS, _processor("route", command, kwarg, parameters), dump_filter)
+        return self._run(_pyroute2().rtmsg(), command, _ROUTE_COMMANDS, _processor("route", command, kwarg, parameters), dump_filter)
 
     def brport(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "set" and _BRPORT_FAST_KEYS.issuperset(kwarg):
@@ -387,12 +392,12 @@ class Rtnl:
         if command not in ("dump", "show"):
             raise TypeError("command not supported")
         dump_filter, kwarg = _dump_filter("brport", command, kwarg)
-        return self._run(ifinfmsg(), command, {command: (RTM_GETLINK, "dump")}, _processor("brport", command, kwarg), dump_filter)
+        return self._run(_pyroute2().ifinfmsg(), command, {command: (RTM_GETLINK, "dump")}, _processor("brport", command, kwarg), dump_filter)
 
     def vlan_filter(self, command: str, **kwarg: Any) -> List[Any]:
         kwarg["family"] = AF_BRIDGE
         request = _processor("vlan_filter", command, kwarg)
-        return self._run(ifinfmsg(), command, _VLAN_COMMANDS, request, None)
+        return self._run(_pyroute2().ifinfmsg(), command, _VLAN_COMMANDS, request, None)
 
     def add_veth(self, ifname: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
         """Create veth `ifname` here with its peer `peer` created directly in the netns open at `peer_netns_fd`.
@@ -421,7 +426,7 @@ class Rtnl:
         the buffer before decoding)."""
         msg = _link_msg({"index": index, "ifname": ifname or None})
         msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
-        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_BRIEF_MARSHAL)
+        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_pyroute2().brief_marshal)
 
     def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
         if not indexes or indexes[0] in (0, "all"):
@@ -445,6 +450,5 @@ class Rtnl:
     def link_lookup(self, **kwarg: Any) -> List[int]:
         try:
             return [msg["index"] for msg in self.link("get", **kwarg)][:1]
-        except NetlinkError:
+        except _pyroute2().NetlinkError:
             return []
-
