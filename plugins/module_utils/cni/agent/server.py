@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import hmac
 import json
 import os
@@ -380,8 +381,16 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
     try:
         import pyroute2  # noqa: F401
         import netaddr  # noqa: F401
+
+        from ..net import rtnl
+
+        rtnl.preload()
     except ImportError:
         pass
+    # What is loaded now lives as long as the agent: keep it out of every
+    # garbage collection (a full one over it costs ~10 ms, a p95 spike).
+    gc.collect()
+    gc.freeze()
     try:
         agent.start()
     except OSError as e:
