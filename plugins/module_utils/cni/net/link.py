@@ -228,10 +228,6 @@ def get_link_by_index(ipr: Any, index: int) -> Optional[LinkInfo]:
     return _read(ipr, "#%d" % index, index=index)
 
 
-def list_links(ipr: Any) -> List[LinkInfo]:
-    return [_info(m) for m in ipr.get_links()]
-
-
 def require_link(ipr: Any, name: str) -> LinkInfo:
     link = get_link(ipr, name)
     if link is None:
@@ -331,12 +327,6 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
     raise CNIError(
         ERR_INTERNAL, "failed to create veth pair for %s (no free host name after %d tries): %s" % (ifname, VETH_NAME_ATTEMPTS, os.strerror(errno.EEXIST))
     )
-
-
-def move_to_netns(ipr: Any, link: LinkInfo, netns_fd: int) -> None:
-    """Move `link` into the netns open at `netns_fd` (it gets a new ifindex there)."""
-    with netlink_op("move %r to another netns" % link.name):
-        ipr.link("set", index=link.index, net_ns_fd=netns_fd)
 
 
 def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:

@@ -67,21 +67,6 @@ def add_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = Non
         ipr.route("add", **spec)
 
 
-def replace_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = None) -> None:
-    """Add or overwrite the route to route.dst (same table and metric)."""
-    with netlink_op("replace route %s" % route.dst):
-        ipr.route("replace", **_request(route, oif, gateway))
-
-
-def delete_route(ipr: Any, route: Route, oif: int = 0) -> bool:
-    """Delete a matching route; False if there was none."""
-    spec = _request(route, oif)
-    spec.pop("proto", None)  # match any origin
-    with netlink_op("delete route %s" % route.dst, ignore=(errno.ESRCH,)) as op:
-        ipr.route("del", **spec)
-    return not op.ignored
-
-
 def list_routes(ipr: Any, family: int = 0, table: int = MAIN_TABLE, oif: int = 0) -> List[Route]:
     """Unicast routes of a table as spec.Route (dst always in CIDR form), optionally only out of `oif`.
 

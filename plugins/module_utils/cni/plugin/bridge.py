@@ -33,7 +33,7 @@ from ..net import addr as netaddr_ops
 from ..net import ipmasq, spoofcheck
 from ..net import link as links
 from ..net import route as routes
-from ..net.netns import current_netns_fd, entered, netns_exists
+from ..net.netns import NetnsGone, current_netns_fd, entered, netns_exists
 from ..net.sysctl import enable_ip_forward, try_write_sysctl
 from ..skel import CmdArgs, Plugin
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Interface, Result, Route
@@ -285,8 +285,10 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
             with links.ipr_in_netns(args.netns) as ctr:
                 # the container end takes the host end with it
                 links.delete_link(ctr, args.ifname)
+        except NetnsGone:
+            pass  # nothing of ours is left in it (Go: NSPathNotExistErr)
         except CNIError as e:
-            if netns_exists(args.netns) and "not a network namespace" not in e.msg:
+            if netns_exists(args.netns):
                 errors.append(e)
     if conf.is_layer3:
         try:
