@@ -379,12 +379,8 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
     for name in skel.PLUGIN_MODULES:
         skel.load_plugin(name)
     try:
-        import pyroute2  # noqa: F401
+        import pyroute2  # noqa: F401  (its netlink message classes and request filters, which net/rtnl.py uses)
         import netaddr  # noqa: F401
-
-        from ..net import rtnl
-
-        rtnl.preload()
     except ImportError:
         pass
     # What is loaded now lives as long as the agent: keep it out of every

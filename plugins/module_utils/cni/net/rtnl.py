@@ -218,11 +218,6 @@ def _pyroute2() -> SimpleNamespace:
     return _PR
 
 
-def preload() -> None:
-    """Import what the first request would (the agent calls this before it serves)."""
-    _pyroute2()
-
-
 def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
     """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
     pr = _pyroute2()
