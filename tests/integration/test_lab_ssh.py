@@ -184,7 +184,10 @@ def test_plugin_bundle_reaches_the_node_with_a_packages_modes_under_umask_077(la
     again = on_nodes(lab["inventory"], node, "nodenet.cni.cni_plugin", "bin_dir=/opt/cni/bin plugins=loopback", env=env)[node]
     assert again.get("changed") is False and not again.get("failed"), again
     modes = on_nodes(lab["inventory"], node, "ansible.builtin.command", "find /opt/cni/bin -printf '%m %y %p\\n'", env=env)[node]
-    wrong = [line for line in modes["stdout_lines"] if line.split()[0] != ("755" if line.split()[1] == "d" or line.endswith(("nodenet-loopback", "nodenet-agent")) else "644")]
+    executable = ("nodenet-loopback", "nodenet-agent")
+    wrong = [
+        line for line in modes["stdout_lines"] if line.split()[0] != ("755" if line.split()[1] == "d" or line.endswith(executable) else "644")
+    ]
     assert wrong == [], modes["stdout"]
     # a non-root user can ask the installed plugin its versions: the runtime is readable, like a package's
     version = on_nodes(lab["inventory"], node, "ansible.builtin.shell", "CNI_COMMAND=VERSION /opt/cni/bin/nodenet-loopback </dev/null",

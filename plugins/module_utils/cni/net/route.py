@@ -17,7 +17,7 @@ import socket
 from typing import Any, List, Optional
 
 from ..spec import Route
-from .link import netlink_failure
+from .link import netlink_op
 
 MAIN_TABLE = 254
 RTN_UNICAST = 1
@@ -61,16 +61,10 @@ def _request(route: Route, oif: int = 0, gateway: Optional[str] = None) -> dict:
 
 def add_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = None, exist_ok: bool = False) -> None:
     """Add `route` (via `gateway` if given, else route.gw) out of ifindex `oif`."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
     spec = _request(route, oif, gateway)
-    try:
+    shown = route.dst + (" via " + spec["gateway"] if spec.get("gateway") else "")
+    with netlink_op("add route %s" % shown, ignore=(errno.EEXIST,) if exist_ok else ()):
         ipr.route("add", **spec)
-    except NetlinkError as e:
-        if exist_ok and e.code == errno.EEXIST:
-            return
-        shown = route.dst + (" via " + spec["gateway"] if spec.get("gateway") else "")
-        raise netlink_failure("add route %s" % shown, e)
 
 
 def list_routes(ipr: Any, family: int = 0, table: int = MAIN_TABLE, oif: int = 0) -> List[Route]:
