@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The shim's in-process fallback: run one plugin call here, importing as little as it can.
+
+Used only when no agent answers (agent/shim.py's `run_here`); the agent
+itself imports normally. The one thing done here besides `skel.main` is a
+lazy `pyroute2` package: pyroute2's `__init__` imports every part of the
+library (conntrack, NDB with sqlite, ipset, ethtool, wireguard, nl80211, ...)
+to re-export its public names, which costs more than everything a plugin
+call needs. The lazy package is the same package (same `__path__`, same
+submodules, the same `IPRoute` class); its `__init__` just runs on the
+first name it does not resolve itself, instead of at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+# public names of pyroute2's __init__ -> the submodule that defines them
+# (pyroute2/__init__.py re-exports them from there)
+_FAST_NAMES = {
+    "IPRoute": "pyroute2.iproute",
+    "NetNS": "pyroute2.iproute",
+    "NetlinkError": "pyroute2.netlink.exceptions",
+}
+
+
+class _LazyPackage(types.ModuleType):
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        module = _FAST_NAMES.get(name)
+        if module is not None:
+            value = getattr(__import__(module, fromlist=[name]), name)
+            setattr(self, name, value)
+            return value
+        path = getattr(self, "__path__", [""])[0]
+        if os.path.exists(os.path.join(path, name + ".py")) or os.path.isdir(os.path.join(path, name)):
+            raise AttributeError(name)  # a submodule: the import system loads it (`from pyroute2 import netns`)
+        # anything else: the real __init__, once, into this very module
+        spec = self.__spec__
+        if spec is None or spec.loader is None or self.__dict__.get("_nodenet_full"):
+            raise AttributeError(name)
+        self.__dict__["_nodenet_full"] = True
+        spec.loader.exec_module(self)
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError("module 'pyroute2' has no attribute %r" % name) from None
+
+
+def lazy_pyroute2() -> bool:
+    """Put the lazy pyroute2 package in sys.modules; False if pyroute2 is already imported or absent."""
+    if "pyroute2" in sys.modules:
+        return False
+    from importlib.machinery import PathFinder
+    from importlib.util import module_from_spec
+
+    spec = PathFinder.find_spec("pyroute2", sys.path)
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return False
+    module = module_from_spec(spec)
+    module.__class__ = _LazyPackage
+    sys.modules["pyroute2"] = module
+    return True
+
+
+def main(name: str) -> int:
+    lazy_pyroute2()
+    from ..skel import main as skel_main
+
+    return skel_main(name)
