@@ -147,3 +147,16 @@ def test_an_address_taken_behind_the_lock_is_skipped_and_learned(data_dir):
         assert store.reserve_first("c2", "eth0", ["10.9.0.3", "10.9.0.4"], 0) == "10.9.0.4"
     assert index.keys.get("10.9.0.3") == "rogue\r\neth0"
     assert check(data_dir, "rogue") == ["10.9.0.3"]
+
+
+def test_many_directories_keep_a_bounded_number_of_indexes(tmp_path):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam import store as store_mod
+
+    dirs = [str(tmp_path / ("d%d" % i)) for i in range(store_mod.MAX_INDEXES + 5)]
+    for d in dirs:
+        os.mkdir(d)
+        assert add(d, "c") == ["10.9.0.2"]
+    assert len(store_mod._INDEXES) <= store_mod.MAX_INDEXES
+    # a forgotten directory is simply read again, with the same answers
+    assert check(dirs[0], "c") == ["10.9.0.2"]
+    assert add(dirs[0], "c2") == ["10.9.0.3"]

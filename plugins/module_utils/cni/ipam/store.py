@@ -59,6 +59,7 @@ import fcntl
 import ipaddress
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
@@ -192,9 +193,11 @@ class LeaseIndex:
                     del self.names[key]
 
 
-# network directory path -> its index, for the life of the process
-_INDEXES: Dict[str, LeaseIndex] = {}
+# network directory path -> its index, the most recently used last; a node
+# has a few networks, a test run or a lab many short-lived dataDirs
+_INDEXES: "OrderedDict[str, LeaseIndex]" = OrderedDict()
 _INDEXES_LOCK = threading.Lock()
+MAX_INDEXES = 32
 
 
 def index_for(directory: str) -> LeaseIndex:
@@ -202,6 +205,10 @@ def index_for(directory: str) -> LeaseIndex:
         index = _INDEXES.get(directory)
         if index is None:
             index = _INDEXES[directory] = LeaseIndex()
+            while len(_INDEXES) > MAX_INDEXES:  # forgotten, not wrong: its next Store rescans
+                _INDEXES.popitem(last=False)
+        else:
+            _INDEXES.move_to_end(directory)
         return index
 
 
