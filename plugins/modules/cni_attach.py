@@ -295,7 +295,7 @@ cleanup:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import attach
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import attach
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 

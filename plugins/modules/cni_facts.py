@@ -155,7 +155,7 @@ cni:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import facts
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import facts
 
 
 def main() -> None:

@@ -140,7 +140,7 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import gc
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import gc
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 

@@ -160,7 +160,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint, netconf_file
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint, netconf_file
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import SUPPORTED_VERSIONS, CNIError
 
 

@@ -126,7 +126,7 @@ removed:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import owned_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_routes
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 

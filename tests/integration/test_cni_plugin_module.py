@@ -324,5 +324,5 @@ def test_bin_dir_is_a_list_like_every_modules_and_installs_into_the_first(bin_di
     other = tmp_path / "other"
     other.mkdir()
     assert ansible({"bin_dir": [str(bin_dir), str(other)]}).ok().changed
-    assert launchers(bin_dir) == PREFIXED and launchers(other) == []
+    assert launchers(bin_dir) == sorted(PREFIXED + [AGENT]) and launchers(other) == []
     assert not ansible({"bin_dir": str(bin_dir)}).ok().changed, "a single path still means the same directory"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.hostlocal import format_ip, load_ipam_config, parse_ip
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.host_local import format_ip, load_ipam_config, parse_ip
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import parse_netconf
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam import allocator
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import (

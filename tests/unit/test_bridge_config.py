@@ -8,7 +8,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.bridge impo
     parse_bridge_conf,
 )
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import ipmasq
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.plugins.bridge import calc_gateways
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.plugin.bridge import calc_gateways
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError, IPConfig, Result, Route
 
 IPAM = {"type": "host-local", "subnet": "10.1.0.0/24"}

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.addr import canonical_cidr, canonical_ip
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.bridge import parse_bridge_conf
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.decode import Fields, fold, lookup, present
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.hostlocal import format_ip, load_ipam_config
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.host_local import format_ip, load_ipam_config
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import (
     parse_netconf,
     valid_attachments,

@@ -10,10 +10,10 @@ import os
 import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Lease
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.attach import netns_alive
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.attach import netns_alive
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.cache import CacheEntry, write_entry
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.confdir import parse_conf_list, scan
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.facts import (
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.facts import (
     FactsRequest,
     active_report,
     attachment_report,

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Store
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.cache import CacheEntry, write_entry
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.gc import Collector, GCRequest
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.gc import Collector, GCRequest
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 LIVE = "/live/netns"

@@ -37,7 +37,8 @@ def test_lint_findings_are_filtered_by_network_name_not_by_text():
     """Item 13: a network named "a" must not pick up the findings of networks b and c."""
     import json
 
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint
 
     def net(name, subnet):
         raw = {"cniVersion": "1.0.0", "name": name, "plugins": [{"type": "bridge", "ipam": {"type": "host-local", "subnet": subnet}}]}
@@ -133,7 +134,7 @@ def test_delegation_depth_is_bounded():
 
 def test_bridge_rollback_reports_failed_undo_steps_and_runs_the_rest():
     """Item 8 (bridge Rollback): every step runs; failures are reported, not dropped."""
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.plugins.bridge import Rollback
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.plugin.bridge import Rollback
 
     report, ran = [], []
     undo = Rollback(report)
@@ -195,7 +196,7 @@ def test_ensure_data_dir_refuses_a_symlink_and_leaves_its_target_alone(tmp_path)
     """Item 5: root must not chmod whatever a symlinked dataDir points to."""
     import pytest
 
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import netconf_file
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import netconf_file
 
     target = tmp_path / "victim"
     target.mkdir(mode=0o755)
@@ -234,7 +235,7 @@ def test_lease_store_refuses_a_symlinked_network_dir(tmp_path):
 
 def test_attach_marker_never_follows_a_symlink(tmp_path):
     """Item 5: the cni_attach marker: O_TRUNC through a planted symlink truncated its target."""
-    from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import attach
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import attach
 
     victim = tmp_path / "victim"
     victim.write_text('{"netns": "/var/run/netns/someone-else"}')

@@ -3,7 +3,7 @@
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.hostlocal import (
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.host_local import (
     DEFAULT_DATA_DIR,
     check_requested_ips,
     format_ip,

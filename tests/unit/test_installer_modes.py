@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils import installer
 
-FILES = {"nodenet_cni/__init__.py": b"", "nodenet_cni/plugins/loopback.py": b"VALUE = 1\n"}
+FILES = {"nodenet_cni/__init__.py": b"", "nodenet_cni/plugin/loopback.py": b"VALUE = 1\n"}
 DIGEST = "0123456789abcdef" * 4
 
 

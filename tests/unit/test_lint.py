@@ -3,7 +3,8 @@
 
 import json
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir, lint
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint
 
 
 def conf(**bridge):

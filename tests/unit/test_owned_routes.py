@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """cni_routes' desired state, normalised as the kernel stores it."""
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.owned_routes import parse_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.owned_routes import parse_routes
 
 
 def test_ipv6_route_without_metric_is_the_kernels_1024_so_a_rerun_changes_nothing():

@@ -111,7 +111,7 @@ def load_plugin(name: str) -> Plugin:
     module = PLUGIN_MODULES.get(name)
     if module is None:
         raise CNIError(ERR_INTERNAL, "unknown plugin %r" % name)
-    return importlib.import_module(".plugins." + module, __package__).PLUGIN
+    return importlib.import_module(".plugin." + module, __package__).PLUGIN
 
 
 def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:

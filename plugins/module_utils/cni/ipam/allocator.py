@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Dict, Iterator, List, Optional, Set, Tuple
 
-from ..config.hostlocal import IPAMConfig, Range, RangeSet, RequestedIP, check_requested_ips, format_ip
+from ..config.host_local import IPAMConfig, Range, RangeSet, RequestedIP, check_requested_ips, format_ip
 from ..spec import ERR_INTERNAL, CNIError, IPConfig
 from .store import Lease, Store, lease_content
 

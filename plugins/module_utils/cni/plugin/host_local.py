@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..config.hostlocal import IPAMConfig, check_requested_ips, load_ipam_config, load_store_location, read_resolv_conf
+from ..config.host_local import IPAMConfig, check_requested_ips, load_ipam_config, load_store_location, read_resolv_conf
 from ..config.netconf import parse_netconf, valid_attachments
 from ..ipam import allocator
 from ..ipam.store import Store

@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..config.netconf import parse_netconf
 from ..spec import CNIError
-from .confdir import NetworkConfigList
-from .pluginexec import PluginExec
-from .versions import PluginVersions, plugin_versions
+from ..runtime.confdir import NetworkConfigList
+from ..runtime.pluginexec import PluginExec
+from ..runtime.versions import PluginVersions, plugin_versions
 
 ERROR = "error"
 WARNING = "warning"
@@ -87,7 +87,7 @@ def _validate_options(raw: Dict[str, Any], index: int) -> List[Finding]:
     except CNIError as e:
         failed(e)
     if canonical_type(conf.ipam_type) == "host-local":
-        from ..config.hostlocal import load_ipam_config
+        from ..config.host_local import load_ipam_config
 
         try:
             findings += _lint_host_local(raw, load_ipam_config(conf), index)
@@ -178,7 +178,7 @@ def lint_network(
 
 def subnets_of(net: NetworkConfigList) -> List[Any]:
     """The IPAM subnets a list allocates from (host-local style configs only)."""
-    from ..config.hostlocal import load_ipam_config
+    from ..config.host_local import load_ipam_config
 
     out = []
     for plugin in net.plugins:

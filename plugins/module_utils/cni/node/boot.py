@@ -9,7 +9,7 @@ the other nodes' pod subnets (forwarding comes back from the sysctl.d
 drop-in the role writes). roles/cni_node persists the desired state in a
 JSON file and installs a systemd oneshot unit, ordered before containerd,
 CRI-O and kubelet, whose ExecStart runs `main` from the installed plugin
-runtime (nodenet_cni.boot) on the node's python3:
+runtime (nodenet_cni.node.boot) on the node's python3:
 
     {"bridge": {"name": "cni0", "addresses": ["10.244.1.1/24"], "mtu": null},
      "routes": {"protocol": 77, "table": 254,
@@ -27,8 +27,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, TextIO
 
-from .net import bridge_state, owned_routes
-from .spec import ERR_INTERNAL, CNIError
+from . import bridge_state, owned_routes
+from ..spec import ERR_INTERNAL, CNIError
 
 DEFAULT_STATE_FILE = "/etc/nodenet/boot.json"
 

@@ -35,10 +35,10 @@ from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
 from ..invoke import run_group
 from ..spec import CNIError
-from .cache import CacheEntry, CacheError, delete_entry, list_attachments
-from .chain import ChainError, Runtime, RuntimeConf, validate_attachment
-from .confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
-from .pluginexec import TraceRecord
+from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
+from ..runtime.chain import ChainError, Runtime, RuntimeConf, validate_attachment
+from ..runtime.confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
+from ..runtime.pluginexec import TraceRecord
 
 NETNS_DIR = "/var/run/netns"
 MARKER_DIR = "nodenet-attach"  # under cache_dir, next to libcni's results/

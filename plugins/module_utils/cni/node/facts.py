@@ -39,12 +39,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 
 from ..spec import CNIError
 from .attach import netns_alive, result_addresses
-from .cache import CacheEntry, list_attachments
-from .confdir import ConfFileStatus, NetworkConfigList, find_active, scan
+from ..runtime.cache import CacheEntry, list_attachments
+from ..runtime.confdir import ConfFileStatus, NetworkConfigList, find_active, scan
 from .lint import canonical_type, find_binary, lint_network, overlapping_networks
 from .netconf_file import data_dirs
-from .pluginexec import PluginExec
-from .versions import PluginVersions, plugin_versions
+from ..runtime.pluginexec import PluginExec
+from ..runtime.versions import PluginVersions, plugin_versions
 
 SUBSETS = ("plugins", "configs", "bridges", "routes", "leases", "attachments")
 DEFAULT_BRIDGE = "cni0"  # the bridge plugin's default when `bridge` is unset
@@ -217,7 +217,7 @@ def config_report(
 
 
 def bridge_report(nets: Sequence[NetworkConfigList], ipr: Any) -> List[Dict[str, Any]]:
-    from ..net.bridge_state import read_state
+    from .bridge_state import read_state
 
     named: Dict[str, List[str]] = {}
     for net in nets:
@@ -234,7 +234,7 @@ def bridge_report(nets: Sequence[NetworkConfigList], ipr: Any) -> List[Dict[str,
 
 
 def route_report(ipr: Any, protocol: int, table: int) -> Dict[str, Any]:
-    from ..net.owned_routes import read_owned
+    from .owned_routes import read_owned
 
     routes = read_owned(ipr, protocol, table)
     return {

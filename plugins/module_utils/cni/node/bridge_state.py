@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError
-from . import addr as addrs
-from . import link as links
-from . import sysctl
+from ..net import addr as addrs
+from ..net import link as links
+from ..net import sysctl
 
 
 @dataclass

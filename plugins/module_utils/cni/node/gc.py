@@ -38,9 +38,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 from ..ipam.store import Store, list_leases
 from ..spec import ERR_INVALID_NETCONF, CNIError, version_ge
 from .attach import netns_alive
-from .cache import CacheEntry, list_attachments
-from .chain import ChainError, Runtime, RuntimeConf
-from .confdir import NetworkConfigList, scan
+from ..runtime.cache import CacheEntry, list_attachments
+from ..runtime.chain import ChainError, Runtime, RuntimeConf
+from ..runtime.confdir import NetworkConfigList, scan
 from .facts import classify_leases
 from .netconf_file import data_dirs
 

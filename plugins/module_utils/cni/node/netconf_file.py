@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from ..fileio import atomic_write, open_dir_nofollow
 from ..spec import ERR_INVALID_NETCONF, CNIError
-from .confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, parse_conf_list, parse_single_conf
+from ..runtime.confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, parse_conf_list, parse_single_conf
 
 DISABLED_SUFFIX = ".nodenet-disabled"  # not a config extension: libcni skips it
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
