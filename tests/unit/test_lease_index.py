@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.hostlocal import load_ipam_config
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.host_local import load_ipam_config
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import parse_netconf
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam import allocator
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Store, index_for
