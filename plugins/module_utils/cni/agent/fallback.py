@@ -57,14 +57,20 @@ def lazy_pyroute2() -> bool:
     """Put the lazy pyroute2 package in sys.modules; False if pyroute2 is already imported or absent."""
     if "pyroute2" in sys.modules:
         return False
-    from importlib.machinery import PathFinder
-    from importlib.util import module_from_spec
+    from importlib.machinery import PathFinder  # importlib.util costs more than it gives here
 
     spec = PathFinder.find_spec("pyroute2", sys.path)
     if spec is None or spec.loader is None or not spec.submodule_search_locations:
         return False
-    module = module_from_spec(spec)
-    module.__class__ = _LazyPackage
+    # what importlib.util.module_from_spec sets on a package
+    module = _LazyPackage("pyroute2")
+    module.__spec__ = spec
+    module.__loader__ = spec.loader
+    module.__package__ = "pyroute2"
+    module.__path__ = list(spec.submodule_search_locations)
+    module.__file__ = spec.origin
+    if spec.has_location:
+        module.__cached__ = spec.cached
     sys.modules["pyroute2"] = module
     return True
 
