@@ -174,6 +174,7 @@ class Bench:
         self.failed: Dict[str, int] = {impl.key: 0 for impl in impls}
         self.profile: Dict[str, Any] = {}
         self.agent: Optional[subprocess.Popen] = None
+        self.fb: Optional[Impl] = None  # agent mode: our shims in a namespace without an agent
 
     # -- plumbing ---------------------------------------------------------
 
@@ -415,11 +416,9 @@ class Bench:
             return
         impls = self.capable("bridge", "host-local")
         go = [impl for impl in impls if impl.key == "go"]
-        ours = [impl for impl in impls if impl.key == "py"]
-        if not ours:
+        fb = self.fallback_impl()
+        if fb is None or not fb.has("bridge", "host-local"):
             return
-        fb = Impl("fb", "Python (nodenet.cni), no agent", ours[0].bin_dir, dict(ours[0].usable), ours[0].runtime_dir)
-        self.failed.setdefault("fb", 0)
         lanes_impls = go + [fb]
         self.log("fallback: %d ADDs then %d DELs each, ours in a namespace without an agent" % (self.opts.fallback_pods, self.opts.fallback_pods))
         warm = self.lanes(lanes_impls, "fb-warm", lambda impl: self.pods(impl, "fw", 1))
@@ -434,7 +433,16 @@ class Bench:
                 self.figures.set("fb_%s_median_ms" % what, column, median(walls), len(walls))
                 self.figures.set("fb_%s_p95_ms" % what, column, p95(walls), len(walls))
         self.drop_pods(lanes)
-        self.failed["py"] += self.failed.pop("fb", 0)
+
+    def fallback_impl(self) -> Optional[Impl]:
+        """Our plugins as they run with no agent: in agent mode, the same bin dir exec'd in a host namespace without one."""
+        py = next((impl for impl in self.impls if impl.key == "py"), None)
+        if py is None or self.opts.mode == "fallback":
+            return py
+        if self.fb is None:
+            self.fb = Impl("fb", "Python (nodenet.cni), no agent", py.bin_dir, dict(py.usable), py.runtime_dir)
+            self.failed["fb"] = 0
+        return self.fb
 
     def profile_python(self) -> None:
         """Where a Python ADD spends its time: interpreter start, imports, the rest.
@@ -442,17 +450,17 @@ class Bench:
         The parts are measured in one job, one of each kind in turn, so they
         share the machine's conditions and can be subtracted from each other.
         """
-        py = next((impl for impl in self.impls if impl.key == "py"), None)
+        py = self.fallback_impl()  # the in-process path, also in agent mode
         if py is None or not py.has("bridge", "host-local"):
             return
-        self.log("profile: -X importtime of one bridge and one host-local ADD")
+        self.log("profile: -X importtime of one bridge and one host-local ADD (in-process, no agent)")
         conf = cniconf.netconf(self.sandbox.dir("py-profile"))
         importtime: Dict[str, Any] = {}
         modules: Dict[str, List[str]] = {}
         for plugin in ("bridge", "host-local"):
             target = self.pods(py, "i", 1)[0] if plugin == "bridge" else self.ipam_only_pods(py, 1)[0]
             # the shim's in-process command line (what runs without an agent), under -X importtime
-            code = "import sys; sys.path.insert(0, %r); from nodenet_cni.skel import main; raise SystemExit(main(%r))" % (py.runtime_dir, plugin)
+            code = "import sys; sys.path.insert(0, %r); from nodenet_cni.agent.fallback import main; raise SystemExit(main(%r))" % (py.runtime_dir, plugin)
             add = self.op(py, plugin, "ADD", target, conf, argv=[NODE_PYTHON, "-I", "-S", "-X", "importtime", "-c", code])
             add["keep_stderr"] = True
             res = self.run_job(py, plugin + " ADD -X importtime", [add])
@@ -468,12 +476,14 @@ class Bench:
         nothing = Pod("profile", "")
 
         def python(code: str) -> Dict[str, Any]:
-            return self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-c", code])
+            return self.op(py, "", "VERSION", nothing, {}, argv=[NODE_PYTHON, "-I", "-S", "-c", code])
 
         def import_only(plugin: str) -> Dict[str, Any]:
             # the modules an ADD imports, in its order, and no work: their real
             # cost without -X importtime's own overhead
-            return python("import sys; sys.path.insert(0, %r)\nfor m in %r: __import__(m)" % (py.runtime_dir, modules[plugin]))
+            # (with the fallback's lazy pyroute2 in place, as the shim has it)
+            return python("import sys; sys.path.insert(0, %r)\nfrom nodenet_cni.agent.fallback import lazy_imports\nlazy_imports()\n"
+                          "for m in %r: __import__(m)" % (py.runtime_dir, modules[plugin]))
 
         kinds = ("startup", "bridge imports", "host-local imports", "host-local ADD", "bridge ADD")
         pods = self.pods(py, "r", count)
@@ -510,6 +520,7 @@ class Bench:
         self.measure_fallback()
         self.profile_python()
         self.stop_agent()
+        self.failed["py"] = self.failed.get("py", 0) + self.failed.pop("fb", 0)
         for impl in self.impls:
             if any(impl.usable.values()):
                 self.figures.set("failed_execs", impl.key, self.failed[impl.key])
@@ -629,18 +640,17 @@ def print_report(bench: Bench, impls: List[Impl], info: Dict[str, Any]) -> None:
         part = profile["median_ms"]
         bridge = profile["importtime"].get("bridge")
         print()
-        print("Where a Python bridge ADD spends its time (medians of %d rounds of one of each, measured together;" % profile["samples"])
-        print("one pod ADD = a bridge exec that execs host-local):")
+        print("Where a Python bridge ADD spends its time in the in-process fallback (medians of %d rounds of one of each," % profile["samples"])
+        print("measured together, no agent; the bridge exec runs its host-local delegate in the same process):")
         rows = [
-            ("python3 -I -c pass (bare interpreter start)", part["startup"]),
-            ("exec importing a bridge ADD's modules, no work", part["bridge imports"]),
+            ("python3 -I -S -c pass (bare interpreter start)", part["startup"]),
+            ("exec importing a bridge ADD's modules (host-local's too), no work", part["bridge imports"]),
             ("exec importing a host-local ADD's modules, no work", part["host-local imports"]),
-            ("host-local ADD (the delegated exec)", part["host-local ADD"]),
+            ("host-local ADD alone", part["host-local ADD"]),
             ("bridge+host-local ADD", part["bridge ADD"]),
         ]
-        if None not in part.values():
-            rest = part["bridge ADD"] - part["bridge imports"] - part["host-local imports"]
-            rows.append(("left for the work of both (netlink, sysctl, store, fork/exec)", rest))
+        if part["bridge ADD"] is not None and part["bridge imports"] is not None:
+            rows.append(("left for the work (netlink, sysctl, store)", part["bridge ADD"] - part["bridge imports"]))
         if bridge:
             rows.append(("top-level imports of the bridge exec (-X importtime, inflated)", bridge["total_ms"]))
         for label, value in rows:

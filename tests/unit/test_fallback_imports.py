@@ -26,7 +26,8 @@ installed = fallback.lazy_pyroute2()
 def run(code):
     proc = subprocess.run([sys.executable, "-I", "-c", PRELUDE + code], capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
-    return json.loads(proc.stdout)
+    lines = proc.stdout.decode().splitlines()
+    return json.loads(lines[0]) if len(lines) == 1 else [json.loads(line) for line in lines]
 
 
 def test_iproute_without_pyroute2_init():
@@ -69,3 +70,24 @@ def test_an_imported_pyroute2_is_left_alone():
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout) == {"installed": False, "full": True}
+
+
+def test_netaddr_without_its_init():
+    out = run("""
+fallback.lazy_imports()
+from netaddr import IPAddress, IPNetwork, AddrFormatError
+import netaddr.ip
+try:
+    IPAddress("10.0.0.300")
+    bad = "accepted"
+except AddrFormatError:
+    bad = "refused"
+net = IPNetwork("10.1.0.0/16")
+print(json.dumps({"same": IPNetwork is netaddr.ip.IPNetwork, "eui": "netaddr.eui" in sys.modules, "bad": bad,
+                  "last": str(IPAddress(net.last)), "v6": str(IPAddress("fd00::1").ipv6())}))
+import netaddr
+eui = netaddr.EUI("00:11:22:33:44:55")
+print(json.dumps({"eui": str(eui)}))
+""".strip())
+    assert out[0] == {"same": True, "eui": False, "bad": "refused", "last": "10.1.255.255", "v6": "fd00::1"}
+    assert out[1] == {"eui": "00-11-22-33-44-55"}  # any other name: netaddr's real __init__

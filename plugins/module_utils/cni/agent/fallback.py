@@ -5,13 +5,14 @@
 """The shim's in-process fallback: run one plugin call here, importing as little as it can.
 
 Used only when no agent answers (agent/shim.py's `run_here`); the agent
-itself imports normally. The one thing done here besides `skel.main` is a
-lazy `pyroute2` package: pyroute2's `__init__` imports every part of the
-library (conntrack, NDB with sqlite, ipset, ethtool, wireguard, nl80211, ...)
-to re-export its public names, which costs more than everything a plugin
-call needs. The lazy package is the same package (same `__path__`, same
-submodules, the same `IPRoute` class); its `__init__` just runs on the
-first name it does not resolve itself, instead of at import time.
+itself imports normally. The one thing done here besides `skel.main` is to
+make `pyroute2` and `netaddr` lazy packages: their `__init__` imports every
+part of the library (pyroute2: conntrack, NDB with sqlite, ipset, ethtool,
+wireguard, nl80211, ...; netaddr: EUI/OUI databases through
+importlib.resources, globs, sets) to re-export its public names, which costs
+more than everything a plugin call needs. A lazy package is the same package
+(same `__path__`, same submodules, the same classes); its `__init__` just
+runs on the first name it does not resolve itself, instead of at import time.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ import os
 import sys
 import types
 
-# public names of pyroute2's __init__ -> the submodule that defines them
-# (pyroute2/__init__.py re-exports them from there)
+# per package: public names of its __init__ -> the submodule that defines
+# them (the __init__ re-exports them from there); the names our code imports
 _FAST_NAMES = {
-    "IPRoute": "pyroute2.iproute",
-    "NetNS": "pyroute2.iproute",
-    "NetlinkError": "pyroute2.netlink.exceptions",
+    "pyroute2": {
+        "IPRoute": "pyroute2.iproute",
+        "NetNS": "pyroute2.iproute",
+        "NetlinkError": "pyroute2.netlink.exceptions",
+    },
+    "netaddr": {
+        "IPAddress": "netaddr.ip",
+        "IPNetwork": "netaddr.ip",
+        "IPRange": "netaddr.ip",
+        "AddrFormatError": "netaddr.core",
+        "AddrConversionError": "netaddr.core",
+    },
 }
 
 
@@ -33,7 +43,7 @@ class _LazyPackage(types.ModuleType):
     def __getattr__(self, name: str) -> object:
         if name.startswith("__"):
             raise AttributeError(name)
-        module = _FAST_NAMES.get(name)
+        module = _FAST_NAMES.get(self.__name__, {}).get(name)
         if module is not None:
             value = getattr(__import__(module, fromlist=[name]), name)
             setattr(self, name, value)
@@ -50,33 +60,42 @@ class _LazyPackage(types.ModuleType):
         try:
             return self.__dict__[name]
         except KeyError:
-            raise AttributeError("module 'pyroute2' has no attribute %r" % name) from None
+            raise AttributeError("module %r has no attribute %r" % (self.__name__, name)) from None
 
 
-def lazy_pyroute2() -> bool:
-    """Put the lazy pyroute2 package in sys.modules; False if pyroute2 is already imported or absent."""
-    if "pyroute2" in sys.modules:
+def lazy_package(name: str) -> bool:
+    """Put the lazy package `name` in sys.modules; False if it is already imported or absent."""
+    if name in sys.modules:
         return False
     from importlib.machinery import PathFinder  # importlib.util costs more than it gives here
 
-    spec = PathFinder.find_spec("pyroute2", sys.path)
+    spec = PathFinder.find_spec(name, sys.path)
     if spec is None or spec.loader is None or not spec.submodule_search_locations:
         return False
     # what importlib.util.module_from_spec sets on a package
-    module = _LazyPackage("pyroute2")
+    module = _LazyPackage(name)
     module.__spec__ = spec
     module.__loader__ = spec.loader
-    module.__package__ = "pyroute2"
+    module.__package__ = name
     module.__path__ = list(spec.submodule_search_locations)
     module.__file__ = spec.origin
     if spec.has_location:
         module.__cached__ = spec.cached
-    sys.modules["pyroute2"] = module
+    sys.modules[name] = module
     return True
 
 
+def lazy_pyroute2() -> bool:
+    return lazy_package("pyroute2")
+
+
+def lazy_imports() -> None:
+    for name in _FAST_NAMES:
+        lazy_package(name)
+
+
 def main(name: str) -> int:
-    lazy_pyroute2()
+    lazy_imports()
     from ..skel import main as skel_main
 
     return skel_main(name)
