@@ -160,3 +160,30 @@ def test_many_directories_keep_a_bounded_number_of_indexes(tmp_path):
     # a forgotten directory is simply read again, with the same answers
     assert check(dirs[0], "c") == ["10.9.0.2"]
     assert add(dirs[0], "c2") == ["10.9.0.3"]
+
+
+def test_one_container_with_several_leases_and_a_removed_directory_forgotten(tmp_path):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam import store as store_mod
+
+    d = str(tmp_path / "multi")
+    os.mkdir(d)
+    raw = {"cniVersion": "1.0.0", "name": NET, "type": "host-local",
+           "ipam": {"type": "host-local", "dataDir": d, "ranges": [[{"subnet": "10.9.0.0/24"}], [{"subnet": "10.10.0.0/24"}]]}}
+    conf = load_ipam_config(parse_netconf(raw), "")
+    with Store(d, NET) as store:
+        got = [a.text for a in allocator.allocate_all(store, conf, "c1", "eth0")]
+        assert got == ["10.9.0.2", "10.10.0.2"]
+        with store.locked():
+            assert [le.ip for le in store.find_by_id("c1", "eth0")] == ["10.10.0.2", "10.9.0.2"]
+        assert sorted(allocator.release_all(store, conf, "c1", "eth0")) == ["10.10.0.2", "10.9.0.2"]
+        with store.locked():
+            assert store.find_by_id("c1", "eth0") == [] and store.leases() == []
+    path = os.path.join(d, NET)
+    assert path in store_mod._INDEXES
+    for name in os.listdir(path):
+        os.unlink(os.path.join(path, name))
+    os.rmdir(path)
+    other = str(tmp_path / "other")
+    os.mkdir(other)
+    add(other, "c")
+    assert path not in store_mod._INDEXES

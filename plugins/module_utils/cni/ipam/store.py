@@ -61,7 +61,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from ..fileio import flock_bounded, open_dir_nofollow
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
@@ -162,35 +162,58 @@ def _scan(dir_fd: int) -> Dict[str, str]:
 
 
 class LeaseIndex:
-    """One network directory's leases in memory; valid while `stamp` matches the directory."""
+    """One network directory's leases in memory; valid while `stamp` matches the directory.
+
+    `names` maps a key to its one file name (the usual case: one lease per
+    container interface and range set) or to a set of them; a set per key
+    would cost ~200 bytes more per lease, which is most of the index.
+    """
 
     def __init__(self) -> None:
         self.stamp: Optional[Tuple[int, int, int, int]] = None
         self.keys: Dict[str, str] = {}  # file name -> key
-        self.names: Dict[str, Set[str]] = {}  # key -> file names
-        self.scans = 0  # full reads of the directory (tests and the agent's stats read it)
+        self.names: Dict[str, Union[str, Set[str]]] = {}  # key -> file name(s)
+        self.scans = 0  # full reads of the directory (tests read it)
 
     def load(self, dir_fd: int) -> None:
         self.stamp = None
-        self.keys = _scan(dir_fd)
+        self.keys = {}
         self.names = {}
-        for name, key in self.keys.items():
-            self.names.setdefault(key, set()).add(name)
+        for name, key in _scan(dir_fd).items():
+            self.add(name, key)
         self.scans += 1
 
     def add(self, name: str, key: str) -> None:
         self.discard(name)
         self.keys[name] = key
-        self.names.setdefault(key, set()).add(name)
+        held = self.names.get(key)
+        if held is None:
+            self.names[key] = name
+        elif isinstance(held, str):
+            self.names[key] = {held, name}
+        else:
+            held.add(name)
 
     def discard(self, name: str) -> None:
         key = self.keys.pop(name, None)
-        if key is not None:
-            names = self.names.get(key)
-            if names is not None:
-                names.discard(name)
-                if not names:
-                    del self.names[key]
+        if key is None:
+            return
+        held = self.names.get(key)
+        if isinstance(held, str):
+            if held == name:
+                del self.names[key]
+        elif held is not None:
+            held.discard(name)
+            if len(held) == 1:
+                self.names[key] = next(iter(held))
+            elif not held:
+                del self.names[key]
+
+    def with_key(self, key: str) -> List[str]:
+        held = self.names.get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else sorted(held)
 
 
 # network directory path -> its index, the most recently used last; a node
@@ -204,6 +227,9 @@ def index_for(directory: str) -> LeaseIndex:
     with _INDEXES_LOCK:
         index = _INDEXES.get(directory)
         if index is None:
+            # forget directories that are gone (a test's or a benchmark's dataDir)
+            for gone in [d for d in _INDEXES if not os.path.isdir(d)]:
+                del _INDEXES[gone]
             index = _INDEXES[directory] = LeaseIndex()
             while len(_INDEXES) > MAX_INDEXES:  # forgotten, not wrong: its next Store rescans
                 _INDEXES.popitem(last=False)
@@ -357,7 +383,7 @@ class Store:
     def _with_key(self, key: str) -> List[Lease]:
         if not self._held:
             return [le for le in self.leases() if le.key == key]
-        return [self._lease(name, key) for name in sorted(self._index.names.get(key, ()))]
+        return [self._lease(name, key) for name in self._index.with_key(key)]
 
     def get_by_id(self, container_id: str, ifname: str) -> List[Lease]:
         """Leases of (id, ifname) plus legacy id-only leases (Go's GetByID)."""
