@@ -187,3 +187,25 @@ def test_one_container_with_several_leases_and_a_removed_directory_forgotten(tmp
     os.mkdir(other)
     add(other, "c")
     assert path not in store_mod._INDEXES
+
+
+@pytest.mark.parametrize("name", ["10.0.0.1", "010.0.0.1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.04", "fd00::1", "::ffff:1.2.3.4",
+                                  " 1.2.3.4", "1.2.3.4\n", "0x1.1.1.1", "+1.2.3.4", "\u0661.2.3.4", "1..2.3", "abc"])
+def test_lease_names_are_what_ipaddress_accepts(name):
+    import ipaddress
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import is_lease_name
+
+    try:
+        ipaddress.ip_address(name)
+        expected = True
+    except ValueError:
+        expected = False
+    assert is_lease_name(name) is expected
+
+
+def test_a_junk_file_larger_than_one_read_is_read_whole(data_dir):
+    assert add(data_dir, "c1") == ["10.9.0.2"]
+    long_id = "x" * 5000
+    go_write(data_dir, "10.9.0.3", long_id + "\r\neth0")
+    assert check(data_dir, long_id) == ["10.9.0.3"]
