@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists today (`make demo` runs it after setup):
+# The plugins alone, exec'd like a container runtime (`make demo-plugins` runs
+# it after setup; `make demo` is the lab of nodes, scripts/lab_demo.sh):
 #
 #   1. install the plugins with one Ansible call into a temp CNI bin dir
 #   2. make a "node" network namespace and two "pod" namespaces

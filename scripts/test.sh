@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run the test suites; `make test` runs them all after `make setup`.
 #
-#   scripts/test.sh [pytest|unit|integration|sanity|lint ...]   (default: pytest sanity lint)
+#   scripts/test.sh [pytest|unit|integration|agent|sanity|lint|molecule ...]   (default: pytest sanity lint molecule)
 #
 #   pytest       tests/unit + tests/integration (root: network namespaces)
-#   unit         tests/unit only
+#   unit         tests/unit only, without the `slow` marker; runs as any user (no root)
 #   integration  tests/integration only (root)
 #   agent        the plugin suite again, served by nodenet-agents (root; part of pytest)
 #   sanity       ansible-test sanity --python 3.11 on a copy of the collection
@@ -55,7 +55,7 @@ PLUGIN_SUITE=(tests/integration/test_bridge.py tests/integration/test_host_local
   tests/integration/test_portmap.py tests/integration/test_interop_bridge.py tests/integration/test_interop_ipam.py)
 suite_agent() { needs_root agent && NODENET_TEST_MODE=agent run_pytest "${PLUGIN_SUITE[@]}"; }
 suite_pytest() { needs_root pytest && run_pytest tests/unit tests/integration && suite_agent; }
-suite_unit() { run_pytest tests/unit; }
+suite_unit() { run_pytest -m "not slow" tests/unit; }
 suite_integration() { needs_root integration && run_pytest tests/integration; }
 
 copy_collection() {

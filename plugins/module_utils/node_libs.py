@@ -34,6 +34,11 @@ LIBRARIES: Tuple[str, ...] = ("pyroute2", "netaddr")
 # Debian/Ubuntu (and Fedora) package names of the same libraries
 DISTRIBUTION_PACKAGES = {"pyroute2": "python3-pyroute2", "netaddr": "python3-netaddr"}
 DEFAULT_BIN_DIRS: Tuple[str, ...] = ("/opt/cni/bin",)
+# conf_dir and cache_dir as libcni has them (documented once: doc fragment nodenet.cni.node.cni_dirs)
+CNI_DIR_OPTIONS = dict(
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    cache_dir=dict(type="path", default="/var/lib/cni"),
+)
 
 
 @dataclass
@@ -130,3 +135,21 @@ def require(module: Any, bin_dirs: Sequence[str], names: Sequence[str] = LIBRARI
     if libs.missing:
         module.fail_json(msg=missing_message(libs.missing, bin_dirs), missing_libraries=libs.missing)
     return libs
+
+
+def node_module(argument_spec: dict, libraries: Sequence[str] = LIBRARIES, **kwargs: Any) -> Any:
+    """The AnsibleModule of a module that runs on a CNI node.
+
+    Adds `bin_dir` (documented once, in the nodenet.cni.node doc fragment)
+    and, unless `libraries` is empty, require()s them at once. A module
+    whose own option checks must come first passes libraries=() and calls
+    require() itself.
+    """
+    from ansible.module_utils.basic import AnsibleModule
+
+    spec = dict(argument_spec)
+    spec["bin_dir"] = dict(type="list", elements="path", default=list(DEFAULT_BIN_DIRS))
+    module = AnsibleModule(argument_spec=spec, **kwargs)
+    if libraries:
+        require(module, module.params["bin_dir"], libraries)
+    return module

@@ -13,7 +13,7 @@ changed order or lost a member, and two nodes never share addresses.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 
 class SubnetError(ValueError):
@@ -88,10 +88,6 @@ def _free_subnets(cluster: Any, prefix_length: int, used: List[Any]):
 
 def _entry(net: Any, source: str) -> Dict[str, str]:
     return {"subnet": str(net), "gateway": "%s/%d" % (net.network + 1, net.prefixlen), "source": source}
-
-
-def gateway_of(subnet: str) -> Optional[str]:
-    return _entry(_net(subnet, "subnet"), "")["gateway"]
 
 
 # ---------------------------------------------------------------------------

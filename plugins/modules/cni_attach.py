@@ -33,6 +33,9 @@ description:
   - Plugins are executed on the node, in the network namespace the module runs in, as the container runtime would.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
   name:
     description:
@@ -89,19 +92,6 @@ options:
     description: Seconds after which O(command) is killed (and the task fails).
     type: int
     default: 60
-  conf_dir:
-    description: The CNI configuration directory (C(NETCONFPATH)).
-    type: path
-    default: /etc/cni/net.d
-  bin_dir:
-    description: Directories searched for the plugins, in order (C(CNI_PATH)).
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
-  cache_dir:
-    description: libcni's cache directory. Results go to its C(results/) subdirectory.
-    type: path
-    default: /var/lib/cni
 attributes:
   check_mode:
     description: Executes nothing, not even plugin VERSION, and creates nothing; reports the configuration it would use and what it would do.
@@ -111,8 +101,6 @@ attributes:
     support: full
   platform:
     description: Linux nodes; the plugins run in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 (to create and delete the network namespace) and netaddr, from the node's python3 or else from the plugin
     runtime M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -293,31 +281,30 @@ cleanup:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import attach
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    node_libs.CNI_DIR_OPTIONS,
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "checked", "absent"], default="present"),
+    network=dict(type="str"),
+    netns=dict(type="path"),
+    ifname=dict(type="str", default="eth0"),
+    cni_args=dict(type="dict", default={}),
+    capability_args=dict(type="dict", default={}),
+    command=dict(type="str"),
+    command_timeout=dict(type="int", default=60),
+)
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "checked", "absent"], default="present"),
-            network=dict(type="str"),
-            netns=dict(type="path"),
-            ifname=dict(type="str", default="eth0"),
-            cni_args=dict(type="dict", default={}),
-            capability_args=dict(type="dict", default={}),
-            command=dict(type="str"),
-            command_timeout=dict(type="int", default=60),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    node_libs.require(module, module.params["bin_dir"])
     p = module.params
     if p["command"] is not None and p["state"] == "absent":
         module.fail_json(msg="command: runs only with state=present or state=checked, not with state=absent")

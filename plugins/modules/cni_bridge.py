@@ -21,6 +21,8 @@ description:
   - Works in the network namespace the module runs in.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
 options:
   name:
     description: The bridge name, as in the netconf's C(bridge) key.
@@ -53,19 +55,12 @@ options:
     type: bool
     default: false
   ip_forward:
-    description: Desired C(net.ipv4.ip_forward). Unset leaves it alone.
+    description: Desired C(net.ipv4.ip_forward). Omitted means V(true); V(null) leaves it alone.
     type: bool
     default: true
   ipv6_forwarding:
     description: Desired C(net.ipv6.conf.all.forwarding). Unset means V(true) when O(addresses) has an IPv6 address, else leave alone.
     type: bool
-  bin_dir:
-    description:
-      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
-        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts the bridge state and C(changed) without touching the link.
@@ -73,10 +68,6 @@ attributes:
   diff_mode:
     description: Shows the normalised bridge state before and after.
     support: full
-  platform:
-    description: Linux nodes; acts in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -142,82 +133,55 @@ bridge:
   sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
-IFNAME_MAX = 15
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", default="cni0"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    addresses=dict(type="list", elements="str", default=[]),
+    mtu=dict(type="int"),
+    promisc=dict(type="bool", default=False),
+    vlan_filtering=dict(type="bool"),
+    force_address=dict(type="bool", default=False),
+    ip_forward=dict(type="bool", default=True),
+    ipv6_forwarding=dict(type="bool"),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", default="cni0"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            addresses=dict(type="list", elements="str", default=[]),
-            mtu=dict(type="int"),
-            promisc=dict(type="bool", default=False),
-            vlan_filtering=dict(type="bool"),
-            force_address=dict(type="bool", default=False),
-            ip_forward=dict(type="bool", default=True),
-            ipv6_forwarding=dict(type="bool"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    node_libs.require(module, module.params["bin_dir"])
-    p = module.params
-    name = p["name"]
-    if not name or len(name) > IFNAME_MAX or "/" in name or ":" in name or any(c.isspace() for c in name) or name in (".", ".."):
-        module.fail_json(msg="name %r is not a valid interface name (1-15 characters, no '/', ':' or spaces)" % name)
-    if p["mtu"] is not None and not 68 <= p["mtu"] <= 65535:
-        module.fail_json(msg="mtu must be between 68 and 65535, got %d" % p["mtu"])
     try:
-        addresses = bridge_state.parse_addresses(p["addresses"])
+        spec = bridge_state.spec_from_params(module.params)
     except CNIError as e:
         module.fail_json(msg=e.msg)
-    ipv6 = p["ipv6_forwarding"]
-    if ipv6 is None and any(":" in a for a in addresses):
-        ipv6 = True
-    spec = bridge_state.BridgeSpec(
-        name=name,
-        addresses=addresses,
-        mtu=p["mtu"],
-        promisc=p["promisc"],
-        vlan_filtering=p["vlan_filtering"],
-        force_address=p["force_address"],
-        ip_forward=p["ip_forward"],
-        ipv6_forwarding=ipv6,
-    )
+    present = module.params["state"] == "present"
 
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        before = bridge_state.read_state(ipr, name)
+        before = bridge_state.read_state(ipr, spec.name)  # observe
         try:
-            if p["state"] == "absent":
-                after = {"name": name, "exists": False, "ip_forward": before["ip_forward"], "ipv6_forwarding": before["ipv6_forwarding"]}
-                changed = before["exists"]
-                if changed and not module.check_mode:
-                    bridge_state.remove(ipr, name)
-            else:
-                after = bridge_state.desired_state(before, spec)
-                changed = bridge_state.comparable(before) != bridge_state.comparable(after)
-                if changed and not module.check_mode:
+            after = bridge_state.desired_state(before, spec) if present else bridge_state.absent_state(before)  # compare
+            changed = bridge_state.comparable(before) != bridge_state.comparable(after)
+            if changed and not module.check_mode:  # act
+                if present:
                     bridge_state.apply(ipr, spec, before, after)
-                    after = bridge_state.read_state(ipr, name)
+                    after = bridge_state.read_state(ipr, spec.name)
+                else:
+                    bridge_state.remove(ipr, spec.name)
         except CNIError as e:
             module.fail_json(msg=e.msg, bridge=before)
 
     result = dict(changed=changed, bridge=after)
     if module._diff:
-        result["diff"] = dict(
-            before=bridge_state.comparable(before),
-            after=bridge_state.comparable(after),
-            before_header="bridge %s" % name,
-            after_header="bridge %s" % name,
-        )
+        header = "bridge %s" % spec.name
+        result["diff"] = dict(before=bridge_state.comparable(before), after=bridge_state.comparable(after), before_header=header, after_header=header)
     module.exit_json(**result)
 
 

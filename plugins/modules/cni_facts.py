@@ -29,20 +29,10 @@ description:
   - Read-only. The task never reports a change.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
-  conf_dir:
-    description: The CNI configuration directory.
-    type: path
-    default: /etc/cni/net.d
-  bin_dir:
-    description: Directories holding the plugins, in search order (C(CNI_PATH)).
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
-  cache_dir:
-    description: libcni's cache directory (results in its C(results/) subdirectory).
-    type: path
-    default: /var/lib/cni
   route_protocol:
     description: The routing protocol number that marks owned pod-subnet routes (as in M(nodenet.cni.cni_routes)).
     type: int
@@ -72,8 +62,6 @@ attributes:
     support: full
   platform:
     description: Linux nodes; bridges and routes are those of the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr for bridges, routes and config lint, from the node's python3 or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir); the other parts are gathered without them
@@ -153,27 +141,28 @@ cni:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import facts
 
 
+ARGUMENT_SPEC = dict(
+    node_libs.CNI_DIR_OPTIONS,
+    route_protocol=dict(type="int", default=77),
+    route_table=dict(type="int", default=254),
+    gather=dict(
+        type="list",
+        elements="str",
+        choices=["all", "plugins", "configs", "bridges", "routes", "leases", "attachments"],
+        default=["all"],
+    ),
+)
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-            route_protocol=dict(type="int", default=77),
-            route_table=dict(type="int", default=254),
-            gather=dict(
-                type="list",
-                elements="str",
-                choices=["all", "plugins", "configs", "bridges", "routes", "leases", "attachments"],
-                default=["all"],
-            ),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
+        libraries=(),
     )
     p = module.params
     if not 0 <= p["route_protocol"] <= 255:

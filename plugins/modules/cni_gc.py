@@ -27,6 +27,9 @@ description:
     valid attachments sent explicitly. These are the cached attachments and the owners of every lease kept.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
+  - nodenet.cni.node.cni_dirs
 options:
   network:
     description: The networks to collect, by their C(name). Default is every valid configuration in O(conf_dir).
@@ -45,22 +48,6 @@ options:
         between is not in the valid set.
     type: bool
     default: false
-  conf_dir:
-    description: The CNI configuration directory.
-    type: path
-    default: /etc/cni/net.d
-  bin_dir:
-    description:
-      - Directories holding the plugins, in search order (C(CNI_PATH)), for the DEL of stale attachments.
-      - When the node's python3 has no pyroute2 or netaddr, the module uses the plugin runtime that
-        M(nodenet.cni.cni_plugin) installed here.
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
-  cache_dir:
-    description: libcni's cache directory (results in its C(results/) subdirectory).
-    type: path
-    default: /var/lib/cni
 attributes:
   check_mode:
     description: Decides exactly as a real run and lists what it would free and why, changing nothing.
@@ -70,8 +57,6 @@ attributes:
     support: full
   platform:
     description: Linux nodes; DEL runs in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr, from the node's python3 or else from the plugin runtime M(nodenet.cni.cni_plugin) installed in
     O(bin_dir)
@@ -138,23 +123,24 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import gc
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    node_libs.CNI_DIR_OPTIONS,
+    network=dict(type="list", elements="str", default=[]),
+    grace_seconds=dict(type="int", default=60),
+    plugin_gc=dict(type="bool", default=False),
+)
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            network=dict(type="list", elements="str", default=[]),
-            grace_seconds=dict(type="int", default=60),
-            plugin_gc=dict(type="bool", default=False),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-            cache_dir=dict(type="path", default="/var/lib/cni"),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
+        libraries=(),
     )
     p = module.params
     if p["grace_seconds"] < 0:

@@ -24,6 +24,8 @@ description:
   - The file is compared as parsed JSON, so formatting-only differences do not count as a change.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
 options:
   name:
     description: The network name (the config's C(name); also host-local's directory under C(dataDir)).
@@ -53,11 +55,6 @@ options:
     description: The CNI config directory.
     type: path
     default: /etc/cni/net.d
-  bin_dir:
-    description: Directories searched for the plugins (the runtime's CNI_PATH).
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
   disable_check:
     description: Set C(disableCheck) in the list (runtimes then skip CHECK).
     type: bool
@@ -92,10 +89,6 @@ attributes:
   diff_mode:
     description: Shows the config file, disabled files and dataDirs before and after.
     support: full
-  platform:
-    description: Linux nodes; acts in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - netaddr (for linting host-local ranges), from the node's python3 (python3-netaddr) or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -156,134 +149,76 @@ data_dirs:
   elements: str
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime import confdir
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint, netconf_file
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import SUPPORTED_VERSIONS, CNIError
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
-def _other_networks(spec, exclude):
-    nets = []
-    for path in confdir.conf_files(spec.conf_dir):
-        if path in exclude:
-            continue
-        try:
-            nets.append(confdir.load_conf_file(path))
-        except CNIError:
-            continue
-    return nets
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    plugins=dict(type="list", elements="dict"),
+    cni_version=dict(type="str", default="1.0.0"),
+    format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
+    priority=dict(type="str", default="10"),
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    disable_check=dict(type="bool", default=False),
+    disable_gc=dict(type="bool", default=False),
+    lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
+    exclusive=dict(type="bool", default=False),
+    exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            plugins=dict(type="list", elements="dict"),
-            cni_version=dict(type="str", default="1.0.0"),
-            format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
-            priority=dict(type="str", default="10"),
-            conf_dir=dict(type="path", default="/etc/cni/net.d"),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-            disable_check=dict(type="bool", default=False),
-            disable_gc=dict(type="bool", default=False),
-            lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
-            exclusive=dict(type="bool", default=False),
-            exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ["plugins"])],
         supports_check_mode=True,
+        libraries=["netaddr"],
     )
-    node_libs.require(module, module.params["bin_dir"], ["netaddr"])
     p = module.params
-    if not confdir.NAME_RE.match(p["name"]):
-        module.fail_json(msg="name %r is not a valid network name (letters, digits, '_', '.', '-'; not starting with a symbol)" % p["name"])
-    if p["cni_version"] not in SUPPORTED_VERSIONS:
-        module.fail_json(msg="cni_version %r is not a CNI spec version (%s)" % (p["cni_version"], ", ".join(SUPPORTED_VERSIONS)))
-    if not p["priority"].isalnum():
-        module.fail_json(msg="priority %r must be letters/digits only (it prefixes the file name)" % p["priority"])
-    spec = netconf_file.NetconfSpec(
-        name=p["name"],
-        cni_version=p["cni_version"],
-        plugins=p["plugins"] or [],
-        conf_dir=p["conf_dir"],
-        priority=p["priority"],
-        fmt=p["format"],
-        disable_check=p["disable_check"],
-        disable_gc=p["disable_gc"],
-    )
-    before = netconf_file.read_current(spec.path)
-    result = dict(changed=False, path=spec.path, disabled=[])
-    diffs = []
-
-    if p["state"] == "absent":
-        if before is not None:
-            result["changed"] = True
-            diffs.append(dict(before_header=spec.path, after_header=spec.path, before=_text(before), after=""))
-            if not module.check_mode:
-                os.unlink(spec.path)
-        _exit(module, result, diffs)
-
     try:
-        desired = netconf_file.render(spec)
-        parsed = netconf_file.parse_rendered(spec, desired)
+        spec = netconf_file.spec_from_params(p)
     except CNIError as e:
-        module.fail_json(msg="plugins: %s" % e, path=spec.path)
-    findings = lint.lint_network(parsed, p["bin_dir"])
-    findings += lint.findings_about(lint.overlapping_networks([parsed] + _other_networks(spec, {spec.path})), parsed.name)
-    result["findings"] = [f.as_dict() for f in findings]
-    result["config"] = desired
-    errors = [f for f in findings if f.level == lint.ERROR]
-    if errors and p["lint"] == "fail":
-        module.fail_json(msg="lint failed for plugins: %s" % "; ".join(f.msg for f in errors), findings=result["findings"], path=spec.path)
-    for f in findings:
-        if f.level == lint.WARNING or p["lint"] == "warn":
-            module.warn("%s: %s" % (f.rule, f.msg))
+        module.fail_json(msg=e.msg)
+    result = dict(changed=False, path=spec.path)
 
-    plan = netconf_file.Plan(write=before != desired)
-    if p["exclusive"]:
-        plan.disable = netconf_file.competitors(spec)
-    result["data_dirs"] = netconf_file.data_dirs(parsed)
-    plan.data_dirs = [d for d in result["data_dirs"] if not netconf_file.data_dir_ok(d)]
-
-    if plan.write:
-        diffs.append(dict(before_header=spec.path, after_header=spec.path, before=_text(before), after=netconf_file.dump(desired)))
-    for path in plan.disable:
-        target = "" if p["exclusive_action"] == "remove" else path + netconf_file.DISABLED_SUFFIX
-        result["disabled"].append("%s -> %s" % (path, target))
-        diffs.append(dict(before_header=path, after_header=target or "(removed)", before=_text(netconf_file.read_current(path)), after=""))
-    for d in plan.data_dirs:
-        diffs.append(dict(before_header="dataDir %s" % d, after_header="dataDir %s" % d, before="absent or not 0700\n", after="directory, mode 0700\n"))
-
-    if not module.check_mode:
+    # observe
+    before = netconf_file.read_current(spec.path)
+    desired = None
+    # compare
+    if p["state"] == "absent":
+        plan = netconf_file.plan_absent(spec, before)
+    else:
         try:
-            for d in plan.data_dirs:
-                netconf_file.ensure_data_dir(d)
-            if plan.write:
-                netconf_file.write_file(spec.path, netconf_file.dump(desired))
-            for path in plan.disable:
-                netconf_file.disable(path, remove=p["exclusive_action"] == "remove")
+            desired, parsed = netconf_file.render_checked(spec)
+        except CNIError as e:
+            module.fail_json(msg=e.msg, path=spec.path)
+        findings = netconf_file.lint_findings(spec, parsed, p["bin_dir"])
+        result.update(findings=[f.as_dict() for f in findings], config=desired, data_dirs=netconf_file.data_dirs(parsed))
+        report_lint(module, findings, p["lint"], result)
+        plan = netconf_file.plan_present(spec, before, desired, parsed, p["exclusive"], p["exclusive_action"] == "remove")
+    result.update(changed=plan.changed, disabled=plan.disabled())
+    if module._diff:
+        result["diff"] = netconf_file.plan_diff(spec, plan, before, desired)
+    # act
+    if plan.changed and not module.check_mode:
+        try:
+            netconf_file.apply_plan(spec, plan, desired)
         except OSError as e:
             module.fail_json(msg="writing the config failed: %s" % e, path=spec.path)
-    result["changed"] = plan.changed
-    _exit(module, result, diffs)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return netconf_file.dump(value)
-
-
-def _exit(module, result, diffs) -> None:
-    if module._diff:
-        result["diff"] = diffs
     module.exit_json(**result)
+
+
+def report_lint(module, findings, mode, result) -> None:
+    """lint=fail stops before anything is written; warnings always show, errors too with lint=warn."""
+    errors = [f for f in findings if f.level == lint.ERROR]
+    if errors and mode == "fail":
+        module.fail_json(msg="lint failed for plugins: %s" % "; ".join(f.msg for f in errors), findings=result["findings"], path=result["path"])
+    for f in findings:
+        if f.level == lint.WARNING or mode == "warn":
+            module.warn("%s: %s" % (f.rule, f.msg))
 
 
 if __name__ == "__main__":

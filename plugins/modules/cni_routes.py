@@ -19,6 +19,8 @@ description:
   - Works through netlink (pyroute2), in the network namespace the module runs in.
 author:
   - nodenet.cni maintainers (@nodenet)
+extends_documentation_fragment:
+  - nodenet.cni.node
 options:
   routes:
     description:
@@ -59,13 +61,6 @@ options:
     description: The routing table to manage.
     type: int
     default: 254
-  bin_dir:
-    description:
-      - Where M(nodenet.cni.cni_plugin) installed the CNI plugins. When the node's python3 has no pyroute2 or netaddr
-        (a stock node), the module uses the copies in the plugin runtime the launchers there name.
-    type: list
-    elements: path
-    default: [/opt/cni/bin]
 attributes:
   check_mode:
     description: Predicts added, replaced and removed routes without touching the routing table.
@@ -73,10 +68,6 @@ attributes:
   diff_mode:
     description: Shows the owned routes before and after.
     support: full
-  platform:
-    description: Linux nodes; acts in the network namespace the module runs in.
-    support: full
-    platforms: posix
 requirements:
   - pyroute2 and netaddr, from the node's python3 (python3-pyroute2, python3-netaddr) or else from the plugin runtime
     M(nodenet.cni.cni_plugin) installed in O(bin_dir)
@@ -124,36 +115,33 @@ removed:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_routes
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
 
+ARGUMENT_SPEC = dict(
+    routes=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
+    ),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=True),
+    protocol=dict(type="int", default=77),
+    table=dict(type="int", default=254),
+)
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            routes=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
-            ),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            exclusive=dict(type="bool", default=True),
-            protocol=dict(type="int", default=77),
-            table=dict(type="int", default=254),
-            bin_dir=dict(type="list", elements="path", default=["/opt/cni/bin"]),
-        ),
+    module = node_libs.node_module(
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    node_libs.require(module, module.params["bin_dir"])
     p = module.params
-    if not 5 <= p["protocol"] <= 255:
-        module.fail_json(msg="protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % p["protocol"])
-    if not 1 <= p["table"] <= 0xFFFFFFFF:
-        module.fail_json(msg="table must be a routing table number, got %d" % p["table"])
     try:
+        owned_routes.check_owner(p["protocol"], p["table"])
         desired = owned_routes.parse_routes(p["routes"])
     except CNIError as e:
         module.fail_json(msg=e.msg)
@@ -161,18 +149,18 @@ def main() -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
+        # observe
         current = owned_routes.read_owned(ipr, p["protocol"], p["table"])
+        # compare
         if p["state"] == "present":
             plan = owned_routes.plan_routes(current, desired, exclusive=p["exclusive"])
             conflicts = owned_routes.foreign_conflicts(ipr, plan.add, p["protocol"], p["table"])
             if conflicts:
-                module.fail_json(msg="these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
+                module.fail_json(msg="routes: these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
         else:
-            # absent: listed subnets (or all owned ones) go, nothing is added
-            gone = {r.subnet for r in desired}
-            plan = owned_routes.RoutePlan(remove=[r for r in current if not gone or r.subnet in gone])
-            plan.keep = [r for r in current if r not in plan.remove]
-        after = sorted(plan.keep + plan.add + plan.replace)
+            plan = owned_routes.plan_absent(current, desired)
+        after = plan.predicted()
+        # act
         if plan.changed and not module.check_mode:
             try:
                 owned_routes.apply_plan(ipr, plan, p["protocol"], p["table"])
@@ -188,12 +176,8 @@ def main() -> None:
         removed=[r.describe() for r in plan.remove],
     )
     if module._diff:
-        result["diff"] = dict(
-            before="\n".join(r.describe() for r in current) + ("\n" if current else ""),
-            after="\n".join(r.describe() for r in after) + ("\n" if after else ""),
-            before_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
-            after_header="owned routes (proto %d, table %d)" % (p["protocol"], p["table"]),
-        )
+        header = "owned routes (proto %d, table %d)" % (p["protocol"], p["table"])
+        result["diff"] = dict(before=owned_routes.describe_all(current), after=owned_routes.describe_all(after), before_header=header, after_header=header)
     module.exit_json(**result)
 
 

@@ -66,6 +66,13 @@ options:
       - The underlay end of the node's veth pair, inside O(underlay_netns) and enslaved to O(underlay_bridge).
       - Required with O(state=present). With O(state=absent) it is deleted when given (this also deletes O(interface)).
     type: str
+  remove_underlay:
+    description:
+      - With O(state=absent), also delete the namespace O(underlay_netns) after the node, with the bridge and any port still
+        in it. The lab sets it on the last node it removes, so the underlay the first node made goes the same way.
+    type: bool
+    default: false
+    version_added: "0.2.0"
   interface:
     description:
       - The name of the node's underlay interface, inside its network namespace.
@@ -108,15 +115,8 @@ options:
     default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - nodenet.cni.lab
 requirements:
-  - root on the machine that hosts the lab
   - iproute2 (C(ip)), util-linux (C(nsenter), C(unshare), C(mount), C(umount)) and C(sysctl)
 notes:
   - Interface names are limited to 15 characters by the kernel; O(underlay_bridge) and O(underlay_port) must fit.
@@ -147,6 +147,15 @@ EXAMPLES = r"""
     state_dir: /run/nodenet-lab/nnlab/nnlab-node1
     underlay_netns: nnlab-underlay
     underlay_port: nnlab-n1
+
+- name: Lab | Remove node 2, the last one, and the underlay with it
+  nodenet.cni.lab_node:
+    name: nnlab-node2
+    state: absent
+    state_dir: /run/nodenet-lab/nnlab/nnlab-node2
+    underlay_netns: nnlab-underlay
+    underlay_port: nnlab-n2
+    remove_underlay: true
 """
 
 RETURN = r"""
@@ -204,10 +213,12 @@ import shutil
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import lab
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.names import ifname_problem
+from ansible_collections.nodenet.cni.plugins.module_utils.lab import LabError
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
-NETNS_DIR = "/run/netns"
-IFNAMSIZ = 15
+NETNS_DIR = lab.NETNS_DIR
 # Written into state_dir when the lab makes (or claims an empty) one: state=absent
 # deletes only a directory carrying it, so a mistyped state_dir (/usr, /home)
 # is never removed.
@@ -246,29 +257,6 @@ for src, dst in spec["binds"]:
     run("mount", "--bind", src, dst)
 """
 
-# Runs inside the node (net + mount + UTS entered). Prints what the node looks like from inside.
-NODE_VIEW = r"""
-import json, os, sys
-view = {"hostname": open("/proc/sys/kernel/hostname").read().strip(), "paths": {}, "sys": None}
-for path in json.loads(sys.argv[1]):
-    try:
-        st = os.stat(path)
-        view["paths"][path] = [st.st_dev, st.st_ino]
-    except OSError:
-        view["paths"][path] = None
-with open("/proc/self/mountinfo") as f:
-    for line in f:
-        fields = line.split()
-        rest = fields[fields.index("-") + 1:]
-        if fields[4] == "/sys":
-            view["sys"] = [rest[0], rest[1]]  # the last mount on /sys wins
-print(json.dumps(view))
-"""
-
-
-class LabError(Exception):
-    pass
-
 
 class Host:
     """Runs the lab's commands on the host (C locale); a failure becomes a LabError."""
@@ -277,13 +265,7 @@ class Host:
         self.module = module
 
     def run(self, argv, check=True):
-        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
-        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
-        if rc == 124:
-            raise LabError("%s timed out after %ds" % (" ".join(shlex.quote(a) for a in argv), COMMAND_TIMEOUT))
-        if check and rc != 0:
-            raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
-        return rc, out, err
+        return lab.run_bounded(self.module, argv, COMMAND_TIMEOUT, check)
 
     def link(self, netns, ifname):
         """`ip -j -d link show` of one device inside a namespace, or None."""
@@ -310,11 +292,7 @@ class Host:
         return out.strip() if rc == 0 else None
 
     def node_view(self, netns_path, mnt, uts, paths):
-        rc, out, dummy = self.run(
-            ["nsenter", "--net=" + netns_path, "--mount=" + mnt, "--uts=" + uts, "--", sys.executable, "-c", NODE_VIEW, json.dumps(paths)],
-            check=False,
-        )
-        return json.loads(out) if rc == 0 else None
+        return lab.node_view(self.run, netns_path, mnt, paths, uts=uts)
 
 
 def is_up(link):
@@ -328,10 +306,7 @@ class LabNode:
         self.host = host
         self.p = params
         self.name = params["name"]
-        self.netns = os.path.join(NETNS_DIR, self.name)
-        self.state_dir = params["state_dir"].rstrip("/") or "/"
-        self.mnt = os.path.join(self.state_dir, "mnt")
-        self.uts = os.path.join(self.state_dir, "uts")
+        self.netns, self.state_dir, self.mnt, self.uts = lab.node_paths(self.name, params["state_dir"])
         self.binds = [(os.path.join(self.state_dir, "root", path.lstrip("/")), path) for path in params["private_paths"]]
         self.directories = [self.host_path(d) for d in params["directories"]]
         # a fixed MAC, like a real NIC: a re-made interface keeps it, so the other nodes' ARP caches stay right
@@ -379,6 +354,7 @@ class LabNode:
         s["underlay"] = bool(p["underlay_netns"]) and mounts.get(os.path.join(NETNS_DIR, p["underlay_netns"]), {}).get("fstype") == "nsfs"
         s["port"] = self.host.link(p["underlay_netns"], p["underlay_port"]) if s["underlay"] and p["underlay_port"] else None
         if p["state"] == "absent":
+            s["underlay_file"] = bool(p["underlay_netns"]) and os.path.lexists(os.path.join(NETNS_DIR, p["underlay_netns"]))
             return s
         s["bridge"] = self.host.link(p["underlay_netns"], p["underlay_bridge"]) if s["underlay"] else None
         s["underlay_lo"] = self.host.link(p["underlay_netns"], "lo") if s["underlay"] else None
@@ -427,11 +403,15 @@ class LabNode:
             )
         else:
             out["state_dir"] = s["state_dir"]
+            if self.p["remove_underlay"]:
+                out["underlay_netns"] = s["underlay_file"]
         return out
 
-    def desired_summary(self):
+    def desired_summary(self, s=None):
+        """The summary once the plan ran; the request alone decides it (`s` is not needed)."""
         if self.p["state"] == "absent":
-            return {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            gone = {"netns": False, "mount_ns": False, "uts_ns": False, "state_dir": False}
+            return dict(gone, underlay_netns=False) if self.p["remove_underlay"] else gone
         return {
             "netns": True,
             "mount_ns": True,
@@ -447,9 +427,19 @@ class LabNode:
     # -- planning: [(description, argv or callable)] -----------------------
 
     def plan_present(self, s):
-        p, steps = self.p, []
-        ip_u = ["ip", "-n", p["underlay_netns"]]
-        ip_n = ["ip", "-n", self.name]
+        """Every step from what is there (`s`) to a complete node, in the order they must run."""
+        return (
+            self._plan_state_dir(s)
+            + self._plan_underlay(s)
+            + self._plan_netns(s)
+            + self._plan_interface(s)
+            + self._plan_sysctls(s)
+            + self._plan_mount_ns(s)
+        )
+
+    def _plan_state_dir(self, s):
+        """The node's directories, its marker and the private bind mount of state_dir."""
+        steps = []
         for d in s["missing_dirs"]:
             steps.append(("create directory %s" % d, lambda d=d: os.makedirs(d, mode=0o755, exist_ok=True)))
         if not s["marked"] and (self.state_dir in s["missing_dirs"] or self.lab_layout_only()):
@@ -462,7 +452,12 @@ class LabNode:
         if not s["state_dir_mount"] or s["state_dir_mount"]["shared"]:
             # a mount namespace can only be persisted on a file of a private mount (unshare(1))
             steps.append(("make %s a private mount" % self.state_dir, ["mount", "--make-private", self.state_dir]))
+        return steps
 
+    def _plan_underlay(self, s):
+        """The underlay namespace and its bridge (shared by every node of the lab)."""
+        p, steps = self.p, []
+        ip_u = ["ip", "-n", p["underlay_netns"]]
         if not s["underlay"]:
             steps.append(("add network namespace %s" % p["underlay_netns"], ["ip", "netns", "add", p["underlay_netns"]]))
         if not is_up(s["underlay_lo"]):
@@ -471,14 +466,25 @@ class LabNode:
             steps.append(("add bridge %s in %s" % (p["underlay_bridge"], p["underlay_netns"]), ip_u + ["link", "add", p["underlay_bridge"], "type", "bridge"]))
         if not is_up(s["bridge"]):
             steps.append(("set %s up" % p["underlay_bridge"], ip_u + ["link", "set", p["underlay_bridge"], "up"]))
+        return steps
 
+    def _plan_netns(self, s):
+        """The node's network namespace, with lo up."""
+        steps = []
+        ip_n = ["ip", "-n", self.name]
         if not s["netns"]:
             if s["netns_file"]:  # left by a failed `ip netns add`: not a namespace, just a file
                 steps.append(("remove stale %s" % self.netns, lambda: os.unlink(self.netns)))
             steps.append(("add network namespace %s" % self.name, ["ip", "netns", "add", self.name]))
         if not is_up(s["lo"]):
             steps.append(("set lo up in %s" % self.name, ip_n + ["link", "set", "lo", "up"]))
+        return steps
 
+    def _plan_interface(self, s):
+        """The veth pair into the underlay bridge, its MAC, addresses and link state."""
+        p, steps = self.p, []
+        ip_u = ["ip", "-n", p["underlay_netns"]]
+        ip_n = ["ip", "-n", self.name]
         paired = self.paired(s)
         if not paired:
             if s["port"]:
@@ -511,12 +517,20 @@ class LabNode:
                 steps.append(("add %s to %s" % (wanted, p["interface"]), ip_n + ["addr", "add", wanted, "dev", p["interface"]] + nodad))
         if not paired or not is_up(s["interface"]):
             steps.append(("set %s up in %s" % (p["interface"], self.name), ip_n + ["link", "set", p["interface"], "up"]))
+        return steps
 
+    def _plan_sysctls(self, s):
+        """The node's sysctls, set inside its network namespace."""
+        p, steps = self.p, []
         for key, value in sorted(p["sysctls"].items()):
             if s["sysctls"].get(key) != str(value):
                 setting = "%s=%s" % (key, value)
                 steps.append(("set %s in %s" % (setting, self.name), ["nsenter", "--net=" + self.netns, "--", "sysctl", "-q", "-w", setting]))
+        return steps
 
+    def _plan_mount_ns(self, s):
+        """The node's mount and UTS namespaces, made afresh when incomplete."""
+        steps = []
         if not self.mount_ns_complete(s):
             # incomplete or missing: start over, the node's files live in state_dir, not in the namespace
             for path, mounted in ((self.mnt, s["mnt"]), (self.uts, s["uts"])):
@@ -545,6 +559,9 @@ class LabNode:
             steps.append(("unmount %s" % self.state_dir, self.unmount_state_dir))
         if s["state_dir"]:
             steps.append(("remove %s" % self.state_dir, self.remove_state_dir))
+        if p["remove_underlay"] and s["underlay_file"]:
+            # its bridge and the ports of nodes still in it go with the namespace
+            steps.append(("delete network namespace %s" % p["underlay_netns"], ["ip", "netns", "delete", p["underlay_netns"]]))
         return steps
 
     def unmount_state_dir(self):
@@ -652,14 +669,18 @@ class LabNode:
         return self.plan_present(s) if self.p["state"] == "present" else self.plan_absent(s)
 
     def apply(self, steps):
-        for description, step in steps:
-            if callable(step):
-                try:
-                    step()
-                except OSError as e:
-                    raise LabError("%s: %s" % (description, e)) from e
-            else:
-                self.host.run(step)
+        lab.apply_steps(steps, self.host.run)
+
+
+def underlay_network(p, option, version):
+    """The option as an ip_network of the given version, or a LabError naming it."""
+    try:
+        network = ipaddress.ip_network(p[option], strict=True)
+    except ValueError as e:
+        raise LabError("%s: %s" % (option, e)) from e
+    if network.version != version:
+        raise LabError("%s must be an IPv%d network, got %s" % (option, version, network))
+    return network
 
 
 def check_params(p):
@@ -667,58 +688,55 @@ def check_params(p):
         missing = [k for k in ("underlay_netns", "underlay_bridge", "underlay_port", "underlay_cidr", "index") if p[k] in (None, "")]
         if missing:
             raise LabError("state=present needs: %s" % ", ".join(missing))
-        try:
-            network = ipaddress.ip_network(p["underlay_cidr"], strict=True)
-        except ValueError as e:
-            raise LabError("underlay_cidr: %s" % e) from e
-        if network.version != 4:
-            raise LabError("underlay_cidr must be an IPv4 network, got %s" % network)
+        underlay_network(p, "underlay_cidr", 4)
         if p["underlay_cidr_ipv6"]:
-            try:
-                network6 = ipaddress.ip_network(p["underlay_cidr_ipv6"], strict=True)
-            except ValueError as e:
-                raise LabError("underlay_cidr_ipv6: %s" % e) from e
-            if network6.version != 6:
-                raise LabError("underlay_cidr_ipv6 must be an IPv6 network, got %s" % network6)
+            underlay_network(p, "underlay_cidr_ipv6", 6)
+    if p["remove_underlay"] and (p["state"] != "absent" or not p["underlay_netns"]):
+        raise LabError("remove_underlay needs state=absent and underlay_netns")
     for key in ("underlay_bridge", "underlay_port", "interface"):
-        if p[key] and (len(p[key]) > IFNAMSIZ or not re.match(r"^[A-Za-z0-9_.-]+$", p[key])):
-            raise LabError("%s %r is not a valid interface name (at most %d characters)" % (key, p[key], IFNAMSIZ))
+        problem = ifname_problem(p[key]) if p[key] else None
+        if problem is None and p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
+            problem = "has a character other than letters, digits, '_', '.' and '-' (the lab passes names to ip)"
+        if problem is not None:
+            raise LabError("%s %r is not a valid interface name: it %s" % (key, p[key], problem))
     for key in ("name", "underlay_netns"):
-        if p[key] and not re.match(r"^[A-Za-z0-9_.-]+$", p[key]):
-            raise LabError("%s %r is not a valid namespace name" % (key, p[key]))
-    if not os.path.isabs(p["state_dir"]) or os.path.normpath(p["state_dir"]) in ("/", "/run", "/tmp", "/var", "/etc"):
-        raise LabError("state_dir must be an absolute path of the node's own directory, got %r" % p["state_dir"])
+        if p[key]:
+            lab.check_name(key, p[key])
+    lab.check_state_dir(p["state_dir"])
     for path in p["private_paths"]:
         if not os.path.isabs(path) or os.path.normpath(path) == "/":
             raise LabError("private_paths: %r is not an absolute path below /" % path)
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent", "rebooted"], default="present"),
+    state_dir=dict(type="path", required=True),
+    underlay_netns=dict(type="str"),
+    underlay_bridge=dict(type="str"),
+    underlay_port=dict(type="str"),
+    underlay_cidr=dict(type="str"),
+    underlay_cidr_ipv6=dict(type="str"),
+    index=dict(type="int"),
+    interface=dict(type="str", default="eth0"),
+    private_paths=dict(
+        type="list",
+        elements="path",
+        default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
+    ),
+    directories=dict(type="list", elements="path", default=[]),
+    sysctls=dict(type="dict", default={}),
+    remove_underlay=dict(type="bool", default=False),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent", "rebooted"], default="present"),
-            state_dir=dict(type="path", required=True),
-            underlay_netns=dict(type="str"),
-            underlay_bridge=dict(type="str"),
-            underlay_port=dict(type="str"),
-            underlay_cidr=dict(type="str"),
-            underlay_cidr_ipv6=dict(type="str"),
-            index=dict(type="int"),
-            interface=dict(type="str", default="eth0"),
-            private_paths=dict(
-                type="list",
-                elements="path",
-                default=["/etc/cni", "/opt/cni", "/var/lib/cni", "/etc/nodenet", "/run/netns", "/etc/sysctl.d", "/etc/systemd/system"],
-            ),
-            directories=dict(type="list", elements="path", default=[]),
-            sysctls=dict(type="dict", default={}),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params
-    if os.geteuid() != 0:
-        module.fail_json(msg="the lab needs root (namespaces and mounts); run the lab playbooks as root")
+    lab.require_root(module)
     result = dict(changed=False, name=p["name"], netns=os.path.join(NETNS_DIR, p["name"]), state_dir=p["state_dir"], actions=[])
     try:
         check_params(p)
@@ -727,29 +745,21 @@ def main():
             result["address"], result["prefixlen"] = node.address.split("/")[0], int(node.address.split("/")[1])
         if node.address_ipv6:
             result["address_ipv6"] = node.address_ipv6.split("/")[0]
-        before = node.observe()
-        steps = node.plan(before)
-        result["actions"] = [description for description, dummy in steps]
-        result["changed"] = bool(steps)
-        after_summary = node.desired_summary() if steps else node.summary(before)
-        if steps and not module.check_mode:
-            if p["state"] == "rebooted":
-                result["boot"] = node.booted  # filled while booting, returned on failure too
-            node.apply(steps)
-            after = node.observe()
-            remaining = node.plan_present(after) if p["state"] == "rebooted" else node.plan(after)
-            if remaining:
-                raise LabError("node %s is still not as requested; would still: %s" % (p["name"], "; ".join(d for d, dummy in remaining)))
-            after_summary = node.summary(after)
+        rebooted = p["state"] == "rebooted"
+        before, dummy, after_summary = lab.converge(
+            node,
+            module.check_mode,
+            result,
+            "node %s" % p["name"],
+            # after a reboot the node must be complete again: what remains is judged by plan_present
+            replan=node.plan_present if rebooted else None,
+            # the boot steps' output, filled while booting, is returned on failure too
+            before_apply=(lambda: result.update(boot=node.booted)) if rebooted else None,
+        )
     except LabError as e:
         module.fail_json(msg=str(e), **result)
     if module._diff:
-        result["diff"] = dict(
-            before=json.dumps(node.summary(before), indent=2, sort_keys=True) + "\n",
-            after=json.dumps(after_summary, indent=2, sort_keys=True) + "\n",
-            before_header="lab node %s" % p["name"],
-            after_header="lab node %s" % p["name"],
-        )
+        result["diff"] = lab.summary_diff(node.summary(before), after_summary, "lab node %s" % p["name"])
     module.exit_json(**result)
 
 

@@ -65,15 +65,8 @@ options:
     default: /usr/sbin/sshd
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - nodenet.cni.lab
 requirements:
-  - root on the machine that hosts the lab
   - openssh-server, sudo, socat, util-linux (C(nsenter), C(mount), C(umount)), C(ssh-keygen)
 notes:
   - The node must be up (its network namespace and its persisted mount and UTS namespaces exist); run M(nodenet.cni.lab_node) first.
@@ -137,7 +130,6 @@ actions:
 """
 
 import hashlib
-import json
 import os
 import pwd
 import re
@@ -149,9 +141,11 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.nodenet.cni.plugins.module_utils import lab
+from ansible_collections.nodenet.cni.plugins.module_utils.lab import LabError
 from ansible_collections.nodenet.cni.plugins.module_utils.mountinfo import read_mountinfo
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = lab.NETNS_DIR
 LISTEN_ADDRESS = "127.0.0.1"
 PORT = 22
 # the node's umask for the login user: what hardened nodes use, and the hardest case for file modes
@@ -163,23 +157,6 @@ SSH_PROGRAMS = ("sshd", "socat")
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 60  # seconds, for one command of the lab
-
-# Runs inside the node's mount namespace: (dev, ino) of each path and the node's mount points.
-NODE_VIEW = r"""
-import json, os, re, sys
-def unescape(field):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-view = {"paths": {}, "mounts": []}
-for path in json.loads(sys.argv[1]):
-    try:
-        st = os.stat(path)
-        view["paths"][path] = [st.st_dev, st.st_ino]
-    except OSError:
-        view["paths"][path] = None
-with open("/proc/self/mountinfo") as f:
-    view["mounts"] = [unescape(line.split()[4]) for line in f]
-print(json.dumps(view))
-"""
 
 # Answers whether something speaks SSH on the address inside the namespace we run in.
 BANNER_PROBE = r"""
@@ -195,10 +172,6 @@ while True:
             break
         time.sleep(0.1)
 """
-
-
-class LabError(Exception):
-    pass
 
 
 def host_mounts():
@@ -339,10 +312,7 @@ class LabSSH:
         self.module = module
         self.p = params
         self.name = params["name"]
-        self.netns = os.path.join(NETNS_DIR, self.name)
-        self.state_dir = params["state_dir"].rstrip("/") or "/"
-        self.mnt = os.path.join(self.state_dir, "mnt")
-        self.uts = os.path.join(self.state_dir, "uts")
+        self.netns, self.state_dir, self.mnt, self.uts = lab.node_paths(self.name, params["state_dir"])
         try:
             sshd_user = pwd.getpwnam("sshd")  # openssh-server's privilege separation user: the same uid inside the node
         except KeyError:
@@ -359,11 +329,7 @@ class LabSSH:
                 raise LabError("authorized_key_file: %s is not an OpenSSH public key" % params["authorized_key_file"])
 
     def run(self, argv, check=True):
-        # run_command has no timeout: coreutils' timeout(1) bounds every command (rc 124)
-        rc, out, err = self.module.run_command(["timeout", "-k", "10", str(COMMAND_TIMEOUT)] + list(argv), environ_update={"LC_ALL": "C"})
-        if check and rc != 0:
-            raise LabError("%s failed (rc=%d): %s" % (" ".join(shlex.quote(a) for a in argv), rc, (err or out).strip()))
-        return rc, out, err
+        return lab.run_bounded(self.module, argv, COMMAND_TIMEOUT, check)
 
     def in_node(self, argv, mount=True, uts=False):
         ns = ["nsenter", "--net=" + self.netns]
@@ -450,8 +416,7 @@ class LabSSH:
         return pid if self.files.config in cmdline else None  # else a recycled pid
 
     def node_view(self):
-        rc, out, dummy = self.run(self.in_node([sys.executable, "-c", NODE_VIEW, json.dumps([dst for dummy, dst in self.files.binds])]), check=False)
-        return json.loads(out) if rc == 0 else None
+        return lab.node_view(self.run, self.netns, self.mnt, [dst for dummy, dst in self.files.binds])
 
     def banner(self, timeout):
         probe = [sys.executable, "-c", BANNER_PROBE, LISTEN_ADDRESS, str(PORT), str(timeout)]
@@ -635,21 +600,12 @@ class LabSSH:
         shutil.rmtree(self.files.ssh_dir)
 
     def apply(self, steps):
-        for description, step in steps:
-            if callable(step):
-                try:
-                    step()
-                except OSError as e:
-                    raise LabError("%s: %s" % (description, e)) from e
-            else:
-                self.run(step)
+        lab.apply_steps(steps, self.run)
 
 
 def check_params(p):
-    if not re.match(r"^[A-Za-z0-9_.-]+$", p["name"]):
-        raise LabError("name %r is not a valid namespace name" % p["name"])
-    if not os.path.isabs(p["state_dir"]) or os.path.normpath(p["state_dir"]) in ("/", "/run", "/tmp", "/var", "/etc"):
-        raise LabError("state_dir must be an absolute path of the node's own directory, got %r" % p["state_dir"])
+    lab.check_name("name", p["name"])
+    lab.check_state_dir(p["state_dir"])
     if not re.match(r"^[a-z_][a-z0-9_-]{0,30}$", p["user"]) or p["user"] in ("root", "sshd", "nobody"):
         raise LabError("user %r is not a valid login user name (lowercase, not root, sshd or nobody)" % p["user"])
     if not 1000 <= p["uid"] <= 60000:
@@ -665,39 +621,29 @@ def check_params(p):
             raise LabError("uid %d belongs to %s on this machine; choose a uid no host account has" % (p["uid"], owner))
 
 
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    state_dir=dict(type="path", required=True),
+    user=dict(type="str", default="nnadmin"),
+    uid=dict(type="int", default=2999),
+    authorized_key_file=dict(type="path"),
+    sshd_exe=dict(type="path", default="/usr/sbin/sshd"),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            state_dir=dict(type="path", required=True),
-            user=dict(type="str", default="nnadmin"),
-            uid=dict(type="int", default=2999),
-            authorized_key_file=dict(type="path"),
-            sshd_exe=dict(type="path", default="/usr/sbin/sshd"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params
-    if os.geteuid() != 0:
-        module.fail_json(msg="the lab needs root (namespaces and mounts); run the lab playbooks as root")
+    lab.require_root(module)
     result = dict(changed=False, netns=os.path.join(NETNS_DIR, p["name"]), user=p["user"], actions=[])
     try:
         check_params(p)
         node = LabSSH(module, p)
-        before = node.observe()
-        steps = node.plan(before)
-        result["actions"] = [description for description, dummy in steps]
-        result["changed"] = bool(steps)
-        after = before
-        after_summary = node.desired_summary(before) if steps else node.summary(before)
-        if steps and not module.check_mode:
-            node.apply(steps)
-            after = node.observe()
-            remaining = node.plan(after)
-            if remaining:
-                raise LabError("ssh on node %s is still not as requested; would still: %s" % (p["name"], "; ".join(d for d, dummy in remaining)))
-            after_summary = node.summary(after)
+        before, after, after_summary = lab.converge(node, module.check_mode, result, "ssh on node %s" % p["name"])
         if p["state"] == "present":
             result.update(host_key=after["host_key"], address=LISTEN_ADDRESS, port=PORT)
             if not module.check_mode:
@@ -705,12 +651,7 @@ def main():
     except LabError as e:
         module.fail_json(msg=str(e), **result)
     if module._diff:
-        result["diff"] = dict(
-            before=json.dumps(node.summary(before), indent=2, sort_keys=True) + "\n",
-            after=json.dumps(after_summary, indent=2, sort_keys=True) + "\n",
-            before_header="ssh of lab node %s" % p["name"],
-            after_header="ssh of lab node %s" % p["name"],
-        )
+        result["diff"] = lab.summary_diff(node.summary(before), after_summary, "ssh of lab node %s" % p["name"])
     module.exit_json(**result)
 
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -41,6 +41,13 @@ def ansible_env() -> Dict[str, str]:
     return env
 
 
+def _ansible_argv(module: str, args: Dict[str, Any], tree: str, check: bool, diff: bool) -> List[str]:
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
+    if args:  # "{}" would be taken as raw params
+        argv += ["-a", json.dumps(args)]
+    return argv + (["--check"] if check else []) + (["--diff"] if diff else [])
+
+
 def run_module(
     module: str,
     args: Dict[str, Any],
@@ -49,27 +56,27 @@ def run_module(
     diff: bool = False,
     timeout: float = 120,
     bin_dir: Optional[str] = None,
+    prefix: Sequence[str] = (),
+    env: Optional[Dict[str, str]] = None,
 ) -> Dict[str, Any]:
     """The module's result dict for localhost (raises if ansible itself broke).
 
     The result is read from `--tree` (the builtin tree callback writes each
     host's result as JSON), not parsed from screen output. `bin_dir` (where
     cni_plugin installed the plugins and their runtime) is passed as the
-    module's bin_dir option unless `args` has one.
+    module's bin_dir option unless `args` has one. `netns` runs it under
+    `ip netns exec`, `prefix` under any other argv (e.g. nsenter); `env` is
+    added to ansible's environment.
     """
     if bin_dir is not None and "bin_dir" not in args:
         args = dict(args, bin_dir=[bin_dir])
-    tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
-    if args:  # "{}" would be taken as raw params
-        argv += ["-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
     if netns:
-        argv = ["ip", "netns", "exec", netns] + argv
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False)
+        prefix = [*prefix, "ip", "netns", "exec", netns]
+    tree = tempfile.mkdtemp(prefix="nnt-ansible-")
+    argv = list(prefix) + _ansible_argv(module, args, tree, check, diff)
+    full_env = ansible_env()
+    full_env.update(env or {})
+    proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         with open(os.path.join(tree, "localhost")) as f:
             out = json.load(f)

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
-from ansiblerun import ROOT, VENV_BIN, ansible_env, node_python_args
+from ansiblerun import run_module
 from cnitest import NETNS_DIR, NetNS, unique_name
 
 
@@ -33,30 +31,9 @@ def run_on_node(
     timeout: float = 180,
     env: Optional[Dict[str, str]] = None,
 ) -> Dict[str, Any]:
-    """The module's result dict (read from --tree, as ansiblerun does)."""
-    tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
-    if args:
-        argv += ["-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    if node is not None:
-        argv = ["nsenter", "--net=" + node.path, "--"] + argv
-    full_env = ansible_env()
-    full_env.update(env or {})
-    proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
-    try:
-        with open(os.path.join(tree, "localhost")) as f:
-            out = json.load(f)
-    except (OSError, ValueError):
-        raise AssertionError("ansible wrote no result (rc=%d)\nstdout=%s\nstderr=%s" % (proc.returncode, proc.stdout, proc.stderr))
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
-    out["_stdout"] = proc.stdout
-    out.setdefault("failed", proc.returncode != 0)
-    return out
+    """The module's result dict, run in `node`'s network namespace only (nsenter --net)."""
+    prefix = ["nsenter", "--net=" + node.path, "--"] if node is not None else []
+    return run_module(module, args, check=check, diff=diff, timeout=timeout, prefix=prefix, env=env)
 
 
 class ProbeNames:
@@ -107,6 +84,22 @@ def seed_conf(data_dir: str, version: str = "0.3.1", bridge: str = "nodenet-brid
         "hairpinMode": True,
         "ipam": {"type": ipam, "ranges": [[rng]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": data_dir},
     }
+
+
+def conflist(
+    name: str,
+    data_dir: str,
+    subnet: str,
+    bridge: str = "cni0",
+    version: str = "1.0.0",
+    bridge_type: str = "nodenet-bridge",
+    ipam_type: str = "nodenet-host-local",
+    then: Sequence[Dict[str, Any]] = (),
+) -> Dict[str, Any]:
+    """A network list: a gateway bridge with host-local on `subnet`, then the plugins in `then`."""
+    ipam = {"type": ipam_type, "dataDir": data_dir, "ranges": [[{"subnet": subnet}]]}
+    bridge_conf = {"type": bridge_type, "bridge": bridge, "isGateway": True, "ipam": ipam}
+    return {"cniVersion": version, "name": name, "plugins": [bridge_conf, *then]}
 
 
 class NodeDirs:

@@ -39,6 +39,31 @@ def unique_name(tag: str) -> str:
     return RUN_PREFIX + tag + "-" + secrets.token_hex(2)
 
 
+def pong_server(connections: int) -> str:
+    """A TCP server for `python3 -c` in a pod: port 80, "pong" to each of
+    `connections` clients, gone after 30 s without one (it stops on its own)."""
+    return (
+        "import socket\n"
+        "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('0.0.0.0', 80)); s.listen(8); s.settimeout(30)\n"
+        "print('ready', flush=True)\n"
+        "for _ in range(%d):\n"
+        "    try:\n"
+        "        c,_a=s.accept()\n"
+        "    except socket.timeout:\n"
+        "        break\n"
+        "    c.sendall(b'pong'); c.close()\n"
+    ) % connections
+
+
+# its client: `python3 -c PONG_CLIENT ADDRESS PORT` prints what the server said
+PONG_CLIENT = (
+    "import socket,sys\n"
+    "c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
+    "print(c.recv(16).decode())\n"
+)
+
+
 class NetNS:
     """A named network namespace made by a test; `ip netns` is used only to create/delete."""
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import cnitest  # noqa: E402
+from attachrun import NodeDirs, ProbeNames  # noqa: E402
 from cnitest import NetNS  # noqa: E402
 
 GO_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
@@ -96,3 +97,20 @@ def data_dir(tmp_path) -> str:
     d = tmp_path / "ipam"
     d.mkdir()
     return str(d)
+
+
+# cni_attach / cni_facts run through `ansible` on a test namespace "node"
+
+
+@pytest.fixture
+def probes() -> Iterator[ProbeNames]:
+    """Probe namespace names for cni_attach; each is deleted by exact name at the end."""
+    names = ProbeNames()
+    yield names
+    names.cleanup()
+
+
+@pytest.fixture
+def dirs(tmp_path, cni_bin) -> NodeDirs:
+    """A node's conf dir, cache dir and dataDir under tmp_path (test_cni_netconf has its own)."""
+    return NodeDirs(str(tmp_path / "node"), [cni_bin])

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -211,14 +211,21 @@ def paused_ipam(tmp_path, cni_bin):
     release.touch()  # never leave it waiting
 
 
-def test_kill_9_mid_add_gives_try_again_then_del_cleans_up_and_a_new_agent_serves(node, netns_factory, cni_bin, data_dir, paused_ipam):
-    cni_path, started, release = paused_ipam
-    ctr = netns_factory("kctr")
+def _add_held_at_ipam(node, ctr, cni_bin, data_dir, paused_ipam) -> Tuple[Dict[str, Any], threading.Thread, Dict[str, PluginRun]]:
+    """A bridge ADD through the shim, in a thread, once it waits in its IPAM step: (conf, thread, {"add": its run})."""
+    cni_path, started, _release = paused_ipam
     conf = bridge_conf(data_dir, ipam_type="paused-ipam")
     result: Dict[str, PluginRun] = {}
     caller = threading.Thread(target=lambda: result.setdefault("add", shim(node, cni_bin, "nodenet-bridge", "ADD", conf, ctr, cni_path=cni_path)))
     caller.start()
     wait_for(started.exists, "the ADD to reach its IPAM step")
+    return conf, caller, result
+
+
+def test_kill_9_mid_add_gives_try_again_then_del_cleans_up_and_a_new_agent_serves(node, netns_factory, cni_bin, data_dir, paused_ipam):
+    cni_path, _started, release = paused_ipam
+    ctr = netns_factory("kctr")
+    conf, caller, result = _add_held_at_ipam(node, ctr, cni_bin, data_dir, paused_ipam)
     assert "eth0" in links(ctr) and len(leases(data_dir)) == 1  # mid-ADD: veth and lease exist
     killed = stats(node, cni_bin)
     os.kill(killed["pid"], signal.SIGKILL)
@@ -238,13 +245,9 @@ def test_kill_9_mid_add_gives_try_again_then_del_cleans_up_and_a_new_agent_serve
 
 
 def test_sigterm_finishes_the_call_in_flight_then_exits(node, netns_factory, cni_bin, data_dir, paused_ipam):
-    cni_path, started, release = paused_ipam
+    cni_path, _started, release = paused_ipam
     ctr = netns_factory("tctr")
-    conf = bridge_conf(data_dir, ipam_type="paused-ipam")
-    result: Dict[str, PluginRun] = {}
-    caller = threading.Thread(target=lambda: result.setdefault("add", shim(node, cni_bin, "nodenet-bridge", "ADD", conf, ctr, cni_path=cni_path)))
-    caller.start()
-    wait_for(started.exists, "the ADD to reach its IPAM step")
+    conf, caller, result = _add_held_at_ipam(node, ctr, cni_bin, data_dir, paused_ipam)
     agent = node.agent
     agent.proc.send_signal(signal.SIGTERM)
     # no longer accepting: a new call runs in the shim itself (in this namespace)

@@ -653,6 +653,19 @@ def test_del_with_prev_result_or_capability_args_that_do_not_parse_cleans_up_and
     assert link_names(container_ns) == ["lo"] and res["interfaces"][1]["name"] not in link_names(host_ns)
 
 
+def test_del_succeeds_when_a_plain_file_is_left_where_the_netns_was(bridge, ipam, host_ns, netns_factory, data_dir, tmp_path):
+    """A lost bind mount leaves a file that is no netns: DEL knows it by the type NetnsGone."""
+    conf = bridge_conf("1.0.0", host_local(ipam.type, data_dir, V4))
+    ctr = netns_factory("leftover")
+    res = bridge.add(conf, ctr, container_id="leftover")
+    ctr.delete()  # the pod's veth goes with it
+    leftover = tmp_path / "leftover-netns"
+    leftover.write_text("")
+    bridge.delete(conf, prev=res, netns=str(leftover), container_id="leftover").ok()
+    assert leases(data_dir) == []
+    assert res["interfaces"][1]["name"] not in link_names(host_ns)
+
+
 def test_options_in_go_spelling_and_nulls(bridge, ipam, host_ns, container_ns, data_dir):
     conf = {"CNIVersion": "1.0.0", "Name": "gonet", "Type": "nodenet-bridge", "Bridge": "gobr0", "IsGateway": True,
             "ipMasq": None, "MTU": 1400, "IPAM": host_local(ipam.type, data_dir, V4)}

@@ -14,7 +14,7 @@ import os
 import stat
 
 import pytest
-from attachrun import NodeDirs, ProbeNames, cache_files, leases, netns_exists, run_on_node, seed_conf
+from attachrun import cache_files, conflist, leases, netns_exists, run_on_node, seed_conf
 
 M = "nodenet.cni.cni_attach"
 GATEWAY = "10.13.3.254"
@@ -24,18 +24,6 @@ PING_GATEWAY = "ping -c 1 -W 3 " + GATEWAY
 @pytest.fixture
 def node(netns_factory):
     return netns_factory("att")
-
-
-@pytest.fixture
-def probes():
-    names = ProbeNames()
-    yield names
-    names.cleanup()
-
-
-@pytest.fixture
-def dirs(tmp_path, cni_bin) -> NodeDirs:
-    return NodeDirs(str(tmp_path / "node"), [cni_bin])
 
 
 def logged_bin(tmp_path, real_bin: str, names=("nodenet-bridge", "nodenet-host-local", "nodenet-loopback")) -> tuple:
@@ -168,19 +156,7 @@ def test_failing_plugin_in_a_chain_is_undone_in_reverse(node, dirs, probes, tmp_
     extra.mkdir()
     failing_plugin(str(extra))
     dirs.bin_dirs = [cni_bin, str(extra)]
-    conf = {
-        "cniVersion": "1.0.0",
-        "name": "chainnet",
-        "plugins": [
-            {
-                "type": "nodenet-bridge",
-                "bridge": "cni1",
-                "isGateway": True,
-                "ipam": {"type": "nodenet-host-local", "dataDir": dirs.data_dir, "ranges": [[{"subnet": "10.14.0.0/24"}]]},
-            },
-            {"type": "failer"},
-        ],
-    }
+    conf = conflist("chainnet", dirs.data_dir, "10.14.0.0/24", bridge="cni1", then=[{"type": "failer"}])
     dirs.write("10-chain.conflist", conf)
     name = probes.new()
     res = run_on_node(M, dirs.args(name=name, command="true"), node)
@@ -266,19 +242,7 @@ def test_failing_command_fails_the_task_and_keeps_the_attachment(node, dirs, pro
 
 def test_go_reference_plugins_through_cni_attach(node, dirs, probes, go_bin, cni_bin):
     dirs.bin_dirs = [go_bin, cni_bin]  # Go's plugins win; cni_bin lends the module pyroute2/netaddr
-    conf = {
-        "cniVersion": "1.0.0",
-        "name": "gonet",
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": "gobr0",
-                "isGateway": True,
-                "ipam": {"type": "host-local", "dataDir": dirs.data_dir, "ranges": [[{"subnet": "10.78.0.0/24"}]]},
-            },
-            {"type": "loopback"},
-        ],
-    }
+    conf = conflist("gonet", dirs.data_dir, "10.78.0.0/24", bridge="gobr0", bridge_type="bridge", ipam_type="host-local", then=[{"type": "loopback"}])
     dirs.write("10-gonet.conflist", conf)
     name = probes.new()
     args = dirs.args(name=name, cni_args={"IgnoreUnknown": "1"})
@@ -362,19 +326,7 @@ def test_cache_entry_is_libcni_format_and_del_replays_its_args(node, dirs, probe
     """Another runtime (cnitool, containerd) reads what we cached; DEL uses the cached arguments."""
     import base64
 
-    conf = {
-        "cniVersion": "1.0.0",
-        "name": "pmnet",
-        "plugins": [
-            {
-                "type": "nodenet-bridge",
-                "bridge": "cni2",
-                "isGateway": True,
-                "ipam": {"type": "nodenet-host-local", "dataDir": dirs.data_dir, "ranges": [[{"subnet": "10.15.0.0/24"}]]},
-            },
-            {"type": "nodenet-portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
+    conf = conflist("pmnet", dirs.data_dir, "10.15.0.0/24", bridge="cni2", then=[{"type": "nodenet-portmap", "capabilities": {"portMappings": True}}])
     dirs.write("10-pm.conflist", conf)
     name = probes.new()
     caps = {"portMappings": [{"hostPort": 18080, "containerPort": 80, "protocol": "tcp"}]}

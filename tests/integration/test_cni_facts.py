@@ -8,7 +8,7 @@ import os
 import subprocess
 
 import pytest
-from attachrun import NodeDirs, ProbeNames, run_on_node, seed_conf
+from attachrun import NodeDirs, conflist, run_on_node, seed_conf
 
 M = "nodenet.cni.cni_facts"
 ATTACH = "nodenet.cni.cni_attach"
@@ -21,34 +21,12 @@ def node(netns_factory):
     return netns_factory("fct")
 
 
-@pytest.fixture
-def probes():
-    names = ProbeNames()
-    yield names
-    names.cleanup()
-
-
-@pytest.fixture
-def dirs(tmp_path, cni_bin) -> NodeDirs:
-    return NodeDirs(str(tmp_path / "node"), [cni_bin])
-
-
 def facts(node, dirs, check=False, **more):
     res = run_on_node(M, dirs.args(**more), node, check=check)
     assert not res["failed"], res.get("msg")
     assert res["changed"] is False
     assert res["ansible_facts"]["cni"] == res["cni"]
     return res["cni"]
-
-
-def conflist(name, data_dir, subnet, bridge="cni0", version="1.0.0", bridge_type="nodenet-bridge", ipam_type="nodenet-host-local"):
-    return {
-        "cniVersion": version,
-        "name": name,
-        "plugins": [
-            {"type": bridge_type, "bridge": bridge, "isGateway": True, "ipam": {"type": ipam_type, "dataDir": data_dir, "ranges": [[{"subnet": subnet}]]}},
-        ],
-    }
 
 
 def test_plugins_with_their_versions_and_the_ones_that_do_not_answer(node, dirs, go_bin, tmp_path):

@@ -8,60 +8,33 @@ in the fixture finalizer, whatever the tests did.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
-import shutil
 import subprocess
-import tempfile
 from typing import Dict, List
 
 import pytest
-from ansiblerun import ROOT, VENV_BIN, ansible_env
+from ansiblerun import ansible_env
+from labrun import ad_hoc, lab_leftovers, lab_playbook, lab_up_down, run_connection_play
 
 LAB_NAME = "nnt%s" % secrets.token_hex(2)
 STATE_DIR = "/run/nodenet-lab/" + LAB_NAME
 NODES = ["%s-node1" % LAB_NAME, "%s-node2" % LAB_NAME]
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def playbook(name: str, inventory_path: str, *extra: str) -> Dict[str, int]:
     """Run playbooks/<name>.yml for our lab; the recap counts for localhost."""
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", name + ".yml")]
-    argv += ["-e", "lab_name=" + LAB_NAME, "-e", "lab_inventory_path=" + inventory_path, *extra]
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
-    match = RECAP.search(proc.stdout)
-    assert proc.returncode == 0 and match, "%s failed (rc=%d)\n%s\n%s" % (name, proc.returncode, proc.stdout, proc.stderr)
-    ok, changed, unreachable, failed = (int(n) for n in match.groups())
-    return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
+    return lab_playbook(name, LAB_NAME, inventory_path, *extra)
 
 
 def on_nodes(inventory_path: str, pattern: str, module: str, args: str) -> Dict[str, dict]:
-    """Run one module ad hoc on the lab's nodes; each host's result, read from --tree."""
-    tree = tempfile.mkdtemp(prefix="nnt-lab-tree-")
-    try:
-        argv = [os.path.join(VENV_BIN, "ansible"), "-i", inventory_path, pattern, "-m", module, "-a", args, "--tree", tree]
-        proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
-        results = {}
-        for host in os.listdir(tree):
-            with open(os.path.join(tree, host)) as f:
-                results[host] = json.load(f)
-        assert results, "ansible gave no results (rc=%d)\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr)
-        return results
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
+    """Run one module ad hoc on the lab's nodes; each host's result."""
+    return ad_hoc(inventory_path, pattern, module, args)
 
 
 def leftovers() -> List[str]:
     """Everything on the host that carries the lab's prefix."""
-    found = []
-    if os.path.isdir("/run/netns"):
-        found += ["netns " + n for n in os.listdir("/run/netns") if n.startswith(LAB_NAME + "-")]
-    if os.path.exists(STATE_DIR):
-        found.append("state dir " + STATE_DIR)
-    with open("/proc/self/mountinfo") as f:
-        found += ["mount " + line.split()[4] for line in f if LAB_NAME in line]
+    found = lab_leftovers(LAB_NAME, STATE_DIR)
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     found += ["root-namespace link " + line for line in links.splitlines() if LAB_NAME in line]
     return found
@@ -70,12 +43,8 @@ def leftovers() -> List[str]:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     inventory_path = str(tmp_path_factory.mktemp("lab") / "lab.yml")
-    try:
-        first = playbook("lab_up", inventory_path, "-e", "lab_node_count=2")
+    with lab_up_down(playbook, inventory_path) as first:
         yield {"inventory": inventory_path, "first_up": first}
-    finally:
-        # always, even when lab_up or an assertion failed half-way
-        playbook("lab_down", inventory_path)
 
 
 def test_lab_up_is_idempotent(lab):
@@ -118,49 +87,9 @@ def test_nodes_reach_each_other_over_the_underlay(lab):
     assert results[NODES[0]]["rc"] == 0, results
 
 
-CONNECTION_PLAY = """
-- name: The labnode connection, both ways
-  hosts: k8s_nodes
-  gather_facts: true
-  vars:
-    node_file: "/etc/nodenet/ünïcödé {{ lookup('env', 'ANSIBLE_PIPELINING') }}"
-  tasks:
-    - name: Raw command with unicode output
-      ansible.builtin.raw: echo 汉语
-      register: raw
-    - name: Facts describe the node, not the host
-      ansible.builtin.assert:
-        that:
-          - "'汉语' in raw.stdout"
-          - ansible_facts.hostname == inventory_hostname
-          - ansible_facts.interfaces | sort == ['eth0', 'lo']
-    - name: Put a file with a unicode name
-      ansible.builtin.copy: {dest: "{{ node_file }}", content: "汉语 {{ inventory_hostname }}", mode: "0600"}
-    - name: Put an empty file
-      ansible.builtin.copy: {dest: /etc/nodenet/empty, content: "", mode: "0600"}
-    - name: Fetch both back
-      ansible.builtin.fetch: {src: "{{ item }}", dest: "{{ out_dir }}/{{ inventory_hostname }}{{ item | basename }}", flat: true}
-      loop: ["{{ node_file }}", /etc/nodenet/empty]
-    - name: What came back is what went
-      ansible.builtin.assert:
-        that:
-          - lookup('file', out_dir ~ '/' ~ inventory_hostname ~ (node_file | basename)) == '汉语 ' ~ inventory_hostname
-          - lookup('file', out_dir ~ '/' ~ inventory_hostname ~ 'empty') == ''
-    - name: Reconnect
-      ansible.builtin.wait_for_connection: {timeout: 10}
-"""
-
-
 @pytest.mark.parametrize("pipelining", ["0", "1"])
 def test_connection_runs_commands_and_moves_files_inside_nodes(lab, tmp_path, pipelining):
-    play = tmp_path / "connection.yml"
-    play.write_text(CONNECTION_PLAY, encoding="utf-8")
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab["inventory"], str(play), "-e", "out_dir=" + str(tmp_path)]
-    env = dict(ansible_env(), ANSIBLE_PIPELINING=pipelining)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    for node in NODES:
-        assert re.search(r"^%s\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0" % node, proc.stdout, re.M), proc.stdout
+    run_connection_play(lab["inventory"], NODES, tmp_path, dict(ansible_env(), ANSIBLE_PIPELINING=pipelining))
 
 
 def test_lab_up_repairs_a_broken_node_and_check_mode_only_reports(lab):

@@ -20,24 +20,21 @@ import json
 import os
 import re
 import secrets
-import shutil
 import stat
 import subprocess
-import tempfile
 import time
 from typing import Dict, List, Optional
 
 import pytest
 import yaml
-from ansiblerun import ROOT, VENV_BIN, ansible_env
-from test_lab import CONNECTION_PLAY
+from ansiblerun import ansible_env
+from labrun import ad_hoc, lab_leftovers, lab_playbook, lab_up_down, run_connection_play
 
 LAB_NAME = "nnts%s" % secrets.token_hex(2)
 STATE_DIR = "/run/nodenet-lab/" + LAB_NAME
 SSH_DIR = STATE_DIR + "/ssh"
 NODES = ["%s-node1" % LAB_NAME, "%s-node2" % LAB_NAME]
 USER = "nnadmin"
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 HOST_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts")
 
 
@@ -52,29 +49,12 @@ def ssh_env(**extra: str) -> Dict[str, str]:
 
 def playbook(name: str, inventory_path: str, *extra: str) -> Dict[str, int]:
     """playbooks/<name>.yml for our lab (ssh flavour); the recap counts for localhost."""
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", name + ".yml")]
-    argv += ["-e", "lab_name=" + LAB_NAME, "-e", "lab_inventory_path=" + inventory_path, "-e", "lab_connection=ssh", *extra]
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
-    match = RECAP.search(proc.stdout)
-    assert proc.returncode == 0 and match, "%s failed (rc=%d)\n%s\n%s" % (name, proc.returncode, proc.stdout, proc.stderr)
-    ok, changed, unreachable, failed = (int(n) for n in match.groups())
-    return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
+    return lab_playbook(name, LAB_NAME, inventory_path, "-e", "lab_connection=ssh", *extra)
 
 
 def on_nodes(inventory_path: str, pattern: str, module: str, args: str, *extra: str, env: Optional[Dict[str, str]] = None) -> Dict[str, dict]:
-    """One module ad hoc over SSH; each host's result, read from --tree."""
-    tree = tempfile.mkdtemp(prefix="nnts-tree-")
-    try:
-        argv = [os.path.join(VENV_BIN, "ansible"), "-i", inventory_path, pattern, "-m", module, "-a", args, "--tree", tree, *extra]
-        proc = subprocess.run(argv, cwd=ROOT, env=env or ssh_env(), capture_output=True, text=True, timeout=300, check=False)
-        results = {}
-        for host in os.listdir(tree):
-            with open(os.path.join(tree, host)) as f:
-                results[host] = json.load(f)
-        assert results, "ansible gave no results (rc=%d)\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr)
-        return results
-    finally:
-        shutil.rmtree(tree, ignore_errors=True)
+    """One module ad hoc over SSH; each host's result."""
+    return ad_hoc(inventory_path, pattern, module, args, *extra, env=env or ssh_env(), timeout=300)
 
 
 def host_file_identity() -> Dict[str, List]:
@@ -111,14 +91,7 @@ def lab_processes(netns_inodes: set) -> List[str]:
 
 
 def leftovers(netns_inodes: set) -> List[str]:
-    found = lab_processes(netns_inodes)
-    if os.path.isdir("/run/netns"):
-        found += ["netns " + n for n in os.listdir("/run/netns") if n.startswith(LAB_NAME + "-")]
-    if os.path.exists(STATE_DIR):
-        found.append("state dir " + STATE_DIR)
-    with open("/proc/self/mountinfo") as f:
-        found += ["mount " + line.split()[4] for line in f if LAB_NAME in line]
-    return found
+    return lab_processes(netns_inodes) + lab_leftovers(LAB_NAME, STATE_DIR)
 
 
 def sshd_pid(node: str) -> int:
@@ -130,13 +103,9 @@ def sshd_pid(node: str) -> int:
 def lab(tmp_path_factory):
     inventory_path = str(tmp_path_factory.mktemp("labssh") / "lab.yml")
     host_before = host_file_identity()
-    try:
-        first = playbook("lab_up", inventory_path, "-e", "lab_node_count=2")
+    with lab_up_down(playbook, inventory_path) as first:
         netns_inodes = {os.stat("/run/netns/" + node).st_ino for node in NODES}
         yield {"inventory": inventory_path, "first_up": first, "host_before": host_before, "netns_inodes": netns_inodes}
-    finally:
-        # always, even when lab_up or an assertion failed half-way
-        playbook("lab_down", inventory_path)
 
 
 def test_lab_up_is_idempotent(lab):
@@ -203,13 +172,7 @@ def test_a_host_key_that_is_not_the_pinned_one_is_refused(lab, tmp_path):
 
 @pytest.mark.parametrize("pipelining", ["0", "1"])
 def test_ssh_connection_runs_commands_and_moves_files_with_become(lab, tmp_path, pipelining):
-    play = tmp_path / "connection.yml"
-    play.write_text(CONNECTION_PLAY, encoding="utf-8")
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab["inventory"], str(play), "-e", "out_dir=" + str(tmp_path)]
-    proc = subprocess.run(argv, cwd=ROOT, env=ssh_env(ANSIBLE_PIPELINING=pipelining), capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    for node in NODES:
-        assert re.search(r"^%s\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0" % node, proc.stdout, re.M), proc.stdout
+    run_connection_play(lab["inventory"], NODES, tmp_path, ssh_env(ANSIBLE_PIPELINING=pipelining))
 
 
 @pytest.mark.parametrize("pipelining", ["1", "0"])
@@ -221,7 +184,10 @@ def test_plugin_bundle_reaches_the_node_with_a_packages_modes_under_umask_077(la
     again = on_nodes(lab["inventory"], node, "nodenet.cni.cni_plugin", "bin_dir=/opt/cni/bin plugins=loopback", env=env)[node]
     assert again.get("changed") is False and not again.get("failed"), again
     modes = on_nodes(lab["inventory"], node, "ansible.builtin.command", "find /opt/cni/bin -printf '%m %y %p\\n'", env=env)[node]
-    wrong = [line for line in modes["stdout_lines"] if line.split()[0] != ("755" if line.split()[1] == "d" or line.endswith("nodenet-loopback") else "644")]
+    executable = ("nodenet-loopback", "nodenet-agent")
+    wrong = [
+        line for line in modes["stdout_lines"] if line.split()[0] != ("755" if line.split()[1] == "d" or line.endswith(executable) else "644")
+    ]
     assert wrong == [], modes["stdout"]
     # a non-root user can ask the installed plugin its versions: the runtime is readable, like a package's
     version = on_nodes(lab["inventory"], node, "ansible.builtin.shell", "CNI_COMMAND=VERSION /opt/cni/bin/nodenet-loopback </dev/null",

@@ -7,30 +7,16 @@ from another pod (PREROUTING hook, through the bridge). All inside test
 namespaces.
 """
 
+import contextlib
 import json
 import os
 import subprocess
 
 import pytest
-from cnitest import exec_plugin
+from cnitest import PONG_CLIENT, exec_plugin, pong_server
 
-SERVER = (
-    "import socket,sys\n"
-    "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-    "s.bind(('0.0.0.0', 80)); s.listen(8); s.settimeout(30)\n"
-    "print('ready', flush=True)\n"
-    "for _ in range(8):\n"
-    "    try:\n"
-    "        c,_a=s.accept()\n"
-    "    except socket.timeout:\n"
-    "        break\n"
-    "    c.sendall(b'pong'); c.close()\n"
-)
-CLIENT = (
-    "import socket,sys\n"
-    "c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
-    "print(c.recv(16).decode())\n"
-)
+SERVER = pong_server(8)
+CLIENT = PONG_CLIENT
 
 
 @pytest.fixture(params=["nftables", "iptables"])
@@ -67,6 +53,18 @@ def _connect(ns, address, port):
     return proc.stdout.decode().strip()
 
 
+@contextlib.contextmanager
+def _serving(ns):
+    """SERVER on port 80 in `ns` for the body; killed after it, whatever happened."""
+    server = subprocess.Popen(["ip", "netns", "exec", ns.name, "python3", "-c", SERVER], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout.readline().strip() == b"ready"
+        yield
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
 def test_portmap_forwards_host_port_and_del_removes_rules(backend, cni_bin, host_ns, netns_factory, data_dir):
     pod, client = netns_factory("pod"), netns_factory("cli")
     bridge, portmap = os.path.join(cni_bin, "nodenet-bridge"), os.path.join(cni_bin, "nodenet-portmap")
@@ -80,15 +78,10 @@ def test_portmap_forwards_host_port_and_del_removes_rules(backend, cni_bin, host
     rules = _ruleset(host_ns)
     assert ("pod1" in rules) if backend == "nftables" else ("CNI-DN-" in rules)
 
-    server = subprocess.Popen(["ip", "netns", "exec", pod.name, "python3", "-c", SERVER], stdout=subprocess.PIPE)
-    try:
-        assert server.stdout.readline().strip() == b"ready"
+    with _serving(pod):
         gateway = res["ips"][0]["gateway"]
         assert _connect(client, gateway, 8080) == "pong", "pod -> node:hostPort (PREROUTING)"
         assert _connect(host_ns, gateway, 8080) == "pong", "node -> its own address:hostPort (OUTPUT)"
-    finally:
-        server.kill()
-        server.wait(timeout=10)
 
     exec_plugin(portmap, "CHECK", pm, host=host_ns, netns=pod.path, container_id="pod1").ok()
     exec_plugin(portmap, "DEL", pm, host=host_ns, netns=pod.path, container_id="pod1").ok()
@@ -174,13 +167,8 @@ def test_go_cased_port_mappings_from_containerd_forward_and_del_removes_them(bac
     pm = _portmap_conf("pmnet", backend, res, GO_CASED)
     exec_plugin(portmap, "ADD", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
     assert "18080" in _ruleset(host_ns)
-    server = subprocess.Popen(["ip", "netns", "exec", container_ns.name, "python3", "-c", SERVER], stdout=subprocess.PIPE)
-    try:
-        assert server.stdout.readline().strip() == b"ready"
+    with _serving(container_ns):
         assert _connect(host_ns, res["ips"][0]["gateway"], 18080) == "pong"
-    finally:
-        server.kill()
-        server.wait(timeout=10)
     exec_plugin(portmap, "CHECK", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
     exec_plugin(portmap, "DEL", pm, host=host_ns, netns=container_ns.path, container_id="gocase").ok()
     rules = _ruleset(host_ns)

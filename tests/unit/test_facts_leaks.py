@@ -10,7 +10,6 @@ import os
 import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Lease
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.attach import netns_alive
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.cache import CacheEntry, write_entry
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.runtime.confdir import parse_conf_list, scan
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.facts import (
@@ -87,14 +86,6 @@ def test_stale_attachments_are_those_whose_netns_is_gone():
     assert [(r["container_id"], r["netns_alive"], r["stale"]) for r in rows] == [("c1", True, False), ("c2", False, True), ("c3", False, False)]
     assert rows[0]["ips"] == ["10.0.0.2/24"] and rows[0]["configured"]
     assert not attachment_report([entry("c1", network="gone")], {"mynet"}, alive)[0]["configured"]
-
-
-def test_netns_alive_means_a_namespace_on_nsfs(tmp_path):
-    assert netns_alive("/proc/self/ns/net")
-    plain = tmp_path / "leftover"
-    plain.write_text("")  # what a lost bind mount leaves under /var/run/netns
-    assert not netns_alive(str(plain))
-    assert not netns_alive(str(tmp_path / "missing")) and not netns_alive("")
 
 
 def _net(name: str, data_dir: str):

@@ -103,16 +103,19 @@ def test_runtime_exec_timeout_kills_the_plugins_process_group(tmp_path):
     assert "killed" in rec.error
 
 
-def test_delegate_timeout_kills_the_delegates_process_group(tmp_path):
+def test_delegate_timeout_kills_the_delegates_process_group(tmp_path, monkeypatch):
     """Item 9 (invoke.py, the IPAM delegation path)."""
     import pytest
 
     from ansible_collections.nodenet.cni.plugins.module_utils.cni import invoke
     from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
+    monkeypatch.setattr(invoke, "DELEGATE_TIMEOUT", 1)
+
     def run(path):
-        with pytest.raises(CNIError, match="timed out"):
-            invoke.exec_plugin(path, {"PATH": "/usr/bin:/bin"}, b"{}", timeout=1)
+        env = {"PATH": "/usr/bin:/bin", "CNI_PATH": os.path.dirname(path)}
+        with pytest.raises(CNIError, match="killed .* timeout"):
+            invoke.delegate("ADD", os.path.basename(path), b'{"type": "bridge"}', env)
 
     assert not _grandchild_after_timeout(tmp_path, run)
 

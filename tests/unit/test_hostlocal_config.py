@@ -71,7 +71,11 @@ def test_multiple_ranges_per_set_and_dual_stack():
 
 
 def test_two_pools_in_one_subnet_do_not_overlap_if_start_end_are_disjoint():
-    load({"ranges": [[{"subnet": "10.1.0.0/24", "rangeEnd": "10.1.0.100"}, {"subnet": "10.1.0.0/24", "rangeStart": "10.1.0.101"}]]})
+    conf = load({"ranges": [[{"subnet": "10.1.0.0/24", "rangeEnd": "10.1.0.100"}, {"subnet": "10.1.0.0/24", "rangeStart": "10.1.0.101"}]]})
+    assert len(conf.range_sets) == 1
+    # both pools kept, each with its own bounds (default start is network+1, as in Go)
+    assert [str(r) for r in conf.range_sets[0].ranges] == ["10.1.0.1-10.1.0.100", "10.1.0.101-10.1.0.254"]
+    assert [format_ip(r.gateway) for r in conf.range_sets[0].ranges] == ["10.1.0.1", "10.1.0.1"]
 
 
 def test_routes_and_data_dir_and_resolv_conf():

@@ -293,14 +293,21 @@ def test_a_hanging_plugin_is_killed_at_the_timeout_and_recorded(fakes):
 # DEL
 
 
-def test_del_runs_in_reverse_with_the_cached_result_and_removes_the_cache(fakes):
+def _after_add(fakes, verb):
+    """ADD of ABC, then `verb` on the same attachment; every plugin gets the ADD's result as
+    prevResult. (the verb's ChainResult, the plugins it ran in order)"""
     net = net_list(ABC)
     runtime = fakes.runtime()
     added = runtime.add_list(net, fakes.rt())
-    out = runtime.del_list(net, fakes.rt())
-    calls = fakes.calls("DEL")
-    assert [c["plugin"] for c in calls] == ["fake-c", "fake-b", "fake-a"]
+    out = {"DEL": runtime.del_list, "CHECK": runtime.check_list}[verb](net, fakes.rt())
+    calls = fakes.calls(verb)
     assert all(c["stdin"]["prevResult"] == added.result for c in calls)
+    return out, [c["plugin"] for c in calls]
+
+
+def test_del_runs_in_reverse_with_the_cached_result_and_removes_the_cache(fakes):
+    out, order = _after_add(fakes, "DEL")
+    assert order == ["fake-c", "fake-b", "fake-a"]
     assert [os.path.basename(r.path) for r in out.trace] == ["fake-c", "fake-b", "fake-a"]
     assert read_entry(fakes.cache, "fakenet", "ctr1", "eth0") is None
     assert "cache entry removed" in out.notes
@@ -361,13 +368,8 @@ def test_del_env_carries_the_attachment(fakes):
 
 
 def test_check_forward_order_with_cached_prev_result(fakes):
-    net = net_list(ABC)
-    runtime = fakes.runtime()
-    added = runtime.add_list(net, fakes.rt())
-    out = runtime.check_list(net, fakes.rt())
-    calls = fakes.calls("CHECK")
-    assert [c["plugin"] for c in calls] == ["fake-a", "fake-b", "fake-c"]
-    assert all(c["stdin"]["prevResult"] == added.result for c in calls)
+    out, order = _after_add(fakes, "CHECK")
+    assert order == ["fake-a", "fake-b", "fake-c"]
     assert len(out.trace) == 3 and read_entry(fakes.cache, "fakenet", "ctr1", "eth0") is not None
 
 

@@ -120,6 +120,12 @@ def test_restore_check_refuses_other_tables_and_broken_lines(lines):
         nftcmd.check_restore_lines(lines)
 
 
+@pytest.fixture(autouse=True)
+def _private_rules_lock(monkeypatch, tmp_path):
+    """The writers take the node's rules lock; a test takes its own, never /run's (and runs without root)."""
+    monkeypatch.setattr(nftcmd, "RULES_LOCK", str(tmp_path / "rules.lock"))
+
+
 class _Recorder:
     """Stands in for the nft / iptables commands: records what would have run."""
 

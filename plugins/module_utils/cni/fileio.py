@@ -99,9 +99,16 @@ def flock_bounded(fd: int, timeout: float) -> bool:
         signal.signal(signal.SIGALRM, previous)
 
 
+# LOCK_NB polling (agent worker threads): first retries soon, then at most
+# every 2 ms. The lock is held for about a millisecond per ADD; a longer
+# sleep leaves it idle while threads of a burst sleep on.
+POLL_FIRST = 0.0002
+POLL_MAX = 0.002
+
+
 def _flock_poll(fd: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    delay = 0.0005
+    delay = POLL_FIRST
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,4 +119,4 @@ def _flock_poll(fd: int, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(delay)
-        delay = min(delay * 2, 0.01)
+        delay = min(delay * 2, POLL_MAX)

@@ -4,18 +4,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Exec'ing a CNI plugin: lookup in CNI_PATH, env, stdin, error decoding.
 
-Part of the spec layer (stdlib only). Used by plugins that delegate to an
-IPAM plugin (pkg/invoke/delegate.go) and by the runtime half (libcni).
+Part of the spec layer (stdlib only). The one exec path (pkg/invoke
+RawExec): plugins that delegate to an IPAM plugin (pkg/invoke/delegate.go)
+and the runtime half (libcni, runtime/pluginexec.py) both run `exec_plugin`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.result import parse_result
@@ -24,7 +26,8 @@ from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
 
 @dataclass
 class ExecRecord:
-    """One plugin exec, as cni_attach traces it."""
+    """One plugin exec, as cni_attach traces it: the full argv (with any
+    prefix), what went in and out, and the decoded error (None: success)."""
 
     path: str
     command: str
@@ -34,6 +37,13 @@ class ExecRecord:
     stderr: str
     exit_code: int
     duration_ms: float
+    argv: List[str] = field(default_factory=list)
+    cni_error: Optional[CNIError] = field(default=None, repr=False, compare=False)
+
+    @property
+    def error(self) -> str:
+        """The failure as Go prints it; "" when the plugin succeeded."""
+        return go_error_text(self.cni_error) if self.cni_error is not None else ""
 
     def as_dict(self) -> Dict[str, object]:
         return {
@@ -45,7 +55,14 @@ class ExecRecord:
             "stderr": self.stderr,
             "exit_code": self.exit_code,
             "duration_ms": round(self.duration_ms, 3),
+            "argv": list(self.argv),
+            "error": self.error,
         }
+
+
+def go_error_text(err: CNIError) -> str:
+    """A plugin error as Go's types.Error.Error() prints it: msg, then "; details"."""
+    return err.msg + ("; " + err.details if err.details else "")
 
 
 def split_path(value: str) -> List[str]:
@@ -127,44 +144,77 @@ def _drain(proc: subprocess.Popen) -> Tuple[bytes, bytes]:
     return out or b"", err or b""
 
 
-def exec_plugin(path: str, env: Mapping[str, str], stdin: bytes, timeout: Optional[float] = DELEGATE_TIMEOUT) -> ExecRecord:
-    """Run a plugin once; never raises for a plugin failure, only records it."""
+# libcni RawExec.ExecPlugin: 6 tries, 1 s apart, while the binary is being
+# written ("text file busy").
+EXEC_TRIES = 6
+
+
+def exec_plugin(
+    path: str,
+    env: Mapping[str, str],
+    stdin: bytes,
+    timeout: Optional[float] = DELEGATE_TIMEOUT,
+    prefix: Sequence[str] = (),
+) -> ExecRecord:
+    """Run a plugin once (argv: `prefix` + path, in its own process group).
+
+    Never raises for a failure: a plugin that cannot be exec'd, times out or
+    exits non-zero yields a record whose `cni_error` says why, because the
+    record is what the operator sees in cni_attach's trace.
+    """
+    argv = list(prefix) + [path]
     start = time.monotonic()
-    for attempt in range(5):
-        try:
-            proc = run_group([path], stdin, env, timeout)
-            break
-        except OSError as e:
-            # ETXTBSY: the binary is being written (libcni retries 5x, 1s apart).
-            if e.errno == 26 and attempt < 4:
-                time.sleep(1)
-                continue
-            raise CNIError(ERR_INTERNAL, "failed to exec plugin %s: %s" % (path, e))
-        except subprocess.TimeoutExpired:
-            raise CNIError(ERR_INTERNAL, "plugin %s timed out after %ss" % (path, timeout))
-    return ExecRecord(
+    stdout, stderr, code, error = _run_retrying(argv, stdin, env, timeout)
+    rec = ExecRecord(
         path=path,
         command=env.get("CNI_COMMAND", ""),
+        # only the CNI_* part: the rest is the caller's own env, may hold
+        # secrets, and is the same for every exec
         env={k: v for k, v in env.items() if k.startswith("CNI_")},
         stdin=stdin.decode("utf-8", "replace"),
-        stdout=proc.stdout.decode("utf-8", "replace"),
-        stderr=proc.stderr.decode("utf-8", "replace"),
-        exit_code=proc.returncode,
+        stdout=stdout.decode("utf-8", "replace"),
+        stderr=stderr.decode("utf-8", "replace"),
+        exit_code=code,
         duration_ms=(time.monotonic() - start) * 1000.0,
+        argv=argv,
     )
+    rec.cni_error = decode_failure(rec) if error is None and code != 0 else error
+    return rec
 
 
-def error_from_record(rec: ExecRecord) -> CNIError:
-    """Decode a failed plugin's error JSON (pkg/invoke/raw_exec.go rules)."""
+def _run_retrying(argv: List[str], stdin: bytes, env: Mapping[str, str], timeout: Optional[float]) -> Tuple[bytes, bytes, int, Optional[CNIError]]:
+    """(stdout, stderr, exit code, the error of a plugin that did not run to its end)."""
+    for attempt in range(EXEC_TRIES):
+        try:
+            proc = run_group(argv, stdin, env, timeout)
+            return proc.stdout, proc.stderr, proc.returncode, None
+        except OSError as e:
+            if e.errno == errno.ETXTBSY and attempt < EXEC_TRIES - 1:
+                time.sleep(1)
+                continue
+            return b"", b"", -1, CNIError(ERR_INTERNAL, "netplugin failed with no error message: fork/exec %s: %s" % (argv[0], e.strerror))
+        except subprocess.TimeoutExpired as e:
+            # run_group killed its process group and collected what it had printed
+            killed = CNIError(ERR_INTERNAL, "plugin %s killed (with its process group) after %ss timeout" % (argv[-1], timeout))
+            return e.stdout or b"", e.stderr or b"", -9, killed
+    raise AssertionError("unreachable: the last try returns")
+
+
+def decode_failure(rec: ExecRecord) -> CNIError:
+    """The error of a plugin that exited non-zero (pkg/invoke/raw_exec.go pluginErr)."""
     out = rec.stdout.strip()
-    if not out:
-        return CNIError(ERR_INTERNAL, "netplugin failed: %r" % rec.stderr.strip())
-    try:
-        obj = json.loads(out)
-        code = int(obj.get("code", ERR_INTERNAL))
-        return CNIError(code, str(obj.get("msg", "")), str(obj.get("details", "") or ""))
-    except (ValueError, AttributeError, TypeError):
-        return CNIError(ERR_INTERNAL, "netplugin failed but error parsing its diagnostic message %r" % out)
+    if out:
+        try:
+            obj = json.loads(out)
+            code = int(obj.get("code", ERR_INTERNAL))
+            return CNIError(code, str(obj.get("msg", "")), str(obj.get("details", "") or ""))
+        except (ValueError, AttributeError, TypeError):
+            return CNIError(ERR_INTERNAL, "netplugin failed but error parsing its diagnostic message %s" % json.dumps(out))
+    status = "exit status %d" % rec.exit_code
+    if rec.stderr.strip():
+        # Go quotes stderr with %q; a JSON string is the same for printable text
+        return CNIError(ERR_INTERNAL, "netplugin failed: %s: %s" % (json.dumps(rec.stderr), status))
+    return CNIError(ERR_INTERNAL, "netplugin failed with no error message: %s" % status)
 
 
 # Delegation depth travels in the env (a runtime never sets it): bridge ->
@@ -219,11 +269,12 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
     served = in_process_runner(path, child_env, stdin) if in_process_runner is not None else None
     if served is not None:
         code, out, err = served
-        rec = ExecRecord(path, command, {}, "", out, err, code, 0.0)
+        rec = ExecRecord(path, command, {}, "", out, err, code, 0.0, [path])
+        rec.cni_error = decode_failure(rec) if code != 0 else None
     else:
-        rec = exec_plugin(path, child_env, stdin)
-    if rec.exit_code != 0:
-        raise error_from_record(rec)
+        rec = exec_plugin(path, child_env, stdin, DELEGATE_TIMEOUT)
+    if rec.cni_error is not None:
+        raise rec.cni_error
     if command != "ADD":
         return None
     try:

@@ -4,9 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The executable entry of every plugin (the Go library's pkg/skel).
 
-`run(name, env, stdin)` is pure: it never prints and never exits, so a
-resident agent can serve the same call without a new process. `main()` is
-the launcher's thin wrapper around it.
+`run(name, env, stdin)` serves one call, its env and stdin given as
+arguments, and returns the exit code and what a process would print: it
+never prints and never exits, so a resident agent can serve the same call
+without a new process. (It is not pure: the plugin it runs changes the
+network.) `main()` is the launcher's thin wrapper around it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__, invoke
 from .config.decode import decode_json, lookup
-from .config.netconf import NAME_RE, validate_name
+from .config.netconf import validate_name
+from .names import ifname_problem, valid_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
     ERR_INTERNAL,
@@ -32,9 +35,6 @@ from .spec import (
     version_ge,
     version_info,
 )
-
-# Go's pkg/utils rule for container IDs, the same as for network names (whole string).
-CONTAINER_ID_RE = NAME_RE
 
 # canonical plugin name -> module in .plugins (imported lazily: only the one exec'd)
 PLUGIN_MODULES: Dict[str, str] = {
@@ -183,7 +183,7 @@ def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = Tru
         env=dict(env),
     )
     if command in ("ADD", "CHECK", "DEL"):
-        if not CONTAINER_ID_RE.match(cmd.container_id):
+        if not valid_name(cmd.container_id):  # Go's pkg/utils rule, as for network names
             raise CNIError(ERR_INVALID_ENV, "invalid characters in CNI_CONTAINERID", cmd.container_id)
         _validate_ifname(cmd.ifname)
         if cmd.netns and enters_netns:
@@ -193,8 +193,6 @@ def _validate_env(command: str, env: Mapping[str, str], enters_netns: bool = Tru
 
 def _validate_ifname(name: str) -> None:
     # Kernel rules for an interface name (pkg/utils ValidateInterfaceName), in bytes.
-    from .names import ifname_problem
-
     problem = ifname_problem(name)
     if problem is not None:
         raise CNIError(ERR_INVALID_ENV, "CNI_IFNAME %r %s" % (name, problem), name)

@@ -13,26 +13,12 @@ import subprocess
 import time
 from typing import IO, List
 
+from cnitest import PONG_CLIENT, pong_server
+
 from .node import NET_NAME, ContainerdNode
 
-# a TCP server for one pod: answers "pong" to every connection, exits after 30 s idle
-SERVER = (
-    "import socket\n"
-    "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-    "s.bind(('0.0.0.0', 80)); s.listen(8); s.settimeout(30)\n"
-    "print('ready', flush=True)\n"
-    "for _ in range(16):\n"
-    "    try:\n"
-    "        c,_a=s.accept()\n"
-    "    except socket.timeout:\n"
-    "        break\n"
-    "    c.sendall(b'pong'); c.close()\n"
-)
-CLIENT = (
-    "import socket,sys\n"
-    "c=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
-    "print(c.recv(16).decode())\n"
-)
+SERVER = pong_server(16)
+CLIENT = PONG_CLIENT
 NODE_LINKS = {"lo", "cni0"}
 
 

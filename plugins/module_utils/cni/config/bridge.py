@@ -40,7 +40,6 @@ IPMASQ_BACKENDS = ("iptables", "nftables")
 MIN_MTU = 68
 MAX_MTU = 65535
 MAX_VLAN = 4094
-IFNAMSIZ = 15
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 _MAC_DOT_RE = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")

@@ -152,33 +152,27 @@ class Fields:
         """Named by some member, null included."""
         return present(self.raw, key)
 
-    def str(self, key: str, default: str = "") -> str:
+    def _scalar(self, key: str, default: Any, fits: Callable[[Any], bool], want: str) -> Any:
+        # Go: null (or absent) leaves the field unset; a wrong JSON type is an error
         value = self.get(key)
         if value is None:
             return default
-        if not isinstance(value, str):
-            raise self._wrong(key, "a string", value)
+        if not fits(value):
+            raise self._wrong(key, want, value)
         return value
+
+    def str(self, key: str, default: str = "") -> str:
+        return self._scalar(key, default, lambda v: isinstance(v, str), "a string")
 
     def opt_str(self, key: str) -> Optional[str]:
         """A Go *string: None when unset."""
         return self.str(key) if self.has(key) else None
 
     def bool(self, key: str, default: bool = False) -> bool:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self._wrong(key, "a boolean", value)
-        return value
+        return self._scalar(key, default, lambda v: isinstance(v, bool), "a boolean")
 
     def int(self, key: str, default: int = 0) -> int:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool) or not INT_MIN <= value <= INT_MAX:
-            raise self._wrong(key, "an integer", value)
-        return value
+        return self._scalar(key, default, lambda v: isinstance(v, int) and not isinstance(v, bool) and INT_MIN <= v <= INT_MAX, "an integer")
 
     def opt_int(self, key: str) -> Optional[int]:
         """A Go *int: None when unset."""

@@ -12,10 +12,10 @@ Go key rules (config.decode).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
+from ..names import valid_name
 from ..spec import (
     DNS,
     ERR_INVALID_ENV,
@@ -25,17 +25,6 @@ from ..spec import (
 )
 from .decode import Fields
 from .result import parse_dns, parse_result
-
-# Go's pkg/utils: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` in Go's regexp, where `$`
-# is the end of the text. Python's `$` also matches before a final "\n",
-# so we match the whole string. The network name becomes a directory
-# under dataDir: this is also what keeps "../x" out of it.
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
-
-
-def valid_name(value: str) -> bool:
-    """Go's rule for container IDs and network names (pkg/utils cniReg), whole string."""
-    return NAME_RE.match(value) is not None
 
 
 @dataclass

@@ -12,7 +12,7 @@ script from a result.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Dict, Tuple
 
 from ..spec import (
     DNS,
@@ -29,7 +29,17 @@ from ..spec import (
 from .addr import canonical_cidr, canonical_ip
 from .decode import Fields
 
-_ROUTE_EXTRAS = ("mtu", "advmss", "priority")
+# Plain fields read one to one, as Go's struct tags say: (attribute, JSON key, reader).
+_INTERFACE_FIELDS = (("name", "name", Fields.str), ("mac", "mac", Fields.str), ("sandbox", "sandbox", Fields.str),
+                     ("mtu", "mtu", Fields.int), ("socket_path", "socketPath", Fields.str), ("pci_id", "pciID", Fields.str))
+_ROUTE_FIELDS = (("mtu", "mtu", Fields.int), ("advmss", "advmss", Fields.int), ("priority", "priority", Fields.int),
+                 ("table", "table", Fields.opt_int), ("scope", "scope", Fields.opt_int))
+_DNS_FIELDS = (("nameservers", "nameservers", Fields.strings), ("domain", "domain", Fields.str),
+               ("search", "search", Fields.strings), ("options", "options", Fields.strings))
+
+
+def _plain(f: Fields, table: Tuple[Tuple[str, str, Callable[[Fields, str], Any]], ...]) -> Dict[str, Any]:
+    return {attribute: read(f, key) for attribute, key, read in table}
 
 
 def parse_result(value: Any, where: str = "result", code: int = ERR_DECODE) -> Result:
@@ -63,14 +73,7 @@ def _from_020(f: Fields, version: str) -> Result:
 
 
 def parse_interface(f: Fields) -> Interface:
-    return Interface(
-        name=f.str("name"),
-        mac=f.str("mac"),
-        sandbox=f.str("sandbox"),
-        mtu=f.int("mtu"),
-        socket_path=f.str("socketPath"),
-        pci_id=f.str("pciID"),
-    )
+    return Interface(**_plain(f, _INTERFACE_FIELDS))
 
 
 def parse_ip_config(f: Fields) -> IPConfig:
@@ -82,21 +85,11 @@ def parse_ip_config(f: Fields) -> IPConfig:
 
 
 def parse_route(f: Fields) -> Route:
-    route = Route(dst=canonical_cidr(f.get("dst"), f.path("dst"), f.code), gw=_opt_ip(f, "gw"))
-    for key in _ROUTE_EXTRAS:
-        setattr(route, key, f.int(key))
-    route.table = f.opt_int("table")
-    route.scope = f.opt_int("scope")
-    return route
+    return Route(dst=canonical_cidr(f.get("dst"), f.path("dst"), f.code), gw=_opt_ip(f, "gw"), **_plain(f, _ROUTE_FIELDS))
 
 
 def parse_dns(f: Fields) -> DNS:
-    return DNS(
-        nameservers=f.strings("nameservers"),
-        domain=f.str("domain"),
-        search=f.strings("search"),
-        options=f.strings("options"),
-    )
+    return DNS(**_plain(f, _DNS_FIELDS))
 
 
 def _opt_ip(f: Fields, key: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, List, Sequence
 
 from ..spec import ERR_INTERNAL, CNIError
-from .link import LinkInfo, netlink_failure
+from .link import LinkInfo, netlink_op
 
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
@@ -68,31 +68,21 @@ def list_addresses(ipr: Any, link: LinkInfo, family: int = 0) -> List[AddrInfo]:
 def add_address(ipr: Any, link: LinkInfo, cidr: str, exist_ok: bool = False) -> None:
     """Add `cidr` to `link`; IPv4 gets its broadcast address like `ip addr add ... brd +`."""
     from netaddr import IPNetwork
-    from pyroute2.netlink.exceptions import NetlinkError
 
     net = IPNetwork(cidr)
     spec = {"index": link.index, "address": str(net.ip), "prefixlen": net.prefixlen}
     if net.version == 4 and net.prefixlen < 31:
         spec["broadcast"] = str(net.broadcast)
-    try:
+    with netlink_op("add IP address %s to %r" % (cidr, link.name), ignore=(errno.EEXIST,) if exist_ok else ()):
         ipr.addr("add", **spec)
-    except NetlinkError as e:
-        if exist_ok and e.code == errno.EEXIST:
-            return
-        raise netlink_failure("add IP address %s to %r" % (cidr, link.name), e)
 
 
 def delete_address(ipr: Any, link: LinkInfo, cidr: str) -> None:
     from netaddr import IPNetwork
-    from pyroute2.netlink.exceptions import NetlinkError
 
     net = IPNetwork(cidr)
-    try:
+    with netlink_op("remove IP address %s from %r" % (cidr, link.name), ignore=(errno.EADDRNOTAVAIL,)):
         ipr.addr("del", index=link.index, address=str(net.ip), prefixlen=net.prefixlen)
-    except NetlinkError as e:
-        if e.code == errno.EADDRNOTAVAIL:
-            return
-        raise netlink_failure("remove IP address %s from %r" % (cidr, link.name), e)
 
 
 def ensure_gateway_address(ipr: Any, link: LinkInfo, cidr: str, force: bool, also_wanted: Sequence[str] = ()) -> bool:

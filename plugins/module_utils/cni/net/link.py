@@ -9,9 +9,13 @@ in, so a caller holds one handle per namespace. A netlink socket stays in
 the namespace it was opened in even after the thread leaves it, which is how
 one process drives the host and a container at once (`ipr_in_netns`).
 
+The handles are `rtnl.Rtnl` (pyroute2's messages on a plain socket, no
+event loop per call); the modules' pyroute2 IPRoute handles work too.
+
 The equivalents in the Go reference are pkg/ip/link_linux.go and the
 bridge plugin's ensureBridge/setupVeth. Netlink failures become CNIError
-999 (the Go library's ErrInternal) with the operation named.
+999 (the Go library's ErrInternal) with the operation named, all through
+`netlink_op`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..spec import ERR_INTERNAL, CNIError
 from .netns import entered
@@ -82,6 +86,37 @@ def netlink_failure(what: str, exc: BaseException) -> CNIError:
     return CNIError(ERR_INTERNAL, "failed to %s: %s" % (what, reason))
 
 
+class NetlinkOp:
+    """What `netlink_op` yields: `.ignored` is the errno it swallowed, or 0."""
+
+    __slots__ = ("ignored",)
+
+    def __init__(self) -> None:
+        self.ignored = 0
+
+
+@contextlib.contextmanager
+def netlink_op(what: str, ignore: Sequence[int] = (), reasons: Optional[Mapping[int, str]] = None) -> Iterator[NetlinkOp]:
+    """The one wrapper around netlink calls.
+
+    A NetlinkError in the body becomes `netlink_failure(what, e)`, or the
+    CNIError message `reasons[errno]` when given; an errno in `ignore` ends
+    the body quietly and is left in `.ignored` for the caller to act on.
+    """
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    op = NetlinkOp()
+    try:
+        yield op
+    except NetlinkError as e:
+        if e.code in ignore:
+            op.ignored = e.code
+            return
+        if reasons and e.code in reasons:
+            raise CNIError(ERR_INTERNAL, reasons[e.code]) from None
+        raise netlink_failure(what, e) from None
+
+
 # ---------------------------------------------------------------------------
 # handles
 
@@ -100,27 +135,27 @@ def _in_home_netns() -> bool:
 
 @contextlib.contextmanager
 def open_ipr() -> Iterator[Any]:
-    """A pyroute2 IPRoute in the calling thread's current netns.
+    """An rtnetlink handle (`rtnl.Rtnl`) in the calling thread's current netns.
 
-    In the process's own netns each thread keeps one handle for all its
-    calls (an agent worker opens no socket and builds no event loop per
-    call); a handle made in a pod's netns would stay there, so anywhere
-    else it is a fresh one, closed after use.
+    In the process's own netns each thread keeps one for all its calls (an
+    agent worker opens no socket per call); anywhere else it is a fresh
+    one, closed after use. A socket belongs to the netns it was opened in,
+    whichever thread uses it later, so a kept one can never act in a pod's.
     """
-    from pyroute2 import IPRoute
+    from .rtnl import Rtnl
 
     if _in_home_netns():
-        ipr = getattr(_THREAD, "host_ipr", None)
+        ipr = getattr(_THREAD, "host_rtnl", None)
         if ipr is None:
-            ipr = _THREAD.host_ipr = IPRoute()
+            ipr = _THREAD.host_rtnl = Rtnl()
         try:
             yield ipr
         except OSError:
-            _THREAD.host_ipr = None  # the socket itself failed: do not reuse it
+            _THREAD.host_rtnl = None  # the socket itself failed: do not reuse it
             ipr.close()
             raise
         return
-    ipr = IPRoute()
+    ipr = Rtnl()
     try:
         yield ipr
     finally:
@@ -129,11 +164,11 @@ def open_ipr() -> Iterator[Any]:
 
 @contextlib.contextmanager
 def ipr_in_netns(path: str) -> Iterator[Any]:
-    """An IPRoute bound to the netns at `path`, usable after we left it again."""
-    from pyroute2 import IPRoute
+    """An rtnetlink handle bound to the netns at `path`, usable after we left it again."""
+    from .rtnl import Rtnl
 
     with entered(path):
-        ipr = IPRoute()
+        ipr = Rtnl()
     try:
         yield ipr
     finally:
@@ -144,49 +179,53 @@ def ipr_in_netns(path: str) -> Iterator[Any]:
 # reading
 
 
+_INFO_ATTRS = frozenset(("IFLA_IFNAME", "IFLA_ADDRESS", "IFLA_MTU", "IFLA_OPERSTATE", "IFLA_MASTER", "IFLA_LINK", "IFLA_LINKINFO"))
+
+
 def _info(msg: Any) -> LinkInfo:
-    linkinfo = msg.get_attr("IFLA_LINKINFO")
+    # One pass over the attributes, decoding only the ones we keep (a link
+    # message carries some forty; get_attr would scan them once per name).
+    attrs = {}
+    for slot in msg["attrs"]:
+        name = slot[0]
+        if name in _INFO_ATTRS and name not in attrs:
+            attrs[name] = slot[1]
+    linkinfo = attrs.get("IFLA_LINKINFO")
     kind = linkinfo.get_attr("IFLA_INFO_KIND") if linkinfo is not None else ""
     return LinkInfo(
         index=msg["index"],
-        name=msg.get_attr("IFLA_IFNAME") or "",
+        name=attrs.get("IFLA_IFNAME") or "",
         kind=kind or "",
-        mac=(msg.get_attr("IFLA_ADDRESS") or "").lower(),
-        mtu=msg.get_attr("IFLA_MTU") or 0,
+        mac=(attrs.get("IFLA_ADDRESS") or "").lower(),
+        mtu=attrs.get("IFLA_MTU") or 0,
         flags=msg["flags"],
-        operstate=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
-        master=msg.get_attr("IFLA_MASTER") or 0,
-        link=msg.get_attr("IFLA_LINK") or 0,
+        operstate=attrs.get("IFLA_OPERSTATE") or "UNKNOWN",
+        master=attrs.get("IFLA_MASTER") or 0,
+        link=attrs.get("IFLA_LINK") or 0,
     )
+
+
+def known_link(index: int, name: str, kind: str = "") -> LinkInfo:
+    """A link we know by index and name without reading it (e.g. a veth's peer
+    from the other end's IFLA_LINK); enough to act on, not to report."""
+    return LinkInfo(index=index, name=name, kind=kind, mac="", mtu=0, flags=0, operstate="UNKNOWN", master=0, link=0)
+
+
+def _read(ipr: Any, what: str, **key: Any) -> Optional[LinkInfo]:
+    read = getattr(ipr, "read_link", None)  # rtnl.Rtnl decodes only what LinkInfo needs
+    msgs = []
+    with netlink_op("look up link %s" % what, ignore=(errno.ENODEV, errno.ENOENT)):
+        msgs = read(**key) if read is not None else ipr.link("get", **key)
+    return _info(msgs[0]) if msgs else None
 
 
 def get_link(ipr: Any, name: str) -> Optional[LinkInfo]:
     """The link called `name`, or None."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        msgs = ipr.link("get", ifname=name)
-    except NetlinkError as e:
-        if e.code in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise netlink_failure("look up link %r" % name, e)
-    return _info(msgs[0]) if msgs else None
+    return _read(ipr, repr(name), ifname=name)
 
 
 def get_link_by_index(ipr: Any, index: int) -> Optional[LinkInfo]:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        msgs = ipr.link("get", index=index)
-    except NetlinkError as e:
-        if e.code in (errno.ENODEV, errno.ENOENT):
-            return None
-        raise netlink_failure("look up link #%d" % index, e)
-    return _info(msgs[0]) if msgs else None
-
-
-def list_links(ipr: Any) -> List[LinkInfo]:
-    return [_info(m) for m in ipr.get_links()]
+    return _read(ipr, "#%d" % index, index=index)
 
 
 def require_link(ipr: Any, name: str) -> LinkInfo:
@@ -201,46 +240,28 @@ def require_link(ipr: Any, name: str) -> LinkInfo:
 
 
 def set_link_up(ipr: Any, link: LinkInfo) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
+    with netlink_op("set %r up" % link.name):
         ipr.link("set", index=link.index, state="up")
-    except NetlinkError as e:
-        raise netlink_failure("set %r up" % link.name, e)
 
 
 def set_link_mac(ipr: Any, link: LinkInfo, mac: str) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
+    with netlink_op("set the MAC address of %r to %s" % (link.name, mac)):
         ipr.link("set", index=link.index, address=mac)
-    except NetlinkError as e:
-        raise netlink_failure("set the MAC address of %r to %s" % (link.name, mac), e)
 
 
 def set_promisc_on(ipr: Any, link: LinkInfo) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
+    with netlink_op("set promiscuous mode on %r" % link.name):
         ipr.link("set", index=link.index, flags=IFF_PROMISC, change=IFF_PROMISC)
-    except NetlinkError as e:
-        raise netlink_failure("set promiscuous mode on %r" % link.name, e)
 
 
 def delete_link(ipr: Any, name: str) -> bool:
-    """Delete `name` if it exists; True if something was deleted. Missing is fine (DEL)."""
-    from pyroute2.netlink.exceptions import NetlinkError
+    """Delete `name` if it exists; True if something was deleted. Missing is fine (DEL).
 
-    link = get_link(ipr, name)
-    if link is None:
-        return False
-    try:
-        ipr.link("del", index=link.index)
-    except NetlinkError as e:
-        if e.code in (errno.ENODEV, errno.ENOENT):
-            return False
-        raise netlink_failure("delete link %r" % name, e)
-    return True
+    One request: the kernel finds the link by name (no read first).
+    """
+    with netlink_op("delete link %r" % name, ignore=(errno.ENODEV, errno.ENOENT)) as op:
+        ipr.link("del", ifname=name)
+    return not op.ignored
 
 
 def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan_filtering: bool = False) -> LinkInfo:
@@ -249,24 +270,17 @@ def ensure_bridge(ipr: Any, name: str, mtu: int = 0, promisc: bool = False, vlan
     An existing non-bridge link of that name is an error: we never adopt it.
     Idempotent, and safe against a concurrent ADD creating the same bridge.
     """
-    from pyroute2.netlink.exceptions import NetlinkError
-
     existing = get_link(ipr, name)
     if existing is None:
         spec = {"ifname": name, "kind": "bridge"}
         if mtu:
             spec["mtu"] = mtu
+        reasons = {}
         if vlan_filtering:
             spec["br_vlan_filtering"] = 1
-        try:
+            reasons[errno.EOPNOTSUPP] = "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name
+        with netlink_op("add bridge %r" % name, ignore=(errno.EEXIST,), reasons=reasons):  # EEXIST: another ADD won the race
             ipr.link("add", **spec)
-        except NetlinkError as e:
-            if e.code != errno.EEXIST:  # EEXIST: another ADD won the race
-                if e.code == errno.EOPNOTSUPP and vlan_filtering:
-                    raise CNIError(
-                        ERR_INTERNAL, "could not add bridge %r: VLAN filtering is not supported by this kernel (CONFIG_BRIDGE_VLAN_FILTERING)" % name
-                    )
-                raise netlink_failure("add bridge %r" % name, e)
     link = existing if existing is not None else require_link(ipr, name)
     if not link.is_bridge:
         raise CNIError(ERR_INTERNAL, "%r already exists but is not a bridge" % name)
@@ -294,69 +308,36 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
     """Create a veth pair from inside the container: `ifname` there, the peer directly in the host netns.
 
     Creating it in the container means a host link that happens to be called
-    `ifname` (eth0 on most hosts) can never collide. Returns (host end name,
-    container end). The container end is left down.
+    `ifname` (eth0 on most hosts) can never collide, and no end ever moves
+    between namespaces (Go's order). Returns (host end name, container
+    end); the container end's `link` is the host end's ifindex (in the host
+    netns). Both ends are left down. `ipr_container` is an `rtnl.Rtnl`.
     """
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    if get_link(ipr_container, ifname) is not None:
-        raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
-    last: Optional[BaseException] = None
     for _attempt in range(VETH_NAME_ATTEMPTS if not host_name else 1):
         peer_name = host_name or random_veth_name()
-        peer = {"ifname": peer_name, "net_ns_fd": host_ns_fd}
-        spec = {"ifname": ifname, "kind": "veth", "peer": peer}
-        if mtu:
-            spec["mtu"] = mtu
-            peer["mtu"] = mtu
-        if mac:
-            spec["address"] = mac
-        try:
-            ipr_container.link("add", **spec)
-        except NetlinkError as e:
-            last = e
-            if e.code == errno.EEXIST:
-                if get_link(ipr_container, ifname) is not None:
-                    raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
-                continue  # the random host name was taken; draw another
-            if e.code == errno.EADDRNOTAVAIL and mac:
-                raise CNIError(ERR_INTERNAL, "failed to create veth %r with MAC %s: %s" % (ifname, mac, os.strerror(e.code)))
-            raise netlink_failure("create veth pair %s <-> %s" % (ifname, peer_name), e)
-        return peer_name, require_link(ipr_container, ifname)
-    raise netlink_failure("create veth pair for %s (no free host name after %d tries)" % (ifname, VETH_NAME_ATTEMPTS), last or OSError(errno.EEXIST, "exists"))
-
-
-def move_to_netns(ipr: Any, link: LinkInfo, netns_fd: int) -> None:
-    """Move `link` into the netns open at `netns_fd` (it gets a new ifindex there)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.link("set", index=link.index, net_ns_fd=netns_fd)
-    except NetlinkError as e:
-        raise netlink_failure("move %r to another netns" % link.name, e)
+        reasons = {errno.EADDRNOTAVAIL: "failed to create veth %r with MAC %s: %s" % (ifname, mac, os.strerror(errno.EADDRNOTAVAIL))} if mac else None
+        with netlink_op("create veth pair %s <-> %s" % (ifname, peer_name), ignore=(errno.EEXIST,), reasons=reasons) as op:
+            ipr_container.add_veth(ifname, peer_name, host_ns_fd, mtu=mtu, mac=mac)
+        if not op.ignored:
+            return peer_name, require_link(ipr_container, ifname)
+        # Either end's name can be taken; only the container's is the caller's fault.
+        if get_link(ipr_container, ifname) is not None:
+            raise CNIError(ERR_INTERNAL, "container veth name provided (%s) already exists" % ifname)
+        # the random host name was taken: draw another
+    raise CNIError(
+        ERR_INTERNAL, "failed to create veth pair for %s (no free host name after %d tries): %s" % (ifname, VETH_NAME_ATTEMPTS, os.strerror(errno.EEXIST))
+    )
 
 
 def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
+    with netlink_op("connect %r to bridge %s" % (port.name, bridge.name)):
         ipr.link("set", index=port.index, master=bridge.index)
-    except NetlinkError as e:
-        raise netlink_failure("connect %r to bridge %s" % (port.name, bridge.name), e)
 
 
 def set_port_flags(ipr: Any, port: LinkInfo, hairpin: bool, isolated: bool) -> None:
-    """Bridge port flags, set explicitly every time (on or off), as the reference does."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.brport("set", index=port.index, mode=1 if hairpin else 0)
-    except NetlinkError as e:
-        raise netlink_failure("setup hairpin mode for %s" % port.name, e)
-    try:
-        ipr.brport("set", index=port.index, isolated=1 if isolated else 0)
-    except NetlinkError as e:
-        raise netlink_failure("set isolation mode for %s" % port.name, e)
+    """Bridge port flags, set explicitly every time (on or off), as the reference does; one request."""
+    with netlink_op("setup hairpin and isolation mode for %s" % port.name):
+        ipr.brport("set", index=port.index, mode=1 if hairpin else 0, isolated=1 if isolated else 0)
 
 
 def port_flags(ipr: Any, port: LinkInfo) -> Tuple[bool, bool]:
@@ -391,11 +372,9 @@ def setup_port_vlans(ipr: Any, port: LinkInfo, vlan: int, trunk: Sequence[int], 
     default VID 1) go first. A trunk without an access VLAN keeps native
     VLAN 1 untagged, as the reference does for backwards compatibility.
     """
-    from pyroute2.netlink.exceptions import NetlinkError
-
     if not vlan and not trunk:
         return
-    try:
+    with netlink_op("setup vlan tag on interface %r" % port.name):
         if not preserve_default:
             for vid, _flags in port_vlans(ipr, port):
                 ipr.vlan_filter("del", index=port.index, vlan_info={"vid": vid})
@@ -405,8 +384,6 @@ def setup_port_vlans(ipr: Any, port: LinkInfo, vlan: int, trunk: Sequence[int], 
             ipr.vlan_filter("add", index=port.index, vlan_info={"vid": 1, "flags": BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED})
         for vid in trunk:
             ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
-    except NetlinkError as e:
-        raise netlink_failure("setup vlan tag on interface %r" % port.name, e)
 
 
 def wait_oper_up(ipr: Any, name: str, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:

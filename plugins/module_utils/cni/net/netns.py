@@ -39,15 +39,36 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+class NetnsGone(CNIError):
+    """The path names no network namespace (any more): missing, or a file
+    left where one was. Go's ns.NSPathNotExistErr / NSPathNotNSErr: a DEL
+    decides by this type that there is nothing left to remove in it."""
+
+
 def netns_exists(path: str) -> bool:
     return bool(path) and os.path.exists(path)
+
+
+def netns_alive(path: str) -> bool:
+    """The path is a live network namespace: a bind mount (or /proc link) on nsfs.
+
+    A plain file left where a namespace was (deleted, or its bind mount lost
+    with a private mount namespace) exists but is not one.
+    """
+    if not path:
+        return False
+    try:
+        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return False
 
 
 def open_netns(path: str) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise CNIError(ERR_INTERNAL, "failed to open netns %r: %s" % (path, e.strerror))
+        error = NetnsGone if e.errno == errno.ENOENT else CNIError
+        raise error(ERR_INTERNAL, "failed to open netns %r: %s" % (path, e.strerror))
 
 
 @contextlib.contextmanager
@@ -59,8 +80,9 @@ def entered(path: str) -> Iterator[None]:
         try:
             _setns(target)
         except OSError as e:
-            code = "not a network namespace" if e.errno == errno.EINVAL else e.strerror
-            raise CNIError(ERR_INTERNAL, "failed to enter netns %r: %s" % (path, code))
+            if e.errno == errno.EINVAL:  # the fd is not a network namespace
+                raise NetnsGone(ERR_INTERNAL, "failed to enter netns %r: not a network namespace" % path)
+            raise CNIError(ERR_INTERNAL, "failed to enter netns %r: %s" % (path, e.strerror))
         try:
             yield
         finally:

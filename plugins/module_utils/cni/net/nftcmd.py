@@ -25,7 +25,7 @@ import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from ..fileio import flock_bounded
-from ..names import ifname_problem
+from ..names import ifname_problem, valid_name
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, ERR_TRY_AGAIN, CNIError
 
 T = TypeVar("T")
@@ -197,8 +197,7 @@ def iptables_restore(family: int, lines: List[str]) -> None:
 # that is not ours. The config readers canonicalise too; this holds even
 # when the script writer is handed a hostile string directly.
 
-# container IDs and network names (pkg/utils ValidateContainerID / network name)
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
+# container IDs and network names: names.valid_name, and not without end
 NAME_MAX = 1024
 # iptables chain names: at most 28 characters (XT_EXTENSION_MAXNAMELEN - 1 ... 29 with NUL)
 _CHAIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,27}\Z")
@@ -245,7 +244,7 @@ def safe_interface(value: object, where: str, code: int = ERR_INVALID_NETCONF) -
 
 def safe_name(value: object, where: str, code: int = ERR_INVALID_NETCONF) -> str:
     """A container ID or network name: [A-Za-z0-9][A-Za-z0-9_.-]*, whole string."""
-    if not isinstance(value, str) or len(value) > NAME_MAX or not _NAME_RE.match(value):
+    if not valid_name(value) or len(value) > NAME_MAX:  # type: ignore[arg-type]
         raise _refuse(where, value, "a name of letters, digits, '_', '.' and '-'", code)
     return value
 

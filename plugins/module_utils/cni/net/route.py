@@ -17,7 +17,7 @@ import socket
 from typing import Any, List, Optional
 
 from ..spec import Route
-from .link import netlink_failure
+from .link import netlink_op
 
 MAIN_TABLE = 254
 RTN_UNICAST = 1
@@ -61,41 +61,10 @@ def _request(route: Route, oif: int = 0, gateway: Optional[str] = None) -> dict:
 
 def add_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = None, exist_ok: bool = False) -> None:
     """Add `route` (via `gateway` if given, else route.gw) out of ifindex `oif`."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
     spec = _request(route, oif, gateway)
-    try:
+    shown = route.dst + (" via " + spec["gateway"] if spec.get("gateway") else "")
+    with netlink_op("add route %s" % shown, ignore=(errno.EEXIST,) if exist_ok else ()):
         ipr.route("add", **spec)
-    except NetlinkError as e:
-        if exist_ok and e.code == errno.EEXIST:
-            return
-        shown = route.dst + (" via " + spec["gateway"] if spec.get("gateway") else "")
-        raise netlink_failure("add route %s" % shown, e)
-
-
-def replace_route(ipr: Any, route: Route, oif: int = 0, gateway: Optional[str] = None) -> None:
-    """Add or overwrite the route to route.dst (same table and metric)."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    try:
-        ipr.route("replace", **_request(route, oif, gateway))
-    except NetlinkError as e:
-        raise netlink_failure("replace route %s" % route.dst, e)
-
-
-def delete_route(ipr: Any, route: Route, oif: int = 0) -> bool:
-    """Delete a matching route; False if there was none."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    spec = _request(route, oif)
-    spec.pop("proto", None)  # match any origin
-    try:
-        ipr.route("del", **spec)
-    except NetlinkError as e:
-        if e.code == errno.ESRCH:
-            return False
-        raise netlink_failure("delete route %s" % route.dst, e)
-    return True
 
 
 def list_routes(ipr: Any, family: int = 0, table: int = MAIN_TABLE, oif: int = 0) -> List[Route]:

@@ -28,17 +28,17 @@ import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..config.netconf import NAME_RE
 from ..config.result import parse_result
 from ..fileio import atomic_write, open_dir_nofollow
-from ..invoke import run_group
+from ..invoke import ExecRecord, run_group
+from ..names import valid_name
+from ..net.netns import netns_alive
 from ..spec import CNIError
 from ..runtime.cache import CacheEntry, CacheError, delete_entry, list_attachments
 from ..runtime.chain import ChainError, Runtime, RuntimeConf, validate_attachment
 from ..runtime.confdir import ConfError, NetworkConfigList, find_active, parse_conf_list
-from ..runtime.pluginexec import TraceRecord
 
 NETNS_DIR = "/var/run/netns"
 MARKER_DIR = "nodenet-attach"  # under cache_dir, next to libcni's results/
@@ -87,7 +87,7 @@ class Outcome:
     netns: str = ""
     netns_created: bool = False  # the namespace is one cni_attach made
     cache_file: str = ""
-    trace: List[TraceRecord] = field(default_factory=list)
+    trace: List[ExecRecord] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     before: Dict[str, Any] = field(default_factory=dict)
     after: Dict[str, Any] = field(default_factory=dict)
@@ -128,7 +128,7 @@ def parse_cni_args(value: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
 def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     """Validate the options; every refusal names its option."""
     name = p["name"]
-    if not name or not NAME_RE.match(name) or len(name) > 200:
+    if not valid_name(name) or len(name) > 200:
         raise AttachError(
             "%r is not a usable container ID and namespace name (letters, digits, '_', '.', '-', starting with a letter or digit)" % name,
             "name",
@@ -142,7 +142,7 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
     if netns and not os.path.isabs(netns):
         raise AttachError("%r must be an absolute path, e.g. /var/run/netns/<name> or /proc/<pid>/ns/net" % netns, "netns")
     network = p.get("network")
-    if network is not None and not NAME_RE.match(network):
+    if network is not None and not valid_name(network):
         raise AttachError("%r is not a valid network name" % network, "network")
     if not p["bin_dir"]:
         raise AttachError("needs at least one directory", "bin_dir")
@@ -180,20 +180,6 @@ def request_from_params(p: Dict[str, Any]) -> AttachRequest:
 
 # ---------------------------------------------------------------------------
 # namespaces
-
-
-def netns_alive(path: str) -> bool:
-    """The path is a live network namespace: a bind mount (or /proc link) on nsfs.
-
-    A plain file left where a namespace was (deleted, or its bind mount lost
-    with a private mount namespace) exists but is not one.
-    """
-    if not path:
-        return False
-    try:
-        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
-    except OSError:
-        return False
 
 
 def _marker_path(cache_dir: str, name: str) -> str:
@@ -397,38 +383,22 @@ class Attacher:
 
     # -- present ---------------------------------------------------------------
     def present(self) -> Outcome:
+        """Keep a cached attachment that matches; else DEL what is there and ADD."""
         path, net, rule = self._active()
         out = self.out
         out.config = config_view(path, net, rule)
         entries = self._entries()
         marker = self._owned()
-        want_netns = self.req.netns_path
         out.before = state_view(entries, marker["netns"] if marker else "", marker is not None)
-        current = next((e for e in entries if e.network_name == net.name), None)
         self._missing_plugins(net)
-        for entry in entries:
-            foreign = entry.netns and entry.netns != want_netns and not (marker is not None and marker.get("netns") == entry.netns)
-            if foreign:  # somebody else's attachment (a runtime's, or one with netns= given): never DEL it implicitly
-                raise AttachError(
-                    "container ID %r is attached on %s to network %r in netns %s, which cni_attach did not make; "
-                    "pass netns=%s to manage that attachment, or choose another name"
-                    % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
-                    "name",
-                    config=out.config,
-                )
-
+        self._refuse_foreign(entries, marker)
         netns_plan = self._plan_netns(marker)
 
+        current = next((e for e in entries if e.network_name == net.name), None)
         if current is not None and len(entries) == 1:
-            reasons = self._drift(current, net, want_netns)
+            reasons = self._drift(current, net, self.req.netns_path)
             if not reasons:
-                out.result = current.result
-                out.cache_file = current.path
-                out.netns = current.netns
-                out.netns_created = marker is not None and marker["netns"] == current.netns
-                out.after = out.before
-                out.actions.append("attachment %s on %s already cached: nothing to do" % (self.req.name, net.name))
-                return out
+                return self._keep(current, marker, net)
             out.notes.append("re-attaching: " + "; ".join(reasons))
         for entry in entries:  # a stale or outdated attachment of this probe goes first
             self._del(
@@ -436,28 +406,62 @@ class Attacher:
             )
 
         out.changed = True
-        out.netns = want_netns
+        out.netns = self.req.netns_path
         self._make_netns(netns_plan)
         out.netns_created = not self.req.netns
         out.actions.append("ADD %s to network %s (%s) as %s" % (self.req.name, net.name, path, self.req.ifname))
         if self.check_mode:
-            out.after = {
-                "netns": want_netns,
-                "netns_created_by_cni_attach": out.netns_created,
-                "attachments": [
-                    {
-                        "network": net.name,
-                        "container_id": self.req.name,
-                        "ifname": self.req.ifname,
-                        "netns": want_netns,
-                        "ips": [],
-                        "cni_args": [[k, v] for k, v in self.req.cni_args],
-                        "capability_args": self.req.capability_args,
-                    }
-                ],
-            }
+            out.after = self._predicted_after(net)
             return out
-        rt = self._rt(want_netns)
+        return self._add(net)
+
+    def _refuse_foreign(self, entries: Sequence[CacheEntry], marker: Optional[Dict[str, Any]]) -> None:
+        """Somebody else's attachment (a runtime's, or one with netns= given) is never DEL'd implicitly."""
+        want_netns = self.req.netns_path
+        for entry in entries:
+            if entry.netns and entry.netns != want_netns and not (marker is not None and marker.get("netns") == entry.netns):
+                raise AttachError(
+                    "container ID %r is attached on %s to network %r in netns %s, which cni_attach did not make; "
+                    "pass netns=%s to manage that attachment, or choose another name"
+                    % (entry.container_id, entry.ifname, entry.network_name, entry.netns, entry.netns),
+                    "name",
+                    config=self.out.config,
+                )
+
+    def _keep(self, current: CacheEntry, marker: Optional[Dict[str, Any]], net: NetworkConfigList) -> Outcome:
+        """The cached attachment is what is wanted: report it, change nothing."""
+        out = self.out
+        out.result = current.result
+        out.cache_file = current.path
+        out.netns = current.netns
+        out.netns_created = marker is not None and marker["netns"] == current.netns
+        out.after = out.before
+        out.actions.append("attachment %s on %s already cached: nothing to do" % (self.req.name, net.name))
+        return out
+
+    def _predicted_after(self, net: NetworkConfigList) -> Dict[str, Any]:
+        """Check mode's `after`: the attachment as ADD would cache it (no IPs: IPAM did not run)."""
+        want_netns = self.req.netns_path
+        return {
+            "netns": want_netns,
+            "netns_created_by_cni_attach": self.out.netns_created,
+            "attachments": [
+                {
+                    "network": net.name,
+                    "container_id": self.req.name,
+                    "ifname": self.req.ifname,
+                    "netns": want_netns,
+                    "ips": [],
+                    "cni_args": [[k, v] for k, v in self.req.cni_args],
+                    "capability_args": self.req.capability_args,
+                }
+            ],
+        }
+
+    def _add(self, net: NetworkConfigList) -> Outcome:
+        """ADD the chain; a failed ADD is undone (DEL, cache entry, our namespace) before the error goes up."""
+        out = self.out
+        rt = self._rt(self.req.netns_path)
         try:
             done = self.runtime.add_list(net, rt)
         except ChainError as e:
@@ -469,7 +473,7 @@ class Attacher:
         out.notes.extend(done.notes)
         out.result = done.result
         out.cache_file = done.cache_file
-        out.after = state_view(self._entries(net.name), want_netns, out.netns_created)
+        out.after = state_view(self._entries(net.name), self.req.netns_path, out.netns_created)
         return out
 
     def _drift(self, entry: CacheEntry, net: NetworkConfigList, want_netns: str) -> List[str]:
@@ -666,6 +670,3 @@ def _private_sysfs() -> None:
             libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)
     except Exception:  # noqa: BLE001 - the command still runs with the node's /sys
         return
-
-
-AttachFn = Callable[[], Outcome]

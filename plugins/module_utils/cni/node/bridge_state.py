@@ -15,8 +15,9 @@ is replaced only when asked (force_address).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
+from ..names import ifname_problem
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError
 from ..net import addr as addrs
 from ..net import link as links
@@ -57,6 +58,32 @@ def parse_addresses(values: List[str], option: str = "addresses") -> List[str]:
     if fams.count(4) > 1:
         raise CNIError(ERR_INVALID_NETCONF, "%s has more than one IPv4 address; a bridge holds one IPv4 gateway" % option)
     return sorted(out)
+
+
+MTU_RANGE = (68, 65535)  # IPv4's minimum; the largest an MTU attribute holds
+
+
+def spec_from_params(p: Mapping[str, Any]) -> BridgeSpec:
+    """cni_bridge's options as a spec; a CNIError naming the option when one is invalid."""
+    problem = ifname_problem(p["name"])
+    if problem:
+        raise CNIError(ERR_INVALID_NETCONF, "name %r is not a valid interface name (%s)" % (p["name"], problem))
+    if p["mtu"] is not None and not MTU_RANGE[0] <= p["mtu"] <= MTU_RANGE[1]:
+        raise CNIError(ERR_INVALID_NETCONF, "mtu must be between %d and %d, got %d" % (MTU_RANGE + (p["mtu"],)))
+    addresses = parse_addresses(p["addresses"])
+    ipv6 = p["ipv6_forwarding"]
+    if ipv6 is None and any(":" in a for a in addresses):
+        ipv6 = True  # an IPv6 gateway routes nothing without it
+    return BridgeSpec(
+        name=p["name"],
+        addresses=addresses,
+        mtu=p["mtu"],
+        promisc=p["promisc"],
+        vlan_filtering=p["vlan_filtering"],
+        force_address=p["force_address"],
+        ip_forward=p["ip_forward"],
+        ipv6_forwarding=ipv6,
+    )
 
 
 def _vlan_filtering(ipr: Any, index: int) -> bool:
@@ -136,6 +163,11 @@ def desired_state(current: Dict[str, Any], spec: BridgeSpec) -> Dict[str, Any]:
     if spec.ipv6_forwarding is not None:
         after["ipv6_forwarding"] = spec.ipv6_forwarding
     return after
+
+
+def absent_state(current: Dict[str, Any]) -> Dict[str, Any]:
+    """The state after remove(): no link; the forwarding sysctls are left as they are."""
+    return {"name": current["name"], "exists": False, "ip_forward": current["ip_forward"], "ipv6_forwarding": current["ipv6_forwarding"]}
 
 
 def comparable(state: Dict[str, Any]) -> Dict[str, Any]:

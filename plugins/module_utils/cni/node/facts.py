@@ -38,10 +38,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..spec import CNIError
-from .attach import netns_alive, result_addresses
+from ..net.netns import netns_alive
+from .attach import result_addresses
 from ..runtime.cache import CacheEntry, list_attachments
 from ..runtime.confdir import ConfFileStatus, NetworkConfigList, find_active, scan
-from .lint import canonical_type, find_binary, lint_network, overlapping_networks
+from . import lint
+from .lint import canonical_type, lint_network, overlapping_networks
 from .netconf_file import data_dirs
 from ..runtime.pluginexec import PluginExec
 from ..runtime.versions import PluginVersions, plugin_versions
@@ -135,30 +137,20 @@ def plugin_support(
     net: NetworkConfigList, bin_dirs: Sequence[str], versions: Dict[str, PluginVersions], plugin_exec: Optional[PluginExec] = None
 ) -> List[Dict[str, Any]]:
     """Each plugin type the list names (IPAM included) and whether it speaks the list's cniVersion."""
-    out = []
     wanted = net.cni_version or "0.1.0"
-    for index, plugin in enumerate(net.plugins):
-        types = [("plugin", str(plugin.get("type", "")))]
-        ipam = plugin.get("ipam")
-        if isinstance(ipam, dict) and ipam.get("type"):
-            types.append(("ipam", str(ipam["type"])))
-        for role, ptype in types:
-            row: Dict[str, Any] = {"index": index, "role": role, "type": ptype, "path": "", "supportedVersions": [], "supported": False, "error": ""}
-            path = find_binary(ptype, bin_dirs)
-            if path is None:
-                row["error"] = "not installed in %s" % ":".join(bin_dirs)
-            else:
-                if path not in versions:
-                    versions[path] = plugin_versions(path, plugin_exec)
-                answer = versions[path]
-                row.update(path=path, supportedVersions=list(answer.supported_versions))
-                if not answer.answers:
-                    row["error"] = answer.error
-                elif answer.supports(wanted):
-                    row["supported"] = True
-                else:
-                    row["error"] = "does not support cniVersion %s" % wanted
-            out.append(row)
+    out = []
+    for row in lint.plugin_support(net, bin_dirs, versions, plugin_exec):
+        out.append(
+            {
+                "index": row.index,
+                "role": row.role,
+                "type": row.type,
+                "path": row.path,
+                "supportedVersions": list(row.answer.supported_versions) if row.answer else [],
+                "supported": row.runs(wanted),
+                "error": row.problem(wanted, bin_dirs),
+            }
+        )
     return out
 
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..ipam.store import Store, list_leases
 from ..spec import ERR_INVALID_NETCONF, CNIError, version_ge
-from .attach import netns_alive
+from ..net.netns import netns_alive
 from ..runtime.cache import CacheEntry, list_attachments
 from ..runtime.chain import ChainError, Runtime, RuntimeConf
 from ..runtime.confdir import NetworkConfigList, scan

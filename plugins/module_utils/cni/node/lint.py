@@ -138,6 +138,65 @@ def _lint_host_local(raw: Dict[str, Any], ipam: Any, index: int) -> List[Finding
     return findings
 
 
+@dataclass
+class Support:
+    """One plugin type a list names (IPAM included): where it is installed and what VERSION answered."""
+
+    index: int  # in the list's plugins
+    role: str  # "plugin" | "ipam"
+    type: str
+    path: str = ""  # empty: not in the bin dirs
+    answer: Optional[PluginVersions] = None
+
+    def runs(self, cni_version: str) -> bool:
+        """Installed, answers VERSION and speaks `cni_version`."""
+        return bool(self.answer is not None and self.answer.answers and self.answer.supports(cni_version))
+
+    def problem(self, cni_version: str, bin_dirs: Sequence[str]) -> str:
+        """Why it does not run (cni_facts' wording); "" when it does."""
+        if self.answer is None:
+            return "not installed in %s" % ":".join(bin_dirs)
+        if not self.answer.answers:
+            return self.answer.error
+        return "" if self.answer.supports(cni_version) else "does not support cniVersion %s" % cni_version
+
+
+def plugin_support(
+    net: NetworkConfigList,
+    bin_dirs: Sequence[str],
+    versions_cache: Optional[Dict[str, PluginVersions]] = None,
+    plugin_exec: Optional[PluginExec] = None,
+) -> List[Support]:
+    """Find each plugin type the list names in `bin_dirs` (CNI_PATH order) and ask it VERSION, once per path."""
+    cache = versions_cache if versions_cache is not None else {}
+    out = []
+    for index, plugin in enumerate(net.plugins):
+        types = [("plugin", str(plugin.get("type", "")))]
+        ipam = plugin.get("ipam")
+        if isinstance(ipam, dict) and ipam.get("type"):
+            types.append(("ipam", str(ipam["type"])))
+        for role, ptype in types:
+            row = Support(index=index, role=role, type=ptype, path=find_binary(ptype, bin_dirs) or "")
+            if row.path:
+                if row.path not in cache:
+                    cache[row.path] = plugin_versions(row.path, plugin_exec)
+                row.answer = cache[row.path]
+            out.append(row)
+    return out
+
+
+def _support_findings(row: Support, net: NetworkConfigList, bin_dirs: Sequence[str]) -> List[Finding]:
+    wanted = net.cni_version or "0.1.0"
+    if row.answer is None:
+        return [Finding(ERROR, "plugin-missing", "plugin %r (plugins[%d]) is not in %s" % (row.type, row.index, ":".join(bin_dirs)), row.index)]
+    if not row.answer.answers:
+        return [Finding(ERROR, "plugin-no-version", "plugin %s does not answer VERSION: %s" % (row.path, row.answer.error), row.index)]
+    if not row.answer.supports(net.cni_version):
+        msg = "plugin %s does not support cniVersion %s (it supports %s)" % (row.path, wanted, ", ".join(row.answer.supported_versions))
+        return [Finding(ERROR, "version-unsupported", msg, row.index)]
+    return []
+
+
 def lint_network(
     net: NetworkConfigList,
     bin_dirs: Sequence[str],
@@ -146,33 +205,12 @@ def lint_network(
 ) -> List[Finding]:
     """All findings for one list. `versions_cache` (path -> answer) avoids re-probing."""
     findings: List[Finding] = []
-    cache = versions_cache if versions_cache is not None else {}
+    support = plugin_support(net, bin_dirs, versions_cache, plugin_exec)
     for index, plugin in enumerate(net.plugins):
-        raw = plugin_stdin(net, plugin)
-        findings += _validate_options(raw, index)
-        types = [str(plugin.get("type", ""))]
-        ipam = plugin.get("ipam")
-        if isinstance(ipam, dict) and ipam.get("type"):
-            types.append(str(ipam["type"]))
-        for ptype in types:
-            path = find_binary(ptype, bin_dirs)
-            if path is None:
-                findings.append(Finding(ERROR, "plugin-missing", "plugin %r (plugins[%d]) is not in %s" % (ptype, index, ":".join(bin_dirs)), index))
-                continue
-            if path not in cache:
-                cache[path] = plugin_versions(path, plugin_exec)
-            answer = cache[path]
-            if not answer.answers:
-                findings.append(Finding(ERROR, "plugin-no-version", "plugin %s does not answer VERSION: %s" % (path, answer.error), index))
-            elif not answer.supports(net.cni_version):
-                findings.append(
-                    Finding(
-                        ERROR,
-                        "version-unsupported",
-                        "plugin %s does not support cniVersion %s (it supports %s)" % (path, net.cni_version or "0.1.0", ", ".join(answer.supported_versions)),
-                        index,
-                    )
-                )
+        findings += _validate_options(plugin_stdin(net, plugin), index)
+        for row in support:
+            if row.index == index:
+                findings += _support_findings(row, net, bin_dirs)
     return findings
 
 

@@ -16,11 +16,12 @@ import json
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..fileio import atomic_write, open_dir_nofollow
-from ..spec import ERR_INVALID_NETCONF, CNIError
-from ..runtime.confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, parse_conf_list, parse_single_conf
+from ..spec import ERR_INVALID_NETCONF, SUPPORTED_VERSIONS, CNIError
+from ..runtime.confdir import CONF_EXTENSIONS, NAME_RE, NetworkConfigList, conf_files, load_conf_file, parse_conf_list, parse_single_conf
+from . import lint
 
 DISABLED_SUFFIX = ".nodenet-disabled"  # not a config extension: libcni skips it
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
@@ -44,6 +45,26 @@ class NetconfSpec:
     @property
     def path(self) -> str:
         return os.path.join(self.conf_dir, self.filename)
+
+
+def spec_from_params(p: Mapping[str, Any]) -> NetconfSpec:
+    """cni_netconf's options as a spec; a CNIError naming the option when one is invalid."""
+    if not NAME_RE.match(p["name"]):
+        raise CNIError(ERR_INVALID_NETCONF, "name %r is not a valid network name (letters, digits, '_', '.', '-'; not starting with a symbol)" % p["name"])
+    if p["cni_version"] not in SUPPORTED_VERSIONS:
+        raise CNIError(ERR_INVALID_NETCONF, "cni_version %r is not a CNI spec version (%s)" % (p["cni_version"], ", ".join(SUPPORTED_VERSIONS)))
+    if not p["priority"].isalnum():
+        raise CNIError(ERR_INVALID_NETCONF, "priority %r must be letters/digits only (it prefixes the file name)" % p["priority"])
+    return NetconfSpec(
+        name=p["name"],
+        cni_version=p["cni_version"],
+        plugins=p["plugins"] or [],
+        conf_dir=p["conf_dir"],
+        priority=p["priority"],
+        fmt=p["format"],
+        disable_check=p["disable_check"],
+        disable_gc=p["disable_gc"],
+    )
 
 
 def render(spec: NetconfSpec) -> Dict[str, Any]:
@@ -75,6 +96,35 @@ def parse_rendered(spec: NetconfSpec, obj: Dict[str, Any]) -> NetworkConfigList:
     data = dump(obj).encode()
     parse = parse_single_conf if spec.fmt == "conf" else parse_conf_list
     return parse(data, spec.path)
+
+
+def render_checked(spec: NetconfSpec) -> Tuple[Dict[str, Any], NetworkConfigList]:
+    """The file's JSON and the runtime's parse of it; a CNIError prefixed with the option."""
+    try:
+        desired = render(spec)
+        return desired, parse_rendered(spec, desired)
+    except CNIError as e:
+        raise CNIError(e.code, "plugins: %s" % e, e.details) from e
+
+
+def other_networks(conf_dir: str, exclude: Sequence[str]) -> List[NetworkConfigList]:
+    """The conf dir's other loadable networks (unparseable files are skipped)."""
+    nets = []
+    for path in conf_files(conf_dir):
+        if path in exclude:
+            continue
+        try:
+            nets.append(load_conf_file(path))
+        except CNIError:
+            continue
+    return nets
+
+
+def lint_findings(spec: NetconfSpec, parsed: NetworkConfigList, bin_dirs: Sequence[str]) -> List["lint.Finding"]:
+    """Lint of the list itself, then its overlaps with the conf dir's other networks."""
+    findings = lint.lint_network(parsed, bin_dirs)
+    others = other_networks(spec.conf_dir, [spec.path])
+    return findings + lint.findings_about(lint.overlapping_networks([parsed] + others), parsed.name)
 
 
 def read_current(path: str) -> Optional[Any]:
@@ -157,7 +207,63 @@ class Plan:
     disable: List[str] = field(default_factory=list)
     data_dirs: List[str] = field(default_factory=list)
     remove: List[str] = field(default_factory=list)
+    remove_competitors: bool = False  # exclusive_action=remove: competitors are deleted, not renamed
 
     @property
     def changed(self) -> bool:
         return bool(self.write or self.disable or self.data_dirs or self.remove)
+
+    def disabled(self) -> List[str]:
+        """Each competitor as `from -> to` (empty `to` when removed)."""
+        return ["%s -> %s" % (path, self._target(path)) for path in self.disable]
+
+    def _target(self, path: str) -> str:
+        return "" if self.remove_competitors else path + DISABLED_SUFFIX
+
+
+def plan_absent(spec: NetconfSpec, before: Optional[Any]) -> Plan:
+    return Plan(remove=[spec.path] if before is not None else [])
+
+
+def plan_present(
+    spec: NetconfSpec, before: Optional[Any], desired: Dict[str, Any], parsed: NetworkConfigList, exclusive: bool, remove_competitors: bool
+) -> Plan:
+    """Write when the parsed JSON differs; take competitors out when exclusive; fix dataDirs not 0700."""
+    return Plan(
+        write=before != desired,
+        disable=competitors(spec) if exclusive else [],
+        data_dirs=[d for d in data_dirs(parsed) if not data_dir_ok(d)],
+        remove_competitors=remove_competitors,
+    )
+
+
+def _text(value: Optional[Any]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return dump(value)
+
+
+def plan_diff(spec: NetconfSpec, plan: Plan, before: Optional[Any], desired: Optional[Dict[str, Any]]) -> List[Dict[str, str]]:
+    """Ansible's diff list: the file, each competitor, each dataDir."""
+    diffs = [dict(before_header=path, after_header=path, before=_text(before), after="") for path in plan.remove]
+    if plan.write and desired is not None:
+        diffs.append(dict(before_header=spec.path, after_header=spec.path, before=_text(before), after=dump(desired)))
+    for path in plan.disable:
+        diffs.append(dict(before_header=path, after_header=plan._target(path) or "(removed)", before=_text(read_current(path)), after=""))
+    for d in plan.data_dirs:
+        diffs.append(dict(before_header="dataDir %s" % d, after_header="dataDir %s" % d, before="absent or not 0700\n", after="directory, mode 0700\n"))
+    return diffs
+
+
+def apply_plan(spec: NetconfSpec, plan: Plan, desired: Optional[Dict[str, Any]]) -> None:
+    """dataDirs before the file, the file before competitors go: a runtime always sees a usable config."""
+    for path in plan.remove:
+        os.unlink(path)
+    for d in plan.data_dirs:
+        ensure_data_dir(d)
+    if plan.write and desired is not None:
+        write_file(spec.path, dump(desired))
+    for path in plan.disable:
+        disable(path, remove=plan.remove_competitors)

@@ -49,8 +49,20 @@ class RoutePlan:
     def changed(self) -> bool:
         return bool(self.add or self.replace or self.remove)
 
+    def predicted(self) -> List[PodRoute]:
+        """The owned routes once the plan is applied."""
+        return sorted(self.keep + self.add + self.replace)
+
 
 IP6_RT_PRIO_USER = 1024  # include/uapi/linux/ipv6_route.h
+
+
+def check_owner(protocol: int, table: int) -> None:
+    """The protocol number that marks our routes and the table they live in; errors name the option."""
+    if not 5 <= protocol <= 255:
+        raise CNIError(ERR_INVALID_NETCONF, "protocol must be between 5 and 255 (0-4 belong to the kernel and standard tools), got %d" % protocol)
+    if not 1 <= table <= 0xFFFFFFFF:
+        raise CNIError(ERR_INVALID_NETCONF, "table must be a routing table number, got %d" % table)
 
 
 def parse_routes(items: Sequence[Dict[str, Any]], option: str = "routes") -> List[PodRoute]:
@@ -134,6 +146,18 @@ def plan_routes(current: Sequence[PodRoute], desired: Sequence[PodRoute], exclus
     if exclusive:
         plan.remove = [r for key, r in sorted(have.items()) if key not in want]
     return plan
+
+
+def plan_absent(current: Sequence[PodRoute], listed: Sequence[PodRoute]) -> RoutePlan:
+    """state=absent: the listed subnets (any next hop or metric) go, or every owned route when none is listed."""
+    gone = {r.subnet for r in listed}
+    remove = [r for r in current if not gone or r.subnet in gone]
+    return RoutePlan(remove=remove, keep=[r for r in current if r not in remove])
+
+
+def describe_all(routes: Sequence[PodRoute]) -> str:
+    """One route per line, for a diff."""
+    return "".join(r.describe() + "\n" for r in routes)
 
 
 def _request(route: PodRoute, protocol: int, table: int) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import invoke
 from ..config.bridge import BridgeConf, parse_bridge_conf
@@ -33,7 +33,7 @@ from ..net import addr as netaddr_ops
 from ..net import ipmasq, spoofcheck
 from ..net import link as links
 from ..net import route as routes
-from ..net.netns import current_netns_fd, entered, netns_exists
+from ..net.netns import NetnsGone, current_netns_fd, entered, netns_exists
 from ..net.sysctl import enable_ip_forward, try_write_sysctl
 from ..skel import CmdArgs, Plugin
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Interface, Result, Route
@@ -76,6 +76,7 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
         ],
     )
 
+    pinned: Optional[links.LinkInfo] = None  # the bridge as read after our port joined
     if conf.mac_spoof_check:
         spoofcheck.setup_spoofcheck(host_veth.name, container.mac, args.container_id, args.ifname)
         undo.push(lambda: spoofcheck.teardown_spoofcheck(args.container_id, args.ifname))
@@ -89,7 +90,7 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
         gateways = calc_gateways(result, conf)
         configure_container_iface(args, conf, ctr, container, result, gateways)
         if conf.is_gateway:
-            gateway_iface = setup_gateways(conf, host, bridge, gateways, undo)
+            gateway_iface, pinned = setup_gateways(conf, host, bridge, gateways, undo)
             if gateway_iface is not None:
                 result.interfaces.append(gateway_iface)
         if conf.ip_masq:
@@ -98,13 +99,14 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
     elif not conf.disable_container_interface:
         links.set_link_up(ctr, container)
 
-    # Both MACs can change once the port is in the bridge (plugins#805/#809): read them now.
+    # Both MACs can change once the port is in the bridge (plugins#805/#809): read them now
+    # (the bridge's was read after the join when its MAC was pinned).
     if not conf.disable_container_interface:
         host_veth = links.wait_oper_up(host, host_veth.name)
     else:
         host_veth = links.require_link(host, host_veth.name)
     result.interfaces[1].mac = host_veth.mac
-    result.interfaces[0].mac = links.require_link(host, bridge.name).mac
+    result.interfaces[0].mac = (pinned or links.require_link(host, bridge.name)).mac
 
     if not conf.dns.is_empty():
         result.dns = conf.dns
@@ -120,7 +122,8 @@ def setup_veth(args: CmdArgs, conf: BridgeConf, host, ctr, bridge: links.LinkInf
         os.close(host_fd)
     # Deleting either end removes the pair; the host end needs no netns switch.
     undo.push(lambda: links.delete_link(host, host_name))
-    host_veth = links.require_link(host, host_name)
+    # The container end's IFLA_LINK is the host end's ifindex: no read of the host end yet.
+    host_veth = links.known_link(container.link, host_name, "veth") if container.link else links.require_link(host, host_name)
     links.set_link_up(host, host_veth)
     try_write_sysctl("net/ipv6/conf/%s/accept_ra" % host_name, "0")
     attach_port(conf, host, bridge, host_veth, conf.vlan)
@@ -210,8 +213,14 @@ def configure_container_iface(args: CmdArgs, conf: BridgeConf, ctr, container: l
         routes.add_route(ctr, route, oif=container.index, gateway=gw)
 
 
-def setup_gateways(conf: BridgeConf, host, bridge: links.LinkInfo, gateways: Dict[int, FamilyGateways], undo: "Rollback") -> Optional[Interface]:
-    """Gateway addresses on the bridge (or the VLAN gateway interface), MAC pinned, forwarding on."""
+def setup_gateways(
+    conf: BridgeConf, host, bridge: links.LinkInfo, gateways: Dict[int, FamilyGateways], undo: "Rollback"
+) -> Tuple[Optional[Interface], Optional[links.LinkInfo]]:
+    """Gateway addresses on the bridge (or the VLAN gateway interface), MAC pinned, forwarding on.
+
+    Returns the VLAN gateway interface if one was used, and the bridge as
+    read when its MAC was pinned (None when it was not).
+    """
     target = bridge
     vlan_iface: Optional[Interface] = None
     if conf.vlan:
@@ -227,12 +236,11 @@ def setup_gateways(conf: BridgeConf, host, bridge: links.LinkInfo, gateways: Dic
             except CNIError as e:
                 raise CNIError(e.code, "failed to set bridge addr: %s" % e.msg, e.details)
         enable_ip_forward(family)
-    if target is bridge:
-        pin_bridge_mac(host, bridge.name)
-    return vlan_iface
+    pinned = pin_bridge_mac(host, bridge.name) if target is bridge else None
+    return vlan_iface, pinned
 
 
-def pin_bridge_mac(host, name: str) -> None:
+def pin_bridge_mac(host, name: str) -> links.LinkInfo:
     """Set the bridge's MAC to itself so it stops following its ports.
 
     Read *now*, after our port joined: a bridge that never had its MAC
@@ -242,6 +250,7 @@ def pin_bridge_mac(host, name: str) -> None:
     bridge = links.require_link(host, name)
     if bridge.mac and bridge.mac != ZERO_MAC:
         links.set_link_mac(host, bridge, bridge.mac)
+    return bridge
 
 
 def ensure_vlan_gateway(conf: BridgeConf, host, bridge: links.LinkInfo, undo: "Rollback") -> links.LinkInfo:
@@ -276,8 +285,10 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
             with links.ipr_in_netns(args.netns) as ctr:
                 # the container end takes the host end with it
                 links.delete_link(ctr, args.ifname)
+        except NetnsGone:
+            pass  # nothing of ours is left in it (Go: NSPathNotExistErr)
         except CNIError as e:
-            if netns_exists(args.netns) and "not a network namespace" not in e.msg:
+            if netns_exists(args.netns):
                 errors.append(e)
     if conf.is_layer3:
         try:

@@ -11,7 +11,7 @@ A chained plugin: ADD needs the previous plugin's result, installs DNAT
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..config.netconf import parse_netconf
 from ..config.portmap import PortMapConf, parse_portmap
@@ -67,11 +67,16 @@ def _enable_route_localnet(targets: List[hostport.Target], report: List[str]) ->
                     try_write_sysctl("net/ipv4/conf/%s/route_localnet" % link.name, "1")
 
 
-def cmd_add(args: CmdArgs) -> Optional[Result]:
+def _chained(args: CmdArgs) -> Tuple[PortMapConf, Result]:
+    """The config and prevResult of an ADD or CHECK: portmap only runs chained."""
     pm = _load(args)
-    prev_result = pm.net.prev_result
-    if prev_result is None:
+    if pm.net.prev_result is None:
         raise CNIError(ERR_INVALID_NETCONF, "must be called as chained plugin (prevResult is missing)")
+    return pm, pm.net.prev_result
+
+
+def cmd_add(args: CmdArgs) -> Optional[Result]:
+    pm, prev_result = _chained(args)
     if not pm.mappings:
         return prev_result
     targets = _targets(prev_result, args.ifname)
@@ -121,10 +126,7 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
 
 
 def cmd_check(args: CmdArgs) -> Optional[Result]:
-    pm = _load(args)
-    prev_result = pm.net.prev_result
-    if prev_result is None:
-        raise CNIError(ERR_INVALID_NETCONF, "must be called as chained plugin (prevResult is missing)")
+    pm, prev_result = _chained(args)
     if not pm.mappings:
         return None
     targets = _targets(prev_result, args.ifname)

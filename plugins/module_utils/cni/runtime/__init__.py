@@ -14,7 +14,7 @@ chain       ADD/DEL/CHECK/GC/STATUS of a network list, with a trace of every exe
 from .cache import DEFAULT_CACHE_DIR, CacheEntry, CacheError, cached_result, list_attachments, read_entry
 from .chain import ChainError, ChainResult, RuntimeConf, Runtime, ValidationReport, plugin_stdin
 from .confdir import ConfError, ConfFileStatus, ConfNotFound, NetworkConfigList, conf_files, find_active, load_conf_file, scan
-from .pluginexec import PluginExec, TraceRecord
+from .pluginexec import PluginExec
 from .versions import PluginVersions, plugin_versions, probe_dir
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "PluginVersions",
     "Runtime",
     "RuntimeConf",
-    "TraceRecord",
     "ValidationReport",
     "cached_result",
     "conf_files",

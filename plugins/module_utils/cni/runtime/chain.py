@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..config.netconf import NAME_RE
 from ..config.result import parse_result
+from .. import names
+from ..invoke import ExecRecord, go_error_text
 from ..spec import (
     ERR_DECODE,
     ERR_INCOMPATIBLE_VERSION,
@@ -30,7 +31,7 @@ from ..spec import (
 )
 from .cache import DEFAULT_CACHE_DIR, CacheEntry, CacheError, cached_result, delete_entry, list_attachments, write_entry
 from .confdir import NetworkConfigList, conf_capabilities, conf_type
-from .pluginexec import DEFAULT_TIMEOUT, PluginExec, TraceRecord, go_error_text
+from .pluginexec import PluginExec
 from .versions import PluginVersions, plugin_versions
 
 # libcni's verbs in its error messages: "failed (add)", "failed (delete)"
@@ -65,7 +66,7 @@ class ChainResult:
     verb: str
     network: str
     result: Optional[Dict[str, Any]] = None
-    trace: List[TraceRecord] = field(default_factory=list)
+    trace: List[ExecRecord] = field(default_factory=list)
     cache_file: str = ""
     notes: List[str] = field(default_factory=list)
 
@@ -94,7 +95,7 @@ class ChainError(Exception):
         network: str,
         verb: str,
         cni_error: CNIError,
-        trace: Sequence[TraceRecord] = (),
+        trace: Sequence[ExecRecord] = (),
         errors: Sequence["ChainError"] = (),
         notes: Sequence[str] = (),
     ) -> None:
@@ -159,7 +160,7 @@ class ValidationReport:
     cni_version: str
     plugins: List[PluginValidation] = field(default_factory=list)
     capabilities: List[str] = field(default_factory=list)
-    trace: List[TraceRecord] = field(default_factory=list)
+    trace: List[ExecRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -213,26 +214,31 @@ def plugin_stdin(
     return json.dumps(conf, sort_keys=True, separators=(",", ":")).encode()
 
 
+# The one interface-name rule (names.py) in Go's words (ValidateInterfaceName).
+_GO_BAD_CHARACTER = ("interface name contains / or : or whitespace characters", "")
+_GO_IFNAME_ERRORS = {
+    names.EMPTY: ("interface name is empty", ""),
+    names.TOO_LONG: ("interface name is too long", "interface name should be less than %d characters" % (names.IFNAMSIZ + 1)),
+    names.DOTS: ("interface name is . or ..", ""),
+    names.BAD_CHARACTER: _GO_BAD_CHARACTER,
+    names.NOT_UTF8: _GO_BAD_CHARACTER,
+}
+
+
 def validate_attachment(rt: RuntimeConf, network: str) -> None:
     """What libcni checks before an ADD (pkg/utils ValidateContainerID,
     ValidateNetworkName, ValidateInterfaceName), with Go's codes and texts."""
     if not rt.container_id:
         raise CNIError(ERR_UNKNOWN_CONTAINER, "missing containerID")
-    if not NAME_RE.match(rt.container_id):
+    if not names.valid_name(rt.container_id):
         raise CNIError(ERR_INVALID_ENV, "invalid characters in containerID", rt.container_id)
     if not network:
         raise CNIError(ERR_INVALID_NETCONF, "missing network name:")
-    if not NAME_RE.match(network):
+    if not names.valid_name(network):
         raise CNIError(ERR_INVALID_NETCONF, "invalid characters found in network name", network)
-    name = rt.ifname
-    if not name:
-        raise CNIError(ERR_INVALID_ENV, "interface name is empty")
-    if len(name.encode()) > 15:
-        raise CNIError(ERR_INVALID_ENV, "interface name is too long", "interface name should be less than 16 characters")
-    if name in (".", ".."):
-        raise CNIError(ERR_INVALID_ENV, "interface name is . or ..")
-    if any(c in "/:" or c.isspace() for c in name):
-        raise CNIError(ERR_INVALID_ENV, "interface name contains / or : or whitespace characters")
+    fault = names.ifname_fault(rt.ifname)
+    if fault is not None:
+        raise CNIError(ERR_INVALID_ENV, *_GO_IFNAME_ERRORS[fault])
 
 
 def _at_least(net: NetworkConfigList, version: str, verb: str) -> bool:
@@ -248,19 +254,14 @@ def _at_least(net: NetworkConfigList, version: str, verb: str) -> bool:
 class Runtime:
     """libcni's CNIConfig: run network lists against the plugins in cni_path.
 
-    `env` is the base environment of every exec (default: ours, like libcni);
-    `exec_prefix` runs each plugin under another argv, e.g.
-    ["ip", "netns", "exec", "node1"] -- a node runs its plugins without one.
+    `exec_options` are PluginExec's: `env`, the base environment of every
+    exec (default: ours, like libcni); `exec_prefix`, an argv each plugin runs
+    under, e.g. ["ip", "netns", "exec", "node1"] -- a node runs its plugins
+    without one; `timeout` per exec.
     """
 
-    def __init__(
-        self,
-        cni_path: Sequence[str],
-        env: Optional[Mapping[str, str]] = None,
-        exec_prefix: Sequence[str] = (),
-        timeout: Optional[float] = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.plugin_exec = PluginExec(cni_path, env=env, exec_prefix=exec_prefix, timeout=timeout)
+    def __init__(self, cni_path: Sequence[str], **exec_options: Any) -> None:
+        self.plugin_exec = PluginExec(cni_path, **exec_options)
 
     # -- one exec ------------------------------------------------------------
     def _exec(
@@ -270,9 +271,9 @@ class Runtime:
         plugin: Dict[str, Any],
         stdin: bytes,
         rt: Optional[RuntimeConf],
-        trace: List[TraceRecord],
+        trace: List[ExecRecord],
         notes: List[str],
-    ) -> TraceRecord:
+    ) -> ExecRecord:
         """Find and run one plugin; a failure raises ChainError carrying the trace."""
         ptype = conf_type(plugin)
         try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..config.decode import lookup
-from ..config.netconf import NAME_RE
+from ..names import NAME_RE
 from ..spec import CURRENT_VERSION, ERR_DECODE, ERR_INVALID_NETCONF, ERR_IO, CNIError, parse_version
 
 CONF_EXTENSIONS = (".conf", ".conflist", ".json")

@@ -17,8 +17,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..invoke import ExecRecord
 from ..spec import CURRENT_VERSION
-from .pluginexec import PluginExec, TraceRecord
+from .pluginexec import PluginExec
 
 # what libcni sets so that plugins built on pre-0.2 skels do not reject the call
 _PROBE_DUMMY = "dummy"
@@ -33,7 +34,7 @@ class PluginVersions:
     cni_version: str = ""  # the version the reply was labelled with
     error: str = ""  # set when the plugin does not answer usably
     inferred: str = ""  # set when versions were inferred from an old plugin's reply
-    record: Optional[TraceRecord] = None
+    record: Optional[ExecRecord] = None
 
     @property
     def answers(self) -> bool:

@@ -1,0 +1,454 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A synchronous rtnetlink socket on pyroute2's messages: IPRoute's calls without its event loop.
+
+pyroute2 0.9's IPRoute runs every call through asyncio: a new event loop
+and transport per call (about 70% of a bridge ADD's time in a warm agent),
+and its socket lives in a thread-local, so a handle made in one thread and
+used from another silently opens a second socket wherever *that* thread is.
+`Rtnl` keeps pyroute2 as the netlink library (its request filters encode
+the messages, its message classes and marshal decode the answers) and
+replaces only the transport: one plain NETLINK_ROUTE socket, opened in the
+network namespace the calling thread is in when `Rtnl()` runs, and bound to
+that namespace for its whole life, whichever thread uses it later.
+
+It offers the subset of IPRoute's API that net/ uses, with IPRoute's
+arguments and return values (lists of pyroute2 messages), so the functions
+in link.py, addr.py and route.py take either. Errors are pyroute2's
+NetlinkError, as from IPRoute.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from types import SimpleNamespace
+
+# Kernel ABI numbers (include/uapi/linux/netlink.h, rtnetlink.h); pyroute2
+# itself is imported on first use (`_pyroute2`): link.py imports this module
+# only where netlink is needed, and module_utils import checks run without it.
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x800
+NLM_F_DUMP = 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+NETLINK_ROUTE = 0
+AF_BRIDGE = 7
+RECV_SIZE = 1 << 16
+SOCKET_BUFFER = 1 << 20
+
+_FLAGS = {
+    "dump": NLM_F_REQUEST | NLM_F_DUMP,
+    "get": NLM_F_REQUEST | NLM_F_ACK,
+    "req": NLM_F_REQUEST | NLM_F_ACK,
+    "create": NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    "append": NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND,
+    "change": NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE,
+    "replace": NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
+}
+_LINK_COMMANDS = {
+    "set": (RTM_NEWLINK, "req"),
+    "update": (RTM_SETLINK, "create"),
+    "add": (RTM_NEWLINK, "create"),
+    "del": (RTM_DELLINK, "req"),
+    "remove": (RTM_DELLINK, "req"),
+    "delete": (RTM_DELLINK, "req"),
+    "dump": (RTM_GETLINK, "dump"),
+    "get": (RTM_GETLINK, "get"),
+}
+_ADDR_COMMANDS = {
+    "add": (RTM_NEWADDR, "create"),
+    "del": (RTM_DELADDR, "req"),
+    "remove": (RTM_DELADDR, "req"),
+    "delete": (RTM_DELADDR, "req"),
+    "replace": (RTM_NEWADDR, "replace"),
+    "dump": (RTM_GETADDR, "dump"),
+}
+_ROUTE_COMMANDS = {
+    "add": (RTM_NEWROUTE, "create"),
+    "set": (RTM_NEWROUTE, "replace"),
+    "replace": (RTM_NEWROUTE, "replace"),
+    "change": (RTM_NEWROUTE, "change"),
+    "append": (RTM_NEWROUTE, "append"),
+    "del": (RTM_DELROUTE, "req"),
+    "remove": (RTM_DELROUTE, "req"),
+    "delete": (RTM_DELROUTE, "req"),
+    "get": (RTM_GETROUTE, "get"),
+    "show": (RTM_GETROUTE, "dump"),
+    "dump": (RTM_GETROUTE, "dump"),
+}
+_VLAN_COMMANDS = {"add": (RTM_SETLINK, "req"), "del": (RTM_DELLINK, "req")}
+
+
+# The requests a CNI ADD/DEL makes most, built straight into pyroute2's
+# message classes: the same messages pyroute2's request filters build
+# (tests/unit/test_rtnl_messages.py compares them), without the filters'
+# per-call cost. Anything else goes through the filters.
+IFF_UP = 0x1
+_LINK_FAST_COMMANDS = ("get", "set", "del")
+_LINK_FAST_ATTRS = (("ifname", "IFLA_IFNAME"), ("mtu", "IFLA_MTU"), ("address", "IFLA_ADDRESS"), ("master", "IFLA_MASTER"), ("net_ns_fd", "IFLA_NET_NS_FD"))
+_LINK_FAST_KEYS = frozenset(["index", "state", "flags", "change"] + [key for key, _nla in _LINK_FAST_ATTRS])
+_ADDR_FAST_KEYS = frozenset(("index", "address", "prefixlen", "broadcast"))
+_BRPORT_FAST = (("mode", "IFLA_BRPORT_MODE"), ("isolated", "IFLA_BRPORT_ISOLATED"))
+_BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
+
+
+def _link_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().ifinfmsg()
+    flags, change = kwarg.get("flags", 0), kwarg.get("change", 0)
+    state = kwarg.get("state")
+    if state is not None:
+        change |= IFF_UP
+        flags = flags | IFF_UP if state == "up" else flags & ~IFF_UP
+    msg["family"], msg["__align"], msg["ifi_type"] = 0, 0, 0
+    msg["index"], msg["flags"], msg["change"] = kwarg.get("index", 0), flags, change
+    msg["attrs"] = [[nla, kwarg[key]] for key, nla in _LINK_FAST_ATTRS if kwarg.get(key) is not None]
+    return msg
+
+
+def _addr_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().ifaddrmsg()
+    address = kwarg["address"]
+    v6 = ":" in address
+    msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
+    msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = kwarg.get("prefixlen", 0), 0, 0, kwarg.get("index", 0)
+    attrs = [["IFA_ADDRESS", address]]
+    if kwarg.get("broadcast"):
+        attrs.append(["IFA_BROADCAST", kwarg["broadcast"]])
+    if not v6:
+        attrs.append(["IFA_LOCAL", address])
+    msg["attrs"] = attrs
+    return msg
+
+
+def _brport_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"index": kwarg.get("index", 0)})
+    data = [(nla, kwarg[key]) for key, nla in _BRPORT_FAST if kwarg.get(key) is not None]
+    msg["attrs"] = [["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge_slave"], ("IFLA_INFO_SLAVE_DATA", {"attrs": data})]}]]
+    return msg
+
+
+RTEXT_FILTER_SKIP_STATS = 1 << 3  # older kernels ignore bits they do not know
+
+
+# The attributes LinkInfo reads (net/link.py), with pyroute2's decoders.
+_BRIEF_NLAS = (
+    (1, "IFLA_ADDRESS", "l2addr"),
+    (3, "IFLA_IFNAME", "asciiz"),
+    (4, "IFLA_MTU", "uint32"),
+    (5, "IFLA_LINK", "uint32"),
+    (10, "IFLA_MASTER", "uint32"),
+    (16, "IFLA_OPERSTATE", "state"),
+    (18, "IFLA_LINKINFO", "ifinfo"),
+)
+_BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in _BRIEF_NLAS)
+IFINFOMSG_LEN = 16
+
+
+def _brief(data: bytes) -> bytes:
+    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes (the netlink
+    and ifinfomsg headers as they are, the length fixed)."""
+    length = struct.unpack_from("I", data, 0)[0]
+    start = 16 + IFINFOMSG_LEN
+    kept = [data[:start]]
+    offset = start
+    while offset + 4 <= length:
+        nla_len, nla_type = struct.unpack_from("HH", data, offset)
+        if nla_len < 4:
+            break
+        step = (nla_len + 3) & ~3
+        if nla_type & 0x3FFF in _BRIEF_TYPES:
+            kept.append(data[offset: offset + step])
+        offset += step
+    out = b"".join(kept)
+    return struct.pack("I", len(out)) + out[4:]
+
+
+_PR: Optional[SimpleNamespace] = None
+
+
+def _pyroute2() -> SimpleNamespace:
+    """pyroute2's message classes, marshals and request filters, imported once."""
+    global _PR
+    if _PR is not None:
+        return _PR
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    from pyroute2.requests import address, bridge, link, main, route
+
+    class BriefLink(ifinfmsg):
+        """A link message decoding only what net/link.py's LinkInfo reads."""
+
+        nla_map = _BRIEF_NLAS
+
+    class BriefMarshal(MarshalRtnl):
+        msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+
+        def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
+            if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
+                data = _brief(data)
+            return super().parse(data, *args, **kwarg)
+
+    _PR = SimpleNamespace(
+        NetlinkError=NetlinkError,
+        ifinfmsg=ifinfmsg,
+        ifaddrmsg=ifaddrmsg,
+        rtmsg=rtmsg,
+        MarshalRtnl=MarshalRtnl,
+        brief_marshal=BriefMarshal(),
+        RequestProcessor=main.RequestProcessor,
+        filters={
+            "link": lambda command: [link.LinkFieldFilter(), link.LinkIPRouteFilter(command)],
+            "addr": lambda command: [address.AddressFieldFilter(), address.AddressIPRouteFilter(command)],
+            "route": lambda command: [route.RouteFieldFilter(add_defaults=(command not in ("dump", "show"))), route.RouteIPRouteFilter(command)],
+            "brport": lambda command: [bridge.BridgePortFieldFilter(command)],
+            "vlan_filter": lambda command: [bridge.BridgeFieldFilter(), bridge.BridgeIPRouteFilter(command)],
+        },
+    )
+    return _PR
+
+
+def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
+    """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
+    pr = _pyroute2()
+    processor = pr.RequestProcessor(context=query, prime=query, parameters=parameters)
+    for rf in pr.filters[mode](command):
+        processor.add_filter(rf)
+    processor.finalize()
+    return processor
+
+
+def _dump_filter(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+    """(filter for the answers, what goes into the request), as IPRoute's get_dump_filter."""
+    if "dump_filter" in query:
+        return query.pop("dump_filter"), query
+    if command not in ("dump", "show"):
+        return None, query
+    request = {key: query.pop(key) for key in ("family", "ext_mask", "dump_flags") if key in query}
+    if "match" in query:
+        query = query["match"]
+    if callable(query):
+        return query, request
+    if not query:
+        return None, request
+    return _processor(mode, command, dict(query), parameters), request
+
+
+def _matches(dump_filter: Any, msg: Any) -> bool:
+    if dump_filter is None:
+        return True
+    if callable(dump_filter):
+        return bool(dump_filter(msg))
+    for key, want in dump_filter.items():
+        if not isinstance(key, (str, tuple)):
+            continue
+        value = msg.get(key)
+        if value is not None and callable(want):
+            if not want(value):
+                return False
+        elif want != value:
+            return False
+    return True
+
+
+class Rtnl:
+    """One NETLINK_ROUTE socket in the netns the calling thread is in now; synchronous; no event loop."""
+
+    def __init__(self) -> None:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+            sock.bind((0, 0))
+            self.pid = sock.getsockname()[0]
+        except OSError:
+            sock.close()
+            raise
+        self.sock: Optional[socket.socket] = sock
+        self.marshal = _pyroute2().MarshalRtnl()
+        self.seq = 0
+        self.status = {"strict_check": False}
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self) -> "Rtnl":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the transport ------------------------------------------------------
+
+    def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None) -> List[Any]:
+        """Send one encoded-on-the-fly message; every answer to it, filtered; NetlinkError on a NACK."""
+        if self.sock is None:
+            raise OSError(errno.EBADF, "rtnetlink socket closed")
+        self.seq = self.seq % 0x7FFFFFFF + 1
+        seq = self.seq
+        header = msg["header"]
+        header["type"] = msg_type
+        header["flags"] = flags
+        header["sequence_number"] = seq
+        header["pid"] = self.pid
+        msg.encode()
+        self.sock.send(msg.data)
+        out: List[Any] = []
+        while True:
+            data = self.sock.recv(RECV_SIZE)
+            done = False
+            for answer in self._parse(data, seq, marshal or self.marshal):
+                if answer is None:
+                    done = True  # the ACK
+                    break
+                mtype = answer["header"]["type"]
+                error = answer["header"].get("error")
+                if error is not None:
+                    raise error
+                if mtype in (NLMSG_DONE, NLMSG_ERROR):
+                    done = True  # end of a dump, or the ACK
+                    break
+                if _matches(dump_filter, answer):
+                    out.append(answer)
+                if not flags & NLM_F_ACK and not answer["header"]["flags"] & NLM_F_MULTI:
+                    done = True
+            if done:
+                return out
+
+    def _parse(self, data: bytes, seq: int, marshal: Any) -> Iterable[Any]:
+        """The messages answering `seq` (others are late answers to an abandoned request); None for a plain ACK."""
+        offset = 0
+        while offset + 16 <= len(data):
+            length, mtype, _flags, msg_seq = struct.unpack_from("IHHI", data, offset)
+            if length < 16:
+                return
+            if msg_seq == seq:
+                if mtype == NLMSG_ERROR and length >= 20 and struct.unpack_from("i", data, offset + 16)[0] == 0:
+                    yield None  # success: nothing to decode (errors go to pyroute2, for its NetlinkError)
+                else:
+                    yield from marshal.parse(data[offset: offset + length])
+            offset += (length + 3) & ~3
+
+    def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Any, dump_filter: Any = None) -> List[Any]:
+        if command not in commands:
+            raise TypeError("command %r not supported" % command)
+        msg_type, mode = commands[command]
+        if request is not None:
+            for name, _fmt in msg.fields:
+                msg[name] = request.get_value(name, default=0, mode="field")
+            for key, value in request.items():
+                nla = type(msg).name2nla(key)
+                if msg.valid_nla(nla) and value is not None:
+                    msg["attrs"].append([nla, value])
+            if "attrs" in request:
+                msg["attrs"].extend(request["attrs"])
+        return self.request(msg, msg_type, _FLAGS[mode], dump_filter)
+
+    # -- IPRoute's API, the part net/ uses ------------------------------------
+
+    def link(self, command: str, **kwarg: Any) -> List[Any]:
+        if command in _LINK_FAST_COMMANDS and _LINK_FAST_KEYS.issuperset(kwarg):
+            return self._run(_link_msg(kwarg), command, _LINK_COMMANDS, None)
+        commands = kwarg.pop("command_map", _LINK_COMMANDS)
+        if isinstance(kwarg.get("match"), str):
+            kwarg["match"] = {"ifname": kwarg["match"]}
+        dump_filter, kwarg = _dump_filter("link", command, kwarg)
+        request = kwarg.pop("request_filter", None) or _processor("link", command, kwarg)
+        return self._run(_pyroute2().ifinfmsg(), command, commands, request, dump_filter)
+
+    def addr(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "add" and _ADDR_FAST_KEYS.issuperset(kwarg) and "address" in kwarg:
+            return self._run(_addr_msg(kwarg), command, _ADDR_COMMANDS, None)
+        dump_filter, kwarg = _dump_filter("addr", command, kwarg)
+        return self._run(_pyroute2().ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
+
+    def route(self, command: str, **kwarg: Any) -> List[Any]:
+        if command in ("add", "set", "replace", "change", "append"):
+            kwarg["proto"] = kwarg.get("proto", "static") or "static"
+            kwarg["type"] = kwarg.get("type", "unicast") or "unicast"
+        parameters = {"strict_check": False}
+        dump_filter, kwarg = _dump_filter("route", command, kwarg, parameters)
+        return self._run(_pyroute2().rtmsg(), command, _ROUTE_COMMANDS, _processor("route", command, kwarg, parameters), dump_filter)
+
+    def brport(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "set" and _BRPORT_FAST_KEYS.issuperset(kwarg):
+            return self._run(_brport_msg(kwarg), "set", _LINK_COMMANDS, None)
+        if command == "set":
+            query = {"index": kwarg.pop("index", 0), "kind": "bridge_slave"}
+            query.update(kwarg)
+            return self.link("set", **query)
+        if command not in ("dump", "show"):
+            raise TypeError("command not supported")
+        dump_filter, kwarg = _dump_filter("brport", command, kwarg)
+        return self._run(_pyroute2().ifinfmsg(), command, {command: (RTM_GETLINK, "dump")}, _processor("brport", command, kwarg), dump_filter)
+
+    def vlan_filter(self, command: str, **kwarg: Any) -> List[Any]:
+        kwarg["family"] = AF_BRIDGE
+        request = _processor("vlan_filter", command, kwarg)
+        return self._run(_pyroute2().ifinfmsg(), command, _VLAN_COMMANDS, request, None)
+
+    def add_veth(self, ifname: str, peer: str, peer_netns_fd: int, mtu: int = 0, mac: str = "") -> None:
+        """Create veth `ifname` here with its peer `peer` created directly in the netns open at `peer_netns_fd`.
+
+        Both ends start down: the kernel cannot open a veth before its peer
+        is linked (ENOTCONN), and NLM_F_ECHO with the peer in another netns
+        fails the same way, so the caller reads the new link.
+        """
+        peer_attrs: List[Any] = [["IFLA_IFNAME", peer]]
+        attrs: List[Any] = [["IFLA_IFNAME", ifname]]
+        if mtu:
+            attrs.append(["IFLA_MTU", mtu])
+            peer_attrs.append(["IFLA_MTU", mtu])
+        if mac:
+            attrs.append(["IFLA_ADDRESS", mac])
+        peer_attrs.append(["IFLA_NET_NS_FD", peer_netns_fd])
+        info = {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
+        msg = _link_msg({})
+        msg["attrs"] = attrs + [["IFLA_LINKINFO", info]]
+        self.request(msg, RTM_NEWLINK, _FLAGS["create"])
+
+    def read_link(self, index: int = 0, ifname: str = "") -> List[Any]:
+        """`link("get", ...)` for net/link.py's LinkInfo: the kernel leaves the
+        statistics out, and pyroute2 decodes only the attributes LinkInfo
+        reads (a link message carries some forty; the rest are dropped from
+        the buffer before decoding)."""
+        msg = _link_msg({"index": index, "ifname": ifname or None})
+        msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
+        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_pyroute2().brief_marshal)
+
+    def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
+        if not indexes or indexes[0] in (0, "all"):
+            return self.link("dump", **kwarg)
+        out: List[Any] = []
+        for index in indexes:
+            out.extend(self.link("get", index=index, **kwarg))
+        return out
+
+    def get_addr(self, family: int = socket.AF_UNSPEC, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
+        return self.addr("dump", family=family, match=match or kwarg)
+
+    def get_routes(self, family: int = 255, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
+        if isinstance(kwarg.get("dst"), str):
+            return self.route("get", dst=kwarg["dst"])
+        return self.route("dump", family=family, match=match or kwarg)
+
+    def get_vlans(self, **kwarg: Any) -> List[Any]:
+        return self.link("dump", family=AF_BRIDGE, ext_mask=2, match=kwarg)
+
+    def link_lookup(self, **kwarg: Any) -> List[int]:
+        try:
+            return [msg["index"] for msg in self.link("get", **kwarg)][:1]
+        except _pyroute2().NetlinkError:
+            return []
