@@ -34,6 +34,8 @@ class Figure:
     unit: str
     # a count (duplicates, failures): no ratio, 0 is the expected value
     is_count: bool = False
+    # only ours has it (the agent's RSS): Go's column is "-", not a missing value
+    py_only: bool = False
     values: Dict[str, Optional[float]] = field(default_factory=lambda: {impl: None for impl in IMPLS})
     samples: Dict[str, int] = field(default_factory=lambda: {impl: 0 for impl in IMPLS})
 
@@ -56,8 +58,8 @@ class Figures:
     def __init__(self) -> None:
         self._by_key: Dict[str, Figure] = {}
 
-    def declare(self, key: str, label: str, unit: str, is_count: bool = False) -> None:
-        self._by_key[key] = Figure(key, label, unit, is_count)
+    def declare(self, key: str, label: str, unit: str, is_count: bool = False, py_only: bool = False) -> None:
+        self._by_key[key] = Figure(key, label, unit, is_count, py_only)
 
     def set(self, key: str, impl: str, value: Optional[float], samples: int = 1) -> None:
         figure = self._by_key[key]
@@ -66,6 +68,10 @@ class Figures:
 
     def __iter__(self):
         return iter(self._by_key.values())
+
+    def extend(self, other: "Figures") -> None:
+        for figure in other:
+            self._by_key[figure.key] = figure
 
     def __getitem__(self, key: str) -> Figure:
         return self._by_key[key]
@@ -83,8 +89,9 @@ def table(figures: Figures) -> str:
     rows = [("figure", "Go", "Python", "Py/Go")]
     for f in figures:
         label = "%s (%s)" % (f.label, f.unit) if f.unit and f.unit != "count" else f.label
-        ratio = "-" if f.is_count else ("n/a" if f.ratio is None else "%.2fx" % f.ratio)
-        rows.append((label, _cell(f.values["go"], f.unit), _cell(f.values["py"], f.unit), ratio))
+        ratio = "-" if f.is_count or f.py_only else ("n/a" if f.ratio is None else "%.2fx" % f.ratio)
+        go = "-" if f.py_only else _cell(f.values["go"], f.unit)
+        rows.append((label, go, _cell(f.values["py"], f.unit), ratio))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for n, row in enumerate(rows):

@@ -40,12 +40,14 @@ def test_quick_run_completes_and_prints_the_table(quick_run):
 
 def test_parallel_adds_hand_out_no_duplicate_address(quick_run):
     doc, _stdout = quick_run
-    dups = next(f for f in doc["figures"] if f["key"] == "par_add_dups")
-    assert dups["go"] == 0
-    assert dups["py"] == 0
+    dups = [f for f in doc["figures"] if f["key"].startswith("par") and f["key"].endswith("_add_dups")]
+    assert dups
+    for f in dups:
+        assert f["go"] == 0
+        assert f["py"] == 0
 
 
 def test_every_figure_is_reported_for_both_implementations(quick_run):
     doc, _stdout = quick_run
-    missing = ["%s (%s)" % (f["key"], impl) for f in doc["figures"] for impl in ("go", "py") if f[impl] is None]
+    missing = ["%s (%s)" % (f["key"], impl) for f in doc["figures"] for impl in ("go", "py") if f[impl] is None and not (impl == "go" and f.get("py_only"))]
     assert not missing, "figures without a value: %s; problems: %s" % (missing, doc["errors"])

@@ -120,6 +120,27 @@ def test_leases_cross_release_and_share_the_round_robin_cursor(impls, data_dir):
     assert leases(data_dir) == {}
 
 
+def test_go_writes_between_our_calls_are_seen(impls, data_dir):
+    """Every Go write lands between two of ours (with an agent: behind its lease index)."""
+    conf = make_conf(data_dir, [[{"subnet": "10.64.0.0/29"}]])  # .2-.6: the cursor wraps
+    held = {}
+    for i in range(8):
+        held["p%d" % i] = call(impls["py"], "ADD", conf, "p%d" % i).ok().json["ips"][0]["address"].split("/")[0]
+        held["g%d" % i] = call(impls["go"], "ADD", conf, "g%d" % i).ok().json["ips"][0]["address"].split("/")[0]
+        assert held["p%d" % i] != held["g%d" % i]
+        call(impls["py"], "CHECK", conf, "g%d" % i).ok()  # our side finds Go's new lease
+        res = call(impls["py"], "ADD", conf, "g%d" % i)
+        assert res.rc != 0 and "%s has been allocated to g%d" % (held["g%d" % i], i) in res.json["msg"]
+        call(impls["py"], "DEL", conf, "g%d" % i).ok()  # and releases it
+        assert held["g%d" % i] not in leases(data_dir)
+        call(impls["go"], "DEL", conf, "p%d" % i).ok()  # Go releases ours behind our back
+        assert leases(data_dir) == {}
+        res = call(impls["py"], "CHECK", conf, "p%d" % i)
+        assert res.rc != 0 and "Failed to find address added by container p%d" % i in res.json["msg"]
+    # the round-robin cursor moved through both: every address of the range was used
+    assert sorted(set(held.values())) == ["10.64.0.%d" % n for n in range(2, 7)]
+
+
 @pytest.mark.parametrize("impl", ["go", "py"])
 def test_an_add_waits_while_the_lock_file_is_flocked(impl, impls, data_dir):
     """Our Store takes flock(LOCK_EX) on <net>/lock exactly where Go does: each waits for the other."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import tempfile
 import time
 
 # The one naming rule for our in-flight files: atomic_write makes them, and
@@ -31,6 +30,8 @@ def is_temp_name(name: str) -> bool:
 
 
 def atomic_write(path: str, data: bytes, mode: int) -> None:
+    import tempfile  # only here: an exec'd plugin that writes no file skips its imports
+
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
     try:

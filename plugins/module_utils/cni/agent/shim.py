@@ -30,11 +30,12 @@ PACKAGE_NAME = "nodenet_cni"
 AGENT_NAME = "agent"  # installed as <prefix>agent
 
 # The first lines of every file we install; describe/parse read them back.
-HEADER_RE = re.compile(
+_HEADER_PATTERN = (
     r"\A#!(?P<shebang>[^\n]+)\n" + re.escape(LAUNCHER_MARK) + r"\n"
     r"# (?:CNI plugin '(?P<canonical>[a-z-]+)'|(?P<agent>nodenet agent)), Python runtime in '(?P<rdir>[^'\n]+)'\n"
     r"# Python (?P<interpreter>\S+); agent 127\.0\.0\.1:(?P<port>\d+), tokens in (?P<run_dir>[^\n]+)\n"
 )
+_header_re: Optional["re.Pattern[str]"] = None  # compiled on first use: an exec'd plugin that delegates reads one header
 
 _SHIM = r"""#!/bin/bash
 {mark}
@@ -46,7 +47,7 @@ LC_ALL=C
 trap '' PIPE
 run_here() {{
   exec 3>&-
-  exec {interpreter} -I -S -c 'import sys; sys.path.insert(0, "{rdir}"); from {package}.skel import main; raise SystemExit(main("{canonical}"))'
+  exec {interpreter} -I -S -c 'import sys; sys.path.insert(0, "{rdir}"); from {package}.agent.fallback import main; raise SystemExit(main("{canonical}"))'
 }}
 {{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null || run_here
 IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} && $key =~ ^[0-9]+-[0-9]+$ ]] || run_here
@@ -122,7 +123,10 @@ def render_agent(interpreter: str, runtime_dir: str, port: int, run_dir: str) ->
 
 def parse_header(text: str) -> Optional[Dict[str, str]]:
     """canonical ('' for the agent), interpreter, rdir, port, run_dir of an installed file; None if not ours."""
-    match = HEADER_RE.match(text)
+    global _header_re
+    if _header_re is None:
+        _header_re = re.compile(_HEADER_PATTERN)
+    match = _header_re.match(text)
     if not match:
         return None
     return {

@@ -99,26 +99,22 @@ def allocate_ip(
         if requested is not None:
             return _allocate_requested(store, range_set, range_set_index, container_id, ifname, requested)
 
-        leases = store.leases()
         # Repeated ADD is an error, not idempotent (plugins#327/#328).
-        mine = (lease_content(container_id, ifname), container_id.strip())
-        for lease in leases:
-            if lease.key in mine:
-                ip = _parse_ip(lease.ip)
-                if ip is not None and range_set.contains(ip):
-                    raise CNIError(ERR_INTERNAL, "%s has been allocated to %s, duplicate allocation is not allowed" % (lease.ip, container_id))
+        for lease in store.get_by_id(container_id, ifname):
+            ip = _parse_ip(lease.ip)
+            if ip is not None and range_set.contains(ip):
+                raise CNIError(ERR_INTERNAL, "%s has been allocated to %s, duplicate allocation is not allowed" % (lease.ip, container_id))
 
-        # The listing is taken under the lock, so an address not in it is
-        # free; skip the taken ones without a syscall each. link() still
+        # The store's view is taken under the lock, so an address not in it
+        # is free; skip the taken ones without a syscall each. link() still
         # decides (EEXIST) in case some writer ignores the lock.
-        taken = {lease.ip for lease in leases}
         last = _parse_ip(store.last_reserved_ip(range_set_index))
         ranges: Dict[str, Range] = {}
 
         def free_candidates() -> Iterator[str]:
             for ip, r in iter_candidates(range_set, last):
                 text = format_ip(ip)
-                if text not in taken:
+                if not store.is_leased(text):
                     ranges[text] = r
                     yield text
 
@@ -169,10 +165,10 @@ def _roll_back(store: Store, allocations: List[Allocation], container_id: str, i
     if not allocations:
         return
     key = lease_content(container_id, ifname)
-    mine = {a.text for a in allocations}
     with store.locked():
-        for lease in store.leases():
-            if lease.ip in mine and lease.key == key:
+        for allocation in allocations:
+            lease = store.lease_at(allocation.text)
+            if lease is not None and lease.key == key:
                 store.release(lease)
 
 

@@ -23,6 +23,32 @@ delete last_reserved_ip.N if a container ID happened to equal its content).
 Standard library only: tooling (leak detection, GC) reads the store
 without the allocator. Methods other than `locked()` assume the caller holds
 the lock, as Go's allocator does (Get/Release/FindByID each lock once).
+
+**The in-memory index.** Go reads every lease file on every ADD (GetByID)
+and DEL (ReleaseByID), so an operation costs O(leases). A process that
+serves many calls (the agent) keeps, per network directory, an index of the
+directory's leases (file name -> content, content -> file names) and checks
+under the lock that nobody else changed the directory since its last look:
+
+- After every hold of the lock in which this process changed the directory
+  (or rescanned it), the directory's mtime is set to a random sentinel
+  (utimensat, the seconds kept, random nanoseconds) and the directory's
+  (dev, inode, mtime, ctime) recorded.
+- Every other writer's create, link, unlink or rename of a lease sets the
+  directory's mtime to the kernel's clock, which does not equal the sentinel.
+  So at the next lock, an unchanged stamp proves the index current; any other
+  stamp means a full rescan (what Go does every time). The sentinel is what
+  makes this safe against the coarse clock: a foreign write in the same clock
+  tick as ours would otherwise leave the mtime unchanged.
+- Lease files are never rewritten in place (Go creates them O_EXCL and writes
+  once, under the lock), and last_reserved_ip.N, which Go rewrites in place,
+  is read every time, not indexed.
+- A filesystem that drops the nanoseconds (the sentinel does not read back)
+  gets no index: every lock rescans, as before.
+
+So the files, their contents and the lock stay exactly Go's; an exec'd
+plugin builds the index once per process (its single scan) and the agent
+reads the directory only after someone else wrote to it.
 """
 
 from __future__ import annotations
@@ -32,8 +58,11 @@ import errno
 import fcntl
 import ipaddress
 import os
+import socket
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from ..fileio import flock_bounded, open_dir_nofollow
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
@@ -88,6 +117,13 @@ def is_lease_name(name: str) -> bool:
     if name == LOCK_FILE or name.startswith(LAST_IP_PREFIX) or name.startswith("."):
         return False
     try:
+        # inet_pton's IPv4 rules are ipaddress's (four decimal octets, no
+        # leading zeros) at a tenth of the cost; a scan checks every name
+        socket.inet_pton(socket.AF_INET, name)
+        return True
+    except (OSError, ValueError):
+        pass
+    try:
         ipaddress.ip_address(name)
     except ValueError:
         return False
@@ -102,6 +138,118 @@ def _read_text(path: str) -> Optional[str]:
         return None  # gone meanwhile or unreadable: Go skips it too
 
 
+def lease_key(text: str) -> str:
+    """The trimmed content of a lease file, which is what Go compares."""
+    container_id, ifname = parse_lease_content(text)
+    return container_id + LINE_BREAK + ifname if ifname else container_id
+
+
+def _scan(dir_fd: int) -> Dict[str, str]:
+    """lease file name -> key, for every lease of the directory open as dir_fd."""
+    out: Dict[str, str] = {}
+    for name in os.listdir(dir_fd):
+        if not is_lease_name(name):
+            continue
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError:
+            continue  # gone meanwhile or unreadable: Go skips it too
+        try:
+            data = os.read(fd, 4096)  # a lease is an ID and an ifname: one read, except for junk
+            while len(data) % 4096 == 0 and data:
+                more = os.read(fd, 65536)
+                if not more:
+                    break
+                data += more
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        out[name] = lease_key(data.decode("utf-8", "surrogateescape"))
+    return out
+
+
+class LeaseIndex:
+    """One network directory's leases in memory; valid while `stamp` matches the directory.
+
+    `names` maps a key to its one file name (the usual case: one lease per
+    container interface and range set) or to a set of them; a set per key
+    would cost ~200 bytes more per lease, which is most of the index.
+    """
+
+    def __init__(self) -> None:
+        self.stamp: Optional[Tuple[int, int, int, int]] = None
+        self.keys: Dict[str, str] = {}  # file name -> key
+        self.names: Dict[str, Union[str, Set[str]]] = {}  # key -> file name(s)
+        self.scans = 0  # full reads of the directory (tests read it)
+
+    def load(self, dir_fd: int) -> None:
+        self.stamp = None
+        self.keys = {}
+        self.names = {}
+        for name, key in _scan(dir_fd).items():
+            self.add(name, key)
+        self.scans += 1
+
+    def add(self, name: str, key: str) -> None:
+        self.discard(name)
+        self.keys[name] = key
+        held = self.names.get(key)
+        if held is None:
+            self.names[key] = name
+        elif isinstance(held, str):
+            self.names[key] = {held, name}
+        else:
+            held.add(name)
+
+    def discard(self, name: str) -> None:
+        key = self.keys.pop(name, None)
+        if key is None:
+            return
+        held = self.names.get(key)
+        if isinstance(held, str):
+            if held == name:
+                del self.names[key]
+        elif held is not None:
+            held.discard(name)
+            if len(held) == 1:
+                self.names[key] = next(iter(held))
+            elif not held:
+                del self.names[key]
+
+    def with_key(self, key: str) -> List[str]:
+        held = self.names.get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else sorted(held)
+
+
+# network directory path -> its index, the most recently used last; a node
+# has a few networks, a test run or a lab many short-lived dataDirs
+_INDEXES: "OrderedDict[str, LeaseIndex]" = OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+MAX_INDEXES = 32
+
+
+def index_for(directory: str) -> LeaseIndex:
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(directory)
+        if index is None:
+            # forget directories that are gone (a test's or a benchmark's dataDir)
+            for gone in [d for d in _INDEXES if not os.path.isdir(d)]:
+                del _INDEXES[gone]
+            index = _INDEXES[directory] = LeaseIndex()
+            while len(_INDEXES) > MAX_INDEXES:  # forgotten, not wrong: its next Store rescans
+                _INDEXES.popitem(last=False)
+        else:
+            _INDEXES.move_to_end(directory)
+        return index
+
+
+def _stamp(st: os.stat_result) -> Tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class Store:
     """One network's lease directory and its lock."""
 
@@ -109,18 +257,20 @@ class Store:
         self.dir = os.path.join(data_dir, network)
         self.lock_timeout = lock_timeout
         self._lock_fd: Optional[int] = None
+        self._dir_fd: Optional[int] = None
         self._held = False
+        self._index = index_for(self.dir)
+        self._changed = False  # this hold of the lock changed the directory or rescanned it
+        self._stale = False  # the directory holds a lease the index does not know
         try:
             if create:
                 os.makedirs(self.dir, mode=DIR_MODE, exist_ok=True)
             # Root writes leases here: a symlink in place of the network dir
             # (or of `lock`) would choose where they go. Refused, not followed.
-            dir_fd = open_dir_nofollow(self.dir)
-            try:
-                self._lock_fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCK_MODE, dir_fd=dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._dir_fd = open_dir_nofollow(self.dir)
+            self._lock_fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCK_MODE, dir_fd=self._dir_fd)
         except OSError as e:
+            self.close()
             if e.errno == errno.ELOOP:
                 raise CNIError(ERR_INTERNAL, "lease store %s: %s is a symbolic link; refusing to follow it" % (self.dir, e.filename or self.dir))
             raise CNIError(ERR_INTERNAL, "failed to open lease store %s: %s" % (self.dir, e.strerror or e))
@@ -131,6 +281,9 @@ class Store:
             os.close(self._lock_fd)  # also drops a lock still held
             self._lock_fd = None
             self._held = False
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     def __enter__(self) -> "Store":
         return self
@@ -146,8 +299,10 @@ class Store:
         cut short by a timer), so a Python waiter queues with the Go waiters
         instead of polling and losing to them. Both sides take the same kind
         of lock on the same file, so Go and Python exclude each other.
+        Under the lock the index is checked (rescanned if someone else wrote)
+        and, before the lock is released, stamped (see the module's doc).
         """
-        if self._lock_fd is None:  # a programming error: locked() after close()
+        if self._lock_fd is None or self._dir_fd is None:  # a programming error: locked() after close()
             raise CNIError(ERR_INTERNAL, "lease store %s is closed" % self.dir)
         if self._held:  # re-entrant within one Store
             yield self
@@ -160,37 +315,96 @@ class Store:
             raise CNIError(ERR_TRY_AGAIN, "timed out after %gs waiting for the lock on %s" % (self.lock_timeout, self.dir))
         self._held = True
         try:
+            self._refresh()
             yield self
+        except CNIError:
+            # an answer (taken, exhausted, ...): what the index holds is what was done
+            if self._changed:
+                self._seal()
+            raise
+        except BaseException:
+            self._index.stamp = None  # an unexpected failure: trust nothing next time
+            raise
+        else:
+            if self._changed:
+                self._seal()
         finally:
+            self._changed = self._stale = False
             self._held = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    def _refresh(self) -> None:
+        try:
+            stamp = _stamp(os.fstat(self._dir_fd))
+        except OSError as e:
+            raise CNIError(ERR_INTERNAL, "failed to stat %s: %s" % (self.dir, e.strerror))
+        if self._index.stamp == stamp:
+            return
+        try:
+            self._index.load(self._dir_fd)
+        except OSError as e:
+            raise CNIError(ERR_INTERNAL, "failed to read %s: %s" % (self.dir, e.strerror))
+        self._changed = True
+
+    def _seal(self) -> None:
+        """Set the directory's mtime to a sentinel and record the stamp (under the lock)."""
+        index = self._index
+        index.stamp = None
+        try:
+            if self._stale:
+                index.load(self._dir_fd)
+            st = os.fstat(self._dir_fd)
+            sentinel = st.st_mtime_ns - st.st_mtime_ns % 1000000000 + int.from_bytes(os.urandom(4), "little") % 1000000000
+            os.utime(self._dir_fd, ns=(st.st_atime_ns, sentinel))
+            st = os.fstat(self._dir_fd)
+        except OSError:
+            return  # no stamp: the next lock rescans
+        if st.st_mtime_ns == sentinel:  # a filesystem that drops nanoseconds gets no index
+            index.stamp = _stamp(st)
+
     # -- reading ---------------------------------------------------------
+    def _lease(self, name: str, key: str) -> Lease:
+        container_id, ifname = parse_lease_content(key)
+        return Lease(ip=name, container_id=container_id, ifname=ifname, path=os.path.join(self.dir, name))
+
+    def _keys(self) -> Dict[str, str]:
+        if not self._held:  # outside the lock: a plain read, as list_leases(lock=False)
+            return {le.ip: le.key for le in _read_leases(self.dir)}
+        return self._index.keys
+
     def leases(self) -> List[Lease]:
-        return _read_leases(self.dir)
+        keys = self._keys()
+        return [self._lease(name, keys[name]) for name in sorted(keys)]
+
+    def lease_at(self, ip: str) -> Optional[Lease]:
+        """The lease file named `ip`, if there is one."""
+        key = self._keys().get(ip)
+        return None if key is None else self._lease(ip, key)
+
+    def is_leased(self, ip: str) -> bool:
+        return ip in self._keys()
 
     def last_reserved_ip(self, range_id: int) -> Optional[str]:
         text = _read_text(os.path.join(self.dir, LAST_IP_PREFIX + str(range_id)))
         return text.strip() if text else None
 
+    def _with_key(self, key: str) -> List[Lease]:
+        if not self._held:
+            return [le for le in self.leases() if le.key == key]
+        return [self._lease(name, key) for name in self._index.with_key(key)]
+
     def get_by_id(self, container_id: str, ifname: str) -> List[Lease]:
         """Leases of (id, ifname) plus legacy id-only leases (Go's GetByID)."""
-        keys = (lease_content(container_id, ifname), container_id.strip())
-        return [le for le in self.leases() if le.key in keys]
+        exact, legacy = lease_content(container_id, ifname), container_id.strip()
+        return sorted(self._with_key(exact) + (self._with_key(legacy) if legacy != exact else []), key=lambda le: le.ip)
 
     def find_by_id(self, container_id: str, ifname: str) -> List[Lease]:
         """Go's FindByID/ReleaseByID match: the (id, ifname) leases, else the legacy id-only ones.
 
-        Go scans the directory twice (exact, then legacy); under the lock one
-        read of the directory gives the same answer at half the cost.
+        Go scans the directory twice (exact, then legacy); the index answers both at once.
         """
-        leases = self.leases()
-        key = lease_content(container_id, ifname)
-        exact = [le for le in leases if le.key == key]
-        if exact:
-            return exact
-        old = container_id.strip()
-        return [le for le in leases if le.key == old]
+        exact = self._with_key(lease_content(container_id, ifname))
+        return exact if exact else self._with_key(container_id.strip())
 
     # -- writing ---------------------------------------------------------
     def _write_temp(self, data: str) -> str:
@@ -229,6 +443,8 @@ class Store:
                 try:
                     os.link(tmp, path)
                 except FileExistsError:
+                    if self._held and ip not in self._index.keys:
+                        self._stale = True  # someone wrote behind the lock: reread before sealing
                     continue
                 except OSError as e:
                     if e.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
@@ -238,13 +454,20 @@ class Store:
                     else:
                         raise CNIError(ERR_INTERNAL, "failed to reserve %s: %s" % (ip, e.strerror))
                 reserved = ip
+                self._note_added(ip, lease_content(container_id, ifname))
                 break
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            self._changed = True  # the temp file came and went
         if reserved is not None:
             self._write_last_reserved(reserved, range_id)
         return reserved
+
+    def _note_added(self, ip: str, content: str) -> None:
+        if self._held:
+            self._index.add(ip, lease_key(content))
+            self._changed = True
 
     def reserve(self, container_id: str, ifname: str, ip: str, range_id: int) -> bool:
         """Lease exactly `ip` (Go's Reserve): False when it is taken."""
@@ -278,6 +501,10 @@ class Store:
             os.unlink(lease.path)
         except FileNotFoundError:
             return False
+        finally:
+            if self._held:
+                self._index.discard(lease.ip)
+                self._changed = True
         return True
 
     def release_by_id(self, container_id: str, ifname: str) -> List[str]:
@@ -296,6 +523,7 @@ class Store:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.dir, name))
                     removed += 1
+                    self._changed = True
         return removed
 
 

@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The shim's in-process fallback: run one plugin call here, importing as little as it can.
+
+Used only when no agent answers (agent/shim.py's `run_here`); the agent
+itself imports normally. The one thing done here besides `skel.main` is to
+make `pyroute2` and `netaddr` lazy packages: their `__init__` imports every
+part of the library (pyroute2: conntrack, NDB with sqlite, ipset, ethtool,
+wireguard, nl80211, ...; netaddr: EUI/OUI databases through
+importlib.resources, globs, sets) to re-export its public names, which costs
+more than everything a plugin call needs. A lazy package is the same package
+(same `__path__`, same submodules, the same classes); its `__init__` just
+runs on the first name it does not resolve itself, instead of at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+
+# per package: public names of its __init__ -> the submodule that defines
+# them (the __init__ re-exports them from there); the names our code imports
+_FAST_NAMES = {
+    "pyroute2": {
+        "IPRoute": "pyroute2.iproute",
+        "NetNS": "pyroute2.iproute",
+        "NetlinkError": "pyroute2.netlink.exceptions",
+    },
+    "netaddr": {
+        "IPAddress": "netaddr.ip",
+        "IPNetwork": "netaddr.ip",
+        "IPRange": "netaddr.ip",
+        "AddrFormatError": "netaddr.core",
+        "AddrConversionError": "netaddr.core",
+    },
+}
+
+
+class _LazyPackage(types.ModuleType):
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        module = _FAST_NAMES.get(self.__name__, {}).get(name)
+        if module is not None:
+            value = getattr(__import__(module, fromlist=[name]), name)
+            setattr(self, name, value)
+            return value
+        path = getattr(self, "__path__", [""])[0]
+        if os.path.exists(os.path.join(path, name + ".py")) or os.path.isdir(os.path.join(path, name)):
+            raise AttributeError(name)  # a submodule: the import system loads it (`from pyroute2 import netns`)
+        # anything else: the real __init__, once, into this very module
+        spec = self.__spec__
+        if spec is None or spec.loader is None or self.__dict__.get("_nodenet_full"):
+            raise AttributeError(name)
+        self.__dict__["_nodenet_full"] = True
+        spec.loader.exec_module(self)
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError("module %r has no attribute %r" % (self.__name__, name)) from None
+
+
+def lazy_package(name: str) -> bool:
+    """Put the lazy package `name` in sys.modules; False if it is already imported or absent."""
+    if name in sys.modules:
+        return False
+    from importlib.machinery import PathFinder  # importlib.util costs more than it gives here
+
+    spec = PathFinder.find_spec(name, sys.path)
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return False
+    # what importlib.util.module_from_spec sets on a package
+    module = _LazyPackage(name)
+    module.__spec__ = spec
+    module.__loader__ = spec.loader
+    module.__package__ = name
+    module.__path__ = list(spec.submodule_search_locations)
+    module.__file__ = spec.origin
+    if spec.has_location:
+        module.__cached__ = spec.cached
+    sys.modules[name] = module
+    return True
+
+
+def lazy_pyroute2() -> bool:
+    return lazy_package("pyroute2")
+
+
+def lazy_imports() -> None:
+    for name in _FAST_NAMES:
+        lazy_package(name)
+
+
+def main(name: str) -> int:
+    lazy_imports()
+    from ..skel import main as skel_main
+
+    return skel_main(name)

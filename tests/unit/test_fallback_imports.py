@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""agent/fallback.py's lazy pyroute2 package, in a fresh interpreter each time.
+
+The fallback must reach exactly the netlink API the plugins use (the same
+IPRoute class, submodules such as pyroute2.netns) without running pyroute2's
+__init__, and must still give every other public name by running it then.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CNI = os.path.join(ROOT, "plugins", "module_utils", "cni")
+
+PRELUDE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("fallback", %r)
+fallback = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fallback)
+installed = fallback.lazy_pyroute2()
+""" % os.path.join(CNI, "agent", "fallback.py")
+
+
+def run(code):
+    proc = subprocess.run([sys.executable, "-I", "-c", PRELUDE + code], capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    return json.loads(lines[0]) if len(lines) == 1 else [json.loads(line) for line in lines]
+
+
+def test_iproute_without_pyroute2_init():
+    out = run("""
+from pyroute2 import IPRoute
+from pyroute2.iproute.linux import IPRoute as Linux
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2 import netns
+import pyroute2
+with IPRoute() as ipr:
+    links = [l.get_attr("IFLA_IFNAME") for l in ipr.get_links()]
+print(json.dumps({"installed": installed, "same": IPRoute is Linux, "ndb": "pyroute2.ndb.main" in sys.modules,
+                  "conntrack": "pyroute2.conntrack" in sys.modules, "netns": netns.__name__, "lo": "lo" in links,
+                  "err": pyroute2.NetlinkError is NetlinkError}))
+""")
+    assert out == {"installed": True, "same": True, "ndb": False, "conntrack": False, "netns": "pyroute2.netns", "lo": True, "err": True}
+
+
+def test_any_other_name_runs_the_real_init():
+    out = run("""
+import pyroute2
+before = "pyroute2.ndb.main" in sys.modules
+ndb = pyroute2.NDB
+from pyroute2 import IPSet
+try:
+    pyroute2.NoSuchThing
+    missing = "no error"
+except AttributeError as e:
+    missing = str(e)
+print(json.dumps({"before": before, "after": "pyroute2.ndb.main" in sys.modules, "ndb": ndb.__module__, "ipset": IPSet.__name__,
+                  "missing": missing, "version": bool(pyroute2.__version__)}))
+""")
+    assert out["before"] is False and out["after"] is True
+    assert out["ndb"] == "pyroute2.ndb.main" and out["ipset"] == "IPSet"
+    assert "NoSuchThing" in out["missing"] and out["version"] is True
+
+
+def test_an_imported_pyroute2_is_left_alone():
+    code = "import pyroute2\n" + PRELUDE + "print(json.dumps({'installed': installed, 'full': hasattr(sys.modules['pyroute2'], 'NDB')}))\n"
+    proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout) == {"installed": False, "full": True}
+
+
+def test_netaddr_without_its_init():
+    out = run("""
+fallback.lazy_imports()
+from netaddr import IPAddress, IPNetwork, AddrFormatError
+import netaddr.ip
+try:
+    IPAddress("10.0.0.300")
+    bad = "accepted"
+except AddrFormatError:
+    bad = "refused"
+net = IPNetwork("10.1.0.0/16")
+print(json.dumps({"same": IPNetwork is netaddr.ip.IPNetwork, "eui": "netaddr.eui" in sys.modules, "bad": bad,
+                  "last": str(IPAddress(net.last)), "v6": str(IPAddress("fd00::1").ipv6())}))
+import netaddr
+eui = netaddr.EUI("00:11:22:33:44:55")
+print(json.dumps({"eui": str(eui)}))
+""".strip())
+    assert out[0] == {"same": True, "eui": False, "bad": "refused", "last": "10.1.255.255", "v6": "fd00::1"}
+    assert out[1] == {"eui": "00-11-22-33-44-55"}  # any other name: netaddr's real __init__
