@@ -20,6 +20,7 @@ APT_PACKAGES=(
   shellcheck                                          # ansible-test sanity checks shell scripts with it
   python3 python3-venv                                # the node's own python3 that runs the plugins
   openssh-server openssh-client sudo socat            # the lab's ssh flavour: sshd + sudo in nodes, ProxyCommand
+  systemd                                             # systemd-analyze verify reads the units the role installs (nothing is started)
 )
 
 say() { printf '==> %s\n' "$*"; }
