@@ -146,45 +146,18 @@ files:
   sample: [{"path": "/etc/nodenet/boot.json", "action": "updated", "reasons": ["content"]}]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files
-
-ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    sysctls=dict(type="dict", default={}),
-    sysctl_file=dict(type="path", default="/etc/sysctl.d/90-nodenet-cni.conf"),
-    restore=dict(type="dict", default={}),
-    restore_file=dict(type="path", default="/etc/nodenet/boot.json"),
-    systemd_dir=dict(type="path", default="/etc/systemd/system"),
-    unit=dict(type="str", default="nodenet-cni-boot.service"),
-    command=dict(type="list", elements="str"),
-    description=dict(type="str", default="nodenet.cni: restore the pod network (bridge, pod-subnet routes)"),
-    before=dict(type="list", elements="str", default=["containerd.service", "crio.service", "kubelet.service"]),
-    wanted_by=dict(type="str", default="multi-user.target"),
-)
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["command"])], supports_check_mode=True)
-    uid, gid = os.geteuid(), os.getegid()
+    module = AnsibleModule(argument_spec=boot_files.ARGUMENT_SPEC, required_if=boot_files.REQUIRED_IF, supports_check_mode=True)
     try:
         spec = boot_files.BootSpec.from_params(module.params)
-        changes = boot_files.plan(spec, uid, gid)
-        if changes and not module.check_mode:
-            boot_files.apply(changes, uid, gid)
-    except boot_files.BootFilesError as e:
+        result = boot_files.reconcile(spec, module.check_mode, module._diff)
+    except (boot_files.BootFilesError, PartFailed) as e:
         module.fail_json(msg=e.msg)
-    except OSError as e:
-        module.fail_json(msg="cannot write the boot files: %s" % e)
-
-    result = dict(
-        changed=bool(changes),
-        files=[dict(path=c.desired.path, action=c.action, reasons=c.reasons) for c in changes],
-    )
-    if module._diff:
-        result["diff"] = boot_files.diffs(changes)
     module.exit_json(**result)
 
 

@@ -135,53 +135,27 @@ bridge:
 
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", default="cni0"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    addresses=dict(type="list", elements="str", default=[]),
-    mtu=dict(type="int"),
-    promisc=dict(type="bool", default=False),
-    vlan_filtering=dict(type="bool"),
-    force_address=dict(type="bool", default=False),
-    ip_forward=dict(type="bool", default=True),
-    ipv6_forwarding=dict(type="bool"),
-)
 
 
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=ARGUMENT_SPEC,
+        argument_spec=bridge_state.ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     try:
         spec = bridge_state.spec_from_params(module.params)
     except CNIError as e:
         module.fail_json(msg=e.msg)
-    present = module.params["state"] == "present"
 
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        before = bridge_state.read_state(ipr, spec.name)  # observe
         try:
-            after = bridge_state.desired_state(before, spec) if present else bridge_state.absent_state(before)  # compare
-            changed = bridge_state.comparable(before) != bridge_state.comparable(after)
-            if changed and not module.check_mode:  # act
-                if present:
-                    bridge_state.apply(ipr, spec, before, after)
-                    after = bridge_state.read_state(ipr, spec.name)
-                else:
-                    bridge_state.remove(ipr, spec.name)
-        except CNIError as e:
-            module.fail_json(msg=e.msg, bridge=before)
-
-    result = dict(changed=changed, bridge=after)
-    if module._diff:
-        header = "bridge %s" % spec.name
-        result["diff"] = dict(before=bridge_state.comparable(before), after=bridge_state.comparable(after), before_header=header, after_header=header)
+            result = bridge_state.reconcile(ipr, spec, module.params["state"] == "present", module.check_mode, module._diff)
+        except PartFailed as e:
+            module.fail_json(msg=e.msg, **e.extra)
     module.exit_json(**result)
 
 

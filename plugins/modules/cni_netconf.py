@@ -150,75 +150,29 @@ data_dirs:
 """
 
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import lint, netconf_file
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import netconf_file
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    plugins=dict(type="list", elements="dict"),
-    cni_version=dict(type="str", default="1.0.0"),
-    format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
-    priority=dict(type="str", default="10"),
-    conf_dir=dict(type="path", default="/etc/cni/net.d"),
-    disable_check=dict(type="bool", default=False),
-    disable_gc=dict(type="bool", default=False),
-    lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
-    exclusive=dict(type="bool", default=False),
-    exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-)
 
 
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=ARGUMENT_SPEC,
-        required_if=[("state", "present", ["plugins"])],
+        argument_spec=netconf_file.ARGUMENT_SPEC,
+        required_if=netconf_file.REQUIRED_IF,
         supports_check_mode=True,
         libraries=["netaddr"],
     )
-    p = module.params
     try:
-        spec = netconf_file.spec_from_params(p)
+        spec = netconf_file.spec_from_params(module.params)
     except CNIError as e:
         module.fail_json(msg=e.msg)
-    result = dict(changed=False, path=spec.path)
-
-    # observe
-    before = netconf_file.read_current(spec.path)
-    desired = None
-    # compare
-    if p["state"] == "absent":
-        plan = netconf_file.plan_absent(spec, before)
-    else:
-        try:
-            desired, parsed = netconf_file.render_checked(spec)
-        except CNIError as e:
-            module.fail_json(msg=e.msg, path=spec.path)
-        findings = netconf_file.lint_findings(spec, parsed, p["bin_dir"])
-        result.update(findings=[f.as_dict() for f in findings], config=desired, data_dirs=netconf_file.data_dirs(parsed))
-        report_lint(module, findings, p["lint"], result)
-        plan = netconf_file.plan_present(spec, before, desired, parsed, p["exclusive"], p["exclusive_action"] == "remove")
-    result.update(changed=plan.changed, disabled=plan.disabled())
-    if module._diff:
-        result["diff"] = netconf_file.plan_diff(spec, plan, before, desired)
-    # act
-    if plan.changed and not module.check_mode:
-        try:
-            netconf_file.apply_plan(spec, plan, desired)
-        except OSError as e:
-            module.fail_json(msg="writing the config failed: %s" % e, path=spec.path)
+    try:
+        result, warnings = netconf_file.reconcile(spec, module.params, module.check_mode, module._diff)
+    except PartFailed as e:
+        module.fail_json(msg=e.msg, **e.extra)
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(**result)
-
-
-def report_lint(module, findings, mode, result) -> None:
-    """lint=fail stops before anything is written; warnings always show, errors too with lint=warn."""
-    errors = [f for f in findings if f.level == lint.ERROR]
-    if errors and mode == "fail":
-        module.fail_json(msg="lint failed for plugins: %s" % "; ".join(f.msg for f in errors), findings=result["findings"], path=result["path"])
-    for f in findings:
-        if f.level == lint.WARNING or mode == "warn":
-            module.warn("%s: %s" % (f.rule, f.msg))
 
 
 if __name__ == "__main__":

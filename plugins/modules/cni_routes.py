@@ -117,67 +117,27 @@ removed:
 
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
-
-
-ARGUMENT_SPEC = dict(
-    routes=dict(
-        type="list",
-        elements="dict",
-        default=[],
-        options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
-    ),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    exclusive=dict(type="bool", default=True),
-    protocol=dict(type="int", default=77),
-    table=dict(type="int", default=254),
-)
 
 
 def main() -> None:
     module = node_libs.node_module(
-        argument_spec=ARGUMENT_SPEC,
+        argument_spec=owned_routes.ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    p = module.params
     try:
-        owned_routes.check_owner(p["protocol"], p["table"])
-        desired = owned_routes.parse_routes(p["routes"])
+        desired = owned_routes.desired_from_params(module.params)
     except CNIError as e:
         module.fail_json(msg=e.msg)
 
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        # observe
-        current = owned_routes.read_owned(ipr, p["protocol"], p["table"])
-        # compare
-        if p["state"] == "present":
-            plan = owned_routes.plan_routes(current, desired, exclusive=p["exclusive"])
-            conflicts = owned_routes.foreign_conflicts(ipr, plan.add, p["protocol"], p["table"])
-            if conflicts:
-                module.fail_json(msg="routes: these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts))
-        else:
-            plan = owned_routes.plan_absent(current, desired)
-        after = plan.predicted()
-        # act
-        if plan.changed and not module.check_mode:
-            try:
-                owned_routes.apply_plan(ipr, plan, p["protocol"], p["table"])
-            except CNIError as e:
-                module.fail_json(msg=e.msg, added=[], replaced=[], removed=[])
-            after = owned_routes.read_owned(ipr, p["protocol"], p["table"])
-
-    result = dict(
-        changed=plan.changed,
-        routes=[r.describe() for r in after],
-        added=[r.describe() for r in plan.add],
-        replaced=[r.describe() for r in plan.replace],
-        removed=[r.describe() for r in plan.remove],
-    )
-    if module._diff:
-        header = "owned routes (proto %d, table %d)" % (p["protocol"], p["table"])
-        result["diff"] = dict(before=owned_routes.describe_all(current), after=owned_routes.describe_all(after), before_header=header, after_header=header)
+        try:
+            result = owned_routes.reconcile(ipr, desired, module.params, module.check_mode, module._diff)
+        except PartFailed as e:
+            module.fail_json(msg=e.msg, **e.extra)
     module.exit_json(**result)
 
 

@@ -28,11 +28,28 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..fileio import atomic_write
+from .part import PartFailed
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 SYSCTL_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)+$")
 UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9:_.\\@\-]+\.(service|target)$")
+# cni_boot's options; also cni_node_state's O(boot)
+ARGUMENT_SPEC = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    sysctls=dict(type="dict", default={}),
+    sysctl_file=dict(type="path", default="/etc/sysctl.d/90-nodenet-cni.conf"),
+    restore=dict(type="dict", default={}),
+    restore_file=dict(type="path", default="/etc/nodenet/boot.json"),
+    systemd_dir=dict(type="path", default="/etc/systemd/system"),
+    unit=dict(type="str", default="nodenet-cni-boot.service"),
+    command=dict(type="list", elements="str"),
+    description=dict(type="str", default="nodenet.cni: restore the pod network (bridge, pod-subnet routes)"),
+    before=dict(type="list", elements="str", default=["containerd.service", "crio.service", "kubelet.service"]),
+    wanted_by=dict(type="str", default="multi-user.target"),
+)
+REQUIRED_IF = [("state", "present", ["command"])]
+
 HEADER = "Written by nodenet.cni (module cni_boot)"
 
 
@@ -198,6 +215,7 @@ class BootSpec:
             raise BootFilesError("wanted_by", "must be a target name like multi-user.target, got %r" % spec.wanted_by)
         if spec.state == "present" and not spec.command:
             raise BootFilesError("command", "is required with state=present (the restore command the unit runs)")
+        desired_paths(spec)  # renders, and so checks, sysctls, restore and the unit before anything is observed
         return spec
 
     @property
@@ -330,3 +348,23 @@ def diffs(changes: Sequence[Change]) -> List[Dict[str, str]]:
             )
         )
     return out
+
+
+def reconcile(spec: BootSpec, check_mode: bool, want_diff: bool) -> Dict[str, Any]:
+    """Observe, compare and (unless check_mode) act: cni_boot's result (with `diff` when asked),
+    as the user the module runs as. Raises BootFilesError (bad input, a directory in the way)
+    or PartFailed (a write failed)."""
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        changes = plan(spec, uid, gid)
+        if changes and not check_mode:
+            apply(changes, uid, gid)
+    except OSError as e:
+        raise PartFailed("cannot write the boot files: %s" % e) from e
+    result: Dict[str, Any] = dict(
+        changed=bool(changes),
+        files=[dict(path=c.desired.path, action=c.action, reasons=c.reasons) for c in changes],
+    )
+    if want_diff:
+        result["diff"] = diffs(changes)
+    return result

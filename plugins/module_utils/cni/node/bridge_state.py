@@ -22,6 +22,21 @@ from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError
 from ..net import addr as addrs
 from ..net import link as links
 from ..net import sysctl
+from .part import PartFailed
+
+
+# cni_bridge's options (bin_dir aside); also cni_node_state's O(bridge)
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", default="cni0"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    addresses=dict(type="list", elements="str", default=[]),
+    mtu=dict(type="int"),
+    promisc=dict(type="bool", default=False),
+    vlan_filtering=dict(type="bool"),
+    force_address=dict(type="bool", default=False),
+    ip_forward=dict(type="bool", default=True),
+    ipv6_forwarding=dict(type="bool"),
+)
 
 
 @dataclass
@@ -207,3 +222,25 @@ def remove(ipr: Any, name: str) -> bool:
     if not link.is_bridge:
         raise CNIError(ERR_INTERNAL, "%r is a %s, not a bridge; not removing it" % (name, link.kind))
     return links.delete_link(ipr, name)
+
+
+def reconcile(ipr: Any, spec: BridgeSpec, present: bool, check_mode: bool, want_diff: bool) -> Dict[str, Any]:
+    """Observe, compare and (unless check_mode) act: cni_bridge's result (with `diff` when asked).
+    A conflict or a failed change raises PartFailed carrying the observed `bridge`."""
+    before = read_state(ipr, spec.name)  # observe
+    try:
+        after = desired_state(before, spec) if present else absent_state(before)  # compare
+        changed = comparable(before) != comparable(after)
+        if changed and not check_mode:  # act
+            if present:
+                apply(ipr, spec, before, after)
+                after = read_state(ipr, spec.name)
+            else:
+                remove(ipr, spec.name)
+    except CNIError as e:
+        raise PartFailed(e.msg, bridge=before) from e
+    result: Dict[str, Any] = dict(changed=changed, bridge=after)
+    if want_diff:
+        header = "bridge %s" % spec.name
+        result["diff"] = dict(before=comparable(before), after=comparable(after), before_header=header, after_header=header)
+    return result

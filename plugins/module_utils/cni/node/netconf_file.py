@@ -22,9 +22,28 @@ from ..fileio import atomic_write, open_dir_nofollow
 from ..spec import ERR_INVALID_NETCONF, SUPPORTED_VERSIONS, CNIError
 from ..runtime.confdir import CONF_EXTENSIONS, NAME_RE, NetworkConfigList, conf_files, load_conf_file, parse_conf_list, parse_single_conf
 from . import lint
+from .part import PartFailed
 
 DISABLED_SUFFIX = ".nodenet-disabled"  # not a config extension: libcni skips it
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+
+
+# cni_netconf's options (bin_dir aside: node_libs.node_module adds it); also cni_node_state's O(netconf)
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    plugins=dict(type="list", elements="dict"),
+    cni_version=dict(type="str", default="1.0.0"),
+    format=dict(type="str", choices=["conflist", "conf"], default="conflist"),
+    priority=dict(type="str", default="10"),
+    conf_dir=dict(type="path", default="/etc/cni/net.d"),
+    disable_check=dict(type="bool", default=False),
+    disable_gc=dict(type="bool", default=False),
+    lint=dict(type="str", choices=["fail", "warn", "ignore"], default="fail"),
+    exclusive=dict(type="bool", default=False),
+    exclusive_action=dict(type="str", choices=["rename", "remove"], default="rename"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+REQUIRED_IF = [("state", "present", ["plugins"])]
 
 
 @dataclass
@@ -267,3 +286,43 @@ def apply_plan(spec: NetconfSpec, plan: Plan, desired: Optional[Dict[str, Any]])
         write_file(spec.path, dump(desired))
     for path in plan.disable:
         disable(path, remove=plan.remove_competitors)
+
+
+def lint_verdict(findings: Sequence["lint.Finding"], mode: str, path: str) -> List[str]:
+    """lint=fail stops before anything is written (PartFailed); returns the warnings to show:
+    warnings always, errors too with lint=warn."""
+    errors = [f for f in findings if f.level == lint.ERROR]
+    if errors and mode == "fail":
+        raise PartFailed("lint failed for plugins: %s" % "; ".join(f.msg for f in errors), findings=[f.as_dict() for f in findings], path=path)
+    return ["%s: %s" % (f.rule, f.msg) for f in findings if f.level == lint.WARNING or mode == "warn"]
+
+
+def reconcile(spec: NetconfSpec, p: Mapping[str, Any], check_mode: bool, want_diff: bool) -> Tuple[Dict[str, Any], List[str]]:
+    """Observe, compare and (unless check_mode) act for cni_netconf's options `p`.
+
+    Returns the module result (with `diff` when asked) and the warnings to show;
+    raises PartFailed (nothing written) on a bad config or a lint error."""
+    result: Dict[str, Any] = dict(changed=False, path=spec.path)
+    warnings: List[str] = []
+    before = read_current(spec.path)  # observe
+    desired = None
+    if p["state"] == "absent":  # compare
+        plan = plan_absent(spec, before)
+    else:
+        try:
+            desired, parsed = render_checked(spec)
+        except CNIError as e:
+            raise PartFailed(e.msg, names_option=True, path=spec.path) from e
+        findings = lint_findings(spec, parsed, p["bin_dir"])
+        result.update(findings=[f.as_dict() for f in findings], config=desired, data_dirs=data_dirs(parsed))
+        warnings = lint_verdict(findings, p["lint"], spec.path)
+        plan = plan_present(spec, before, desired, parsed, p["exclusive"], p["exclusive_action"] == "remove")
+    result.update(changed=plan.changed, disabled=plan.disabled())
+    if want_diff:
+        result["diff"] = plan_diff(spec, plan, before, desired)
+    if plan.changed and not check_mode:  # act
+        try:
+            apply_plan(spec, plan, desired)
+        except OSError as e:
+            raise PartFailed("writing the config failed: %s" % e, path=spec.path) from e
+    return result, warnings

@@ -15,14 +15,29 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError
+from .part import PartFailed
 
 # Not in /etc/iproute2/rt_protos and not used by common routing daemons
 # (bird 12, zebra 11, bgp 186, isis 187, ospf 188, rip 189, eigrp 192).
 DEFAULT_PROTOCOL = 77
 MAIN_TABLE = 254
+
+# cni_routes' options (bin_dir aside); also cni_node_state's O(routes)
+ARGUMENT_SPEC = dict(
+    routes=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(subnet=dict(type="str", required=True), via=dict(type="str", required=True), metric=dict(type="int", default=0)),
+    ),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    exclusive=dict(type="bool", default=True),
+    protocol=dict(type="int", default=DEFAULT_PROTOCOL),
+    table=dict(type="int", default=MAIN_TABLE),
+)
 RTN_UNICAST = 1
 
 
@@ -197,3 +212,41 @@ def apply_plan(ipr: Any, plan: RoutePlan, protocol: int = DEFAULT_PROTOCOL, tabl
         run("replace", route)
     for route in plan.add:
         run("add", route)
+
+
+def desired_from_params(p: Mapping[str, Any]) -> List[PodRoute]:
+    """cni_routes' options checked: the listed routes; a CNIError naming the option when one is invalid."""
+    check_owner(p["protocol"], p["table"])
+    return parse_routes(p["routes"])
+
+
+def reconcile(ipr: Any, desired: Sequence[PodRoute], p: Mapping[str, Any], check_mode: bool, want_diff: bool) -> Dict[str, Any]:
+    """Observe, compare and (unless check_mode) act for cni_routes' options `p`: its result
+    (with `diff` when asked). A foreign route on a wanted subnet or a failed change raises PartFailed."""
+    protocol, table = p["protocol"], p["table"]
+    current = read_owned(ipr, protocol, table)  # observe
+    if p["state"] == "present":  # compare
+        plan = plan_routes(current, desired, exclusive=p["exclusive"])
+        conflicts = foreign_conflicts(ipr, plan.add, protocol, table)
+        if conflicts:
+            raise PartFailed("routes: these subnets are already routed by routes this module does not own: %s" % ", ".join(conflicts), names_option=True)
+    else:
+        plan = plan_absent(current, desired)
+    after = plan.predicted()
+    if plan.changed and not check_mode:  # act
+        try:
+            apply_plan(ipr, plan, protocol, table)
+        except CNIError as e:
+            raise PartFailed(e.msg, added=[], replaced=[], removed=[]) from e
+        after = read_owned(ipr, protocol, table)
+    result: Dict[str, Any] = dict(
+        changed=plan.changed,
+        routes=[r.describe() for r in after],
+        added=[r.describe() for r in plan.add],
+        replaced=[r.describe() for r in plan.replace],
+        removed=[r.describe() for r in plan.remove],
+    )
+    if want_diff:
+        header = "owned routes (proto %d, table %d)" % (protocol, table)
+        result["diff"] = dict(before=describe_all(current), after=describe_all(after), before_header=header, after_header=header)
+    return result

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""cni_node_state through `ansible`, on a "node" that is a test network namespace:
+the netconf file, the bridge, the owned routes and the boot files in one run,
+files only under the test's temp dir."""
+
+import json
+import os
+
+import pytest
+from ansiblerun import run_module
+
+M = "nodenet.cni.cni_node_state"
+OWNED = 77
+
+
+def bridge_addresses(ns, name="cni0"):
+    with ns.ipr() as ipr:
+        idx = ipr.link_lookup(ifname=name)
+        if not idx:
+            return None
+        return sorted("%s/%d" % (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx[0]) if a["scope"] == 0)
+
+
+def owned_routes(ns):
+    with ns.ipr() as ipr:
+        return sorted("%s/%d via %s" % (r.get_attr("RTA_DST"), r["dst_len"], r.get_attr("RTA_GATEWAY")) for r in ipr.get_routes(family=2, proto=OWNED))
+
+
+@pytest.fixture
+def node(netns_factory, cni_bin, tmp_path):
+    ns = netns_factory("ns")
+    ns.runtime = cni_bin
+    # a node network for the next hops, inside the test namespace only
+    ns.run(["ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p"])
+    ns.run(["ip", "link", "set", "eth9p", "up"])
+    ns.run(["ip", "addr", "add", "192.168.77.1/24", "dev", "eth9"])
+    ns.run(["ip", "link", "set", "eth9", "up"])
+    ns.tmp = tmp_path
+    (tmp_path / "net.d").mkdir()
+    return ns
+
+
+def parts(ns, mtu=1400, peers=(("10.244.2.0/24", "192.168.77.12"),)):
+    t = ns.tmp
+    routes = [{"subnet": s, "via": v} for s, v in peers]
+    return {
+        "netconf": {
+            "name": "podnet", "conf_dir": str(t / "net.d"),
+            "plugins": [{"type": "nodenet-bridge", "bridge": "cni0", "isGateway": True,
+                         "ipam": {"type": "nodenet-host-local", "ranges": [[{"subnet": "10.244.1.0/24"}]], "dataDir": str(t / "data")}}],
+        },
+        "bridge": {"name": "cni0", "addresses": ["10.244.1.1/24"], "mtu": mtu, "force_address": True},
+        "routes": {"routes": routes},
+        "boot": {
+            "sysctls": {"net.ipv4.ip_forward": 1}, "sysctl_file": str(t / "sysctl.d" / "90-nodenet-cni.conf"),
+            "restore": {"bridge": {"name": "cni0", "addresses": ["10.244.1.1/24"], "mtu": mtu},
+                        "routes": {"protocol": OWNED, "table": 254, "routes": routes}},
+            "restore_file": str(t / "nodenet" / "boot.json"), "systemd_dir": str(t / "systemd"),
+            "command": ["/usr/bin/python3", "/opt/cni/bin/.nodenet-cni/boot.py", str(t / "nodenet" / "boot.json")],
+        },
+    }
+
+
+def files(ns):
+    return sorted(os.path.relpath(os.path.join(d, f), ns.tmp) for d, _dirs, fs in os.walk(ns.tmp) for f in fs)
+
+
+def test_converges_all_parts_with_check_diff_and_idempotence(node):
+    args = parts(node)
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime, check=True, diff=True)
+    assert res["changed"] and not res.get("failed"), res
+    assert res["changed_parts"] == ["netconf", "bridge", "routes", "boot"]
+    assert bridge_addresses(node) is None and owned_routes(node) == [] and files(node) == [], "check mode must touch nothing"
+    # diff mode: one entry per part (the netconf file, the bridge, the routes, each boot file)
+    out = res["_stdout"]
+    for header in ("10-podnet.conflist", "bridge cni0", "owned routes (proto 77, table 254)", "boot.json", "90-nodenet-cni.conf",
+                   "nodenet-cni-boot.service"):
+        assert header in out, header
+
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime, diff=True)
+    assert res["changed"] and res["changed_parts"] == ["netconf", "bridge", "routes", "boot"], res
+    assert bridge_addresses(node) == ["10.244.1.1/24"] and res["bridge"]["bridge"]["mtu"] == 1400
+    assert owned_routes(node) == ["10.244.2.0/24 via 192.168.77.12"] and res["routes"]["added"] == ["10.244.2.0/24 via 192.168.77.12"]
+    with open(node.tmp / "net.d" / "10-podnet.conflist") as f:
+        assert json.load(f)["plugins"][0]["type"] == "nodenet-bridge"
+    assert "nodenet/boot.json" in files(node) and "systemd/nodenet-cni-boot.service" in files(node)
+    assert res["netconf"]["path"].endswith("10-podnet.conflist") and {f["action"] for f in res["boot"]["files"]} == {"created"}
+
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime, diff=True)
+    assert not res["changed"] and res["changed_parts"] == [], res
+    assert all(not res[p]["changed"] for p in ("netconf", "bridge", "routes", "boot"))
+    assert not run_module(M, args, netns=node.name, bin_dir=node.runtime, check=True)["changed"]
+
+    # one part drifts: only it changes (check mode predicts it, then it is fixed)
+    args2 = parts(node, peers=(("10.244.2.0/24", "192.168.77.12"), ("10.244.3.0/24", "192.168.77.13")))
+    args2["boot"] = args["boot"]
+    res = run_module(M, args2, netns=node.name, bin_dir=node.runtime, check=True)
+    assert res["changed_parts"] == ["routes"] and len(owned_routes(node)) == 1
+    res = run_module(M, args2, netns=node.name, bin_dir=node.runtime)
+    assert res["changed_parts"] == ["routes"] and len(owned_routes(node)) == 2
+
+
+def test_parts_are_optional(node):
+    only_boot = {"boot": parts(node)["boot"]}
+    res = run_module(M, only_boot, netns=node.name, bin_dir=node.runtime)
+    assert res["changed_parts"] == ["boot"] and "bridge" not in res and bridge_addresses(node) is None
+    res = run_module(M, {}, netns=node.name, bin_dir=node.runtime)
+    assert not res["changed"] and res["changed_parts"] == [], res
+
+
+@pytest.mark.parametrize(
+    "part, change, words",
+    [
+        ("bridge", {"mtu": 10}, "bridge.mtu"),
+        ("bridge", {"mtu": "big"}, "bridge: argument 'mtu'"),
+        ("bridge", {"addresses": ["10.244.1.1"]}, "bridge.addresses[0]"),
+        ("bridge", {"colour": "red"}, "bridge: unsupported options: colour"),
+        ("routes", {"routes": [{"subnet": "10.244.2.5/24", "via": "192.168.77.12"}]}, "routes.routes[0].subnet"),
+        ("routes", {"protocol": 3}, "routes.protocol"),
+        ("netconf", {"cni_version": "9.9.9"}, "netconf.cni_version"),
+        ("netconf", {"plugins": None}, "netconf.plugins"),
+        ("boot", {"restore": {"bridge": {"name": "cni0", "mtu": 5}}}, "boot.restore.bridge.mtu"),
+        ("boot", {"command": ["python3"]}, "boot.command"),
+    ],
+)
+def test_bad_options_fail_naming_them_and_change_nothing(node, part, change, words):
+    args = parts(node)
+    args[part].update(change)
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed"), res
+    assert words in res["msg"], res["msg"]
+    assert bridge_addresses(node) is None and owned_routes(node) == [] and files(node) == []
+
+
+def test_a_failing_part_reports_the_parts_before_it(node):
+    node.run(["ip", "route", "add", "10.244.2.0/24", "via", "192.168.77.99"])  # a route the module does not own
+    res = run_module(M, parts(node), netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed") and res["msg"].startswith("routes.routes: ") and "10.244.2.0/24" in res["msg"], res
+    assert res["failed_part"] == "routes" and res["changed_parts"] == ["netconf", "bridge"] and res["changed"]
+    assert owned_routes(node) == [] and "nodenet/boot.json" not in files(node)
