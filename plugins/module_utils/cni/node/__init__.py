@@ -13,4 +13,5 @@ bridge_state  the pod bridge as declared state (cni_bridge, boot)
 owned_routes  the pod-subnet routes this collection owns (cni_routes, boot)
 boot          the boot unit's entry point: restore the bridge and the routes
 boot_files    cni_boot: the sysctl drop-in, boot.json, the boot unit and its link as declared state
+part          PartFailed: what each back-end's reconcile() raises (cni_node_state runs all four in one go)
 """
