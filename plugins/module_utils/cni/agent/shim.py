@@ -95,30 +95,30 @@ def _check_path(value: str, what: str) -> str:
     return value
 
 
-def render_shim(canonical: str, interpreter: str, runtime_dir: str, port: int, run_dir: str) -> str:
-    return _SHIM.format(
+def _launcher_fields(interpreter: str, runtime_dir: str, port: int, run_dir: str) -> Dict[str, object]:
+    """What the shims and the agent launcher both bake in, each value checked."""
+    return dict(
         mark=LAUNCHER_MARK,
-        canonical=canonical,
-        rdir=_check_path(runtime_dir, "runtime dir"),
         interpreter=_check_path(interpreter, "interpreter"),
+        rdir=_check_path(runtime_dir, "runtime dir"),
         port=int(port),
         run_dir=_check_path(run_dir, "agent run dir"),
         package=PACKAGE_NAME,
+    )
+
+
+def render_shim(canonical: str, interpreter: str, runtime_dir: str, port: int, run_dir: str) -> str:
+    return _SHIM.format(
+        canonical=canonical,
         greeting=GREETING,
         greeting_timeout=GREETING_TIMEOUT,
         answer_timeout=ANSWER_TIMEOUT,
+        **_launcher_fields(interpreter, runtime_dir, port, run_dir),
     )
 
 
 def render_agent(interpreter: str, runtime_dir: str, port: int, run_dir: str) -> str:
-    return _AGENT.format(
-        mark=LAUNCHER_MARK,
-        interpreter=_check_path(interpreter, "interpreter"),
-        rdir=_check_path(runtime_dir, "runtime dir"),
-        port=int(port),
-        run_dir=_check_path(run_dir, "agent run dir"),
-        package=PACKAGE_NAME,
-    )
+    return _AGENT.format(**_launcher_fields(interpreter, runtime_dir, port, run_dir))
 
 
 def parse_header(text: str) -> Optional[Dict[str, str]]:
