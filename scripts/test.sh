@@ -38,10 +38,18 @@ needs_root() {
   fi
 }
 
+# Failed test ids of every pytest run, repeated in the summary at the end so
+# that the last lines of a long log say what failed.
+FAILURES="$(mktemp /tmp/nodenet-test-failures.XXXXXX)"
+trap 'rm -f "$FAILURES"' EXIT
+
 run_pytest() {
-  local rc
-  python -m pytest "$@"
-  rc=$?
+  local rc log
+  log="$(mktemp /tmp/nodenet-pytest.XXXXXX)"
+  python -m pytest "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  grep -E '^(FAILED|ERROR) ' "$log" >>"$FAILURES"
+  rm -f "$log"
   if [[ $rc -eq 5 ]]; then
     echo "test: pytest collected no tests; that counts as a failure" >&2
   fi
@@ -119,4 +127,8 @@ printf '\n==> summary\n'
 for suite in "${suites[@]}"; do
   printf '  %-12s %s\n' "$suite" "${status[$suite]}"
 done
+if [[ -s $FAILURES ]]; then
+  printf '\n==> failed tests\n'
+  cut -c1-400 "$FAILURES" | sed 's/^/  /'
+fi
 exit $failed
