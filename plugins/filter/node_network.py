@@ -148,9 +148,17 @@ def probe_targets(gateways: Sequence[str], peers: Sequence[str], hostvars: Any, 
     return targets
 
 
-def probe_results(pings: Mapping[str, Any]) -> Dict[str, bool]:
-    """Registered ping loop -> {'<name> <ip>': reachable}."""
-    return {"%s %s" % (r["item"]["name"], r["item"]["ip"]): r.get("rc") == 0 for r in (pings or {}).get("results", []) if "item" in r}
+def probe_results(lines: Sequence[str], targets: Sequence[Mapping[str, str]]) -> Dict[str, bool]:
+    """The ping task's lines ("ok <ip>" / "failed <ip>", files/probe-ping.sh) -> {'<name> <ip>': reachable}.
+
+    A target without an "ok" line did not answer (also when the task died early).
+    """
+    answered = set()
+    for line in lines or []:
+        verdict, _sep, ip = str(line).strip().partition(" ")
+        if verdict == "ok":
+            answered.add(ip)
+    return {"%s %s" % (t["name"], t["ip"]): t["ip"] in answered for t in targets or []}
 
 
 def probe_failures(results: Mapping[str, bool]) -> List[str]:

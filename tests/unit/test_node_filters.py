@@ -128,10 +128,13 @@ def test_probe_addresses_targets_and_results():
     hv = HostVars(a={"cni_node_probe_ips": ["10.244.0.2"]}, b={"cni_node_probe_ips": ["10.244.1.2", "fd00:10:244:1::2"]})
     targets = probe_targets(["10.244.0.1"], ["a", "b"], hv, "a")
     assert targets == [{"name": "gateway", "ip": "10.244.0.1"}, {"name": "b", "ip": "10.244.1.2"}, {"name": "b", "ip": "fd00:10:244:1::2"}]
-    pings = {"results": [{"item": t, "rc": 0 if t["ip"] != "fd00:10:244:1::2" else 1} for t in targets]}
-    results = probe_results(pings)
+    lines = ["ok 10.244.1.2", "failed fd00:10:244:1::2", "ok 10.244.0.1"]  # in the order the answers came
+    results = probe_results(lines, targets)
     assert results == {"gateway 10.244.0.1": True, "b 10.244.1.2": True, "b fd00:10:244:1::2": False}
     assert probe_failures(results) == ["b fd00:10:244:1::2"]
+    # a target the task printed nothing for (it died early) did not answer
+    assert probe_results(["ok 10.244.0.1"], targets) == {"gateway 10.244.0.1": True, "b 10.244.1.2": False, "b fd00:10:244:1::2": False}
+    assert probe_results([], []) == {}
 
 
 def test_probe_hosts_and_reference():
