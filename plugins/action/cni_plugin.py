@@ -13,6 +13,8 @@ module installs it from there after checking its digest.
 from __future__ import annotations
 
 import os
+import posixpath
+import shlex
 import sys
 import tempfile
 
@@ -43,13 +45,15 @@ class ActionModule(ActionBase):
                 if option in module_args:
                     raise AnsibleActionFail("%s is set by the nodenet.cni.cni_plugin action plugin; do not pass it" % option)
             if module_args.get("state", "present") == "present":
-                # first without the bundle: an up-to-date node never receives it
                 bundle = self._bundle()
                 module_args["digest"] = bundle["digest"]
-                first = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
-                if not first.get("bundle_needed"):
-                    result.update(first)
-                    return result
+                if self._play_context.check_mode or self._runtime_may_be_there(module_args, bundle["digest"]):
+                    # first without the bundle: an up-to-date node never receives it
+                    first = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+                    if not first.get("bundle_needed"):
+                        result.update(first)
+                        return result
+                # (a node without this runtime needs the bundle anyway: one module run, not two)
                 module_args.update(self._ship_bundle(bundle))
             result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
         except AnsibleActionFail as e:
@@ -57,6 +61,22 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
+
+    def _runtime_may_be_there(self, module_args, digest):
+        """False only when the node certainly lacks this bundle's runtime (its MANIFEST
+        is not there: one shell `test`, no module run); True when it may be there or
+        the path cannot be told here (then the module decides, as always)."""
+        bin_dirs = module_args.get("bin_dir")
+        if isinstance(bin_dirs, str):
+            bin_dirs = bin_dirs.split(",")
+        if not isinstance(bin_dirs, list) or not bin_dirs or not isinstance(bin_dirs[0], str):
+            return True
+        lib_dir = module_args.get("lib_dir") or installer.default_lib_dir(bin_dirs[0].strip())
+        if not isinstance(lib_dir, str) or not posixpath.isabs(lib_dir):
+            return True  # ~ or relative: the module's path handling decides
+        manifest = posixpath.join(installer.runtime_dir_for(posixpath.normpath(lib_dir), digest), installer.MANIFEST)
+        done = self._low_level_execute_command("test -f %s" % shlex.quote(manifest))
+        return done.get("rc") != 1  # 1: certainly absent; 0 there, anything else unknown
 
     def _bundle(self):
         """The bundle's sources and digest, and where its tar.gz is built once per

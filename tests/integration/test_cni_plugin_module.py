@@ -326,3 +326,33 @@ def test_bin_dir_is_a_list_like_every_modules_and_installs_into_the_first(bin_di
     assert ansible({"bin_dir": [str(bin_dir), str(other)]}).ok().changed
     assert launchers(bin_dir) == sorted(PREFIXED + [AGENT]) and launchers(other) == []
     assert not ansible({"bin_dir": str(bin_dir)}).ok().changed, "a single path still means the same directory"
+
+
+def test_a_node_without_the_runtime_gets_the_bundle_with_the_first_module_run(bin_dir):
+    """One module run per install, not two: a shell `test` for the runtime's MANIFEST
+    says the node lacks it, so the bundle goes along at once; an up-to-date node
+    gets one module run and no bundle."""
+
+    def run_verbose():
+        argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps({"bin_dir": [str(bin_dir)]}), "-vvv"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        lines = proc.stdout.splitlines()
+        module_runs = [line for line in lines if "EXEC" in line and "AnsiballZ_cni_plugin" in line and "chmod" not in line and "rm -f" not in line]
+        bundle_puts = [line for line in lines if "PUT" in line and "nodenet-cni-bundle" in line]
+        return proc.stdout, len(module_runs), len(bundle_puts)
+
+    out, runs, puts = run_verbose()
+    assert "CHANGED" in out and (runs, puts) == (1, 1), out[-3000:]
+    out, runs, puts = run_verbose()
+    assert "SUCCESS" in out and (runs, puts) == (1, 0), out[-3000:]
+    # a damaged runtime (MANIFEST there, a file altered): the module asks for the bundle, it comes, the runtime is repaired
+    rdir = [os.path.join(str(bin_dir), ".nodenet-cni", d) for d in os.listdir(os.path.join(str(bin_dir), ".nodenet-cni")) if not d.startswith(".")][0]
+    target = os.path.join(rdir, "nodenet_cni", "skel.py")
+    os.chmod(target, 0o644)
+    with open(target, "a") as f:
+        f.write("# altered\n")
+    out, runs, puts = run_verbose()
+    assert "CHANGED" in out and (runs, puts) == (2, 1), out[-3000:]
