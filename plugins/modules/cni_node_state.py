@@ -9,13 +9,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: cni_node_state
-short_description: Reconcile a node's pod network config, bridge, routes and boot files in one step
+short_description: Reconcile a node's pod subnets file, network config, bridge, routes and boot files in one step
 version_added: "0.2.0"
 description:
   - Does what M(nodenet.cni.cni_netconf), M(nodenet.cni.cni_bridge), M(nodenet.cni.cni_routes) and
     M(nodenet.cni.cni_boot) do, in that order, in one module run on the node, with the same back-end code, so a
     roll-out pays for one task per node instead of four. This is what the C(nodenet.cni.cni_node) role uses.
-  - Each part is optional; a part left out is not looked at. Each part takes the options of its module, as a dict.
+  - Each part is optional; a part left out is not looked at. Each part takes the options of its module, as a dict
+    (O(pod_subnets), the file that keeps the node's pod subnets, has no module of its own).
   - Every part's options are checked before anything is observed or written, so bad input fails naming the option
     (for example C(bridge.mtu)) and changes nothing. Then each part is observed, compared with its desired state and,
     unless in check mode, changed; a part that fails stops the parts after it.
@@ -25,6 +26,27 @@ author:
 extends_documentation_fragment:
   - nodenet.cni.node
 options:
+  pod_subnets:
+    description:
+      - The node's persisted pod subnets, one CIDR per line, which the C(nodenet.cni.cni_node) role reads before it
+        assigns subnets, so a node keeps its subnets for good. Written atomically (mode 0644) only when it differs.
+      - Done first, before the other parts.
+    type: dict
+    suboptions:
+      path:
+        description: The file, an absolute path (the role's is C(/etc/nodenet/pod_subnet)).
+        type: path
+        required: true
+      subnets:
+        description: The node's pod subnets, at most one per family, in order; at least one when O(pod_subnets.state=present).
+        type: list
+        elements: str
+        default: []
+      state:
+        description: V(absent) removes the file.
+        type: str
+        choices: [present, absent]
+        default: present
   netconf:
     description:
       - The network config file, with the options of M(nodenet.cni.cni_netconf) (O(bin_dir) is this module's),
@@ -104,6 +126,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pod_subnets:
+  description: C(changed), C(path), C(subnets) and why the file changed (C(reasons), for example C(missing) or C(content)).
+  returned: when O(pod_subnets) is given
+  type: dict
+  sample: {changed: true, path: /etc/nodenet/pod_subnet, subnets: [10.244.1.0/24, "fd00:10:244:1::/64"], reasons: [missing]}
 changed_parts:
   description: The parts that changed (would change, in check mode), in order.
   returned: always
@@ -131,13 +158,14 @@ boot:
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files, bridge_state, netconf_file, owned_routes
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files, bridge_state, netconf_file, owned_routes, pod_subnet_file
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
 
-PARTS = ("netconf", "bridge", "routes", "boot")
-ARGUMENT_SPEC = {part: dict(type="dict") for part in PARTS}
+PARTS = ("pod_subnets", "netconf", "bridge", "routes", "boot")
+ARGUMENT_SPEC = dict({part: dict(type="dict") for part in PARTS}, pod_subnets=dict(type="dict", options=pod_subnet_file.ARGUMENT_SPEC))
 PART_SPECS = dict(
+    pod_subnets=(pod_subnet_file.ARGUMENT_SPEC, []),
     netconf=(netconf_file.ARGUMENT_SPEC, netconf_file.REQUIRED_IF),
     bridge=(bridge_state.ARGUMENT_SPEC, []),
     routes=(owned_routes.ARGUMENT_SPEC, []),
@@ -160,6 +188,8 @@ def part_params(module, part):
 def check_part(module, part, params):
     """The part's spec, from its back-end's own checks (CNIError/BootFilesError name the option)."""
     try:
+        if part == "pod_subnets":
+            return pod_subnet_file.desired_from_params(params)
         if part == "netconf":
             return netconf_file.spec_from_params(params)
         if part == "bridge":
@@ -167,7 +197,7 @@ def check_part(module, part, params):
         if part == "routes":
             return owned_routes.desired_from_params(params)
         return boot_files.BootSpec.from_params(params)
-    except (CNIError, boot_files.BootFilesError) as e:
+    except (CNIError, boot_files.BootFilesError, pod_subnet_file.PodSubnetsError) as e:
         module.fail_json(msg="%s.%s" % (part, e.msg))
 
 
@@ -193,6 +223,8 @@ def main() -> None:
             result["changed_parts"].append(part)
 
     try:
+        if "pod_subnets" in specs:
+            done("pod_subnets", pod_subnet_file.reconcile(specs["pod_subnets"], check, diff))
         if "netconf" in specs:
             res, warnings = netconf_file.reconcile(specs["netconf"], params["netconf"], check, diff)
             for warning in warnings:

@@ -138,3 +138,41 @@ def test_a_failing_part_reports_the_parts_before_it(node):
     assert res.get("failed") and res["msg"].startswith("routes.routes: ") and "10.244.2.0/24" in res["msg"], res
     assert res["failed_part"] == "routes" and res["changed_parts"] == ["netconf", "bridge"] and res["changed"]
     assert owned_routes(node) == [] and "nodenet/boot.json" not in files(node)
+
+
+def test_pod_subnets_part_keeps_the_nodes_subnets_in_one_file(node):
+    path = node.tmp / "nodenet" / "pod_subnet"
+    args = {"pod_subnets": {"path": str(path), "subnets": ["10.244.1.0/24", "fd00:10:244:1::/64"]}}
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime, check=True, diff=True)
+    assert res["changed_parts"] == ["pod_subnets"] and not path.exists(), res
+    assert "+10.244.1.0/24" in res["_stdout"] and str(path) in res["_stdout"]
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime)
+    assert res["changed_parts"] == ["pod_subnets"] and res["pod_subnets"]["reasons"] == ["missing"], res
+    assert path.read_text() == "10.244.1.0/24\nfd00:10:244:1::/64\n" and oct(path.stat().st_mode & 0o777) == "0o644"
+    assert not run_module(M, args, netns=node.name, bin_dir=node.runtime)["changed"]
+    # a hand edit is put back; the other parts are not looked at
+    path.write_text("10.244.9.0/24\n")
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime)
+    assert res["pod_subnets"]["reasons"] == ["content"] and path.read_text().startswith("10.244.1.0/24\n")
+    assert "bridge" not in res and bridge_addresses(node) is None
+    # with the other parts: an unchanged file is not among the changed parts
+    res = run_module(M, dict(parts(node), **args), netns=node.name, bin_dir=node.runtime)
+    assert res["changed_parts"] == ["netconf", "bridge", "routes", "boot"], res
+    res = run_module(M, {"pod_subnets": {"path": str(path), "state": "absent"}}, netns=node.name, bin_dir=node.runtime)
+    assert res["changed_parts"] == ["pod_subnets"] and not path.exists()
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"subnets": ["10.244.1.5/24"]}, "pod_subnets.subnets[0]: '10.244.1.5/24' is not a subnet"),
+        ({"subnets": ["10.244.1.0/24", "10.245.1.0/24"]}, "pod_subnets.subnets[1]: a second IPv4 subnet"),
+        ({"subnets": []}, "pod_subnets.subnets: at least one"),
+        ({"path": "relative/pod_subnet"}, "pod_subnets.path"),
+    ],
+)
+def test_pod_subnets_bad_input_names_the_option(node, change, words):
+    args = {"pod_subnets": dict({"path": str(node.tmp / "pod_subnet"), "subnets": ["10.244.1.0/24"]}, **change)}
+    res = run_module(M, args, netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed") and words in res["msg"], res
+    assert files(node) == []

@@ -1,7 +1,8 @@
-#!/bin/bash
+# shellcheck shell=bash
+# bash: run by roles/cni_node/tasks/probe_ping.yml as
+#   bash -c "<this text>" probe-ping NETNS IP...
 # Ping every target from the probe pod, all at once (one module run per node,
-# not one per target):
-#   probe-ping.sh NETNS IP...
+# not one per target).
 # Prints one line per target, "ok IP" or "failed IP" (the order is the order
 # of the answers). A fresh pod's first packet may wait for neighbour
 # discovery: one retry a second later. Bounded: two tries of ping -c 2 -W 2.
