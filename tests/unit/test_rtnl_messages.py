@@ -39,6 +39,13 @@ CALLS = [
     ("addr", "add", {"index": 3, "address": "10.1.2.3", "prefixlen": 16, "broadcast": "10.1.255.255"}),
     ("addr", "add", {"index": 3, "address": "10.1.2.3", "prefixlen": 31}),
     ("addr", "add", {"index": 3, "address": "fd00::3", "prefixlen": 64}),
+    # net/route.py's add_route: default and subnet routes, with and without gateway, priority, scope, table
+    ("route", "add", {"family": 2, "dst": "0.0.0.0", "dst_len": 0, "table": 254, "proto": 3, "type": 1, "gateway": "10.99.0.1", "oif": 5}),
+    ("route", "add", {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 254, "proto": 3, "type": 1, "oif": 5}),
+    ("route", "add", {"family": 10, "dst": "::", "dst_len": 0, "table": 254, "proto": 3, "type": 1, "gateway": "fd00::1", "oif": 5}),
+    ("route", "add", {"family": 10, "dst": "fd00:1::", "dst_len": 64, "table": 254, "proto": 3, "type": 1, "gateway": "fd00::1", "oif": 5}),
+    ("route", "add", {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 100, "proto": 3, "type": 1, "gateway": "10.9.0.1", "oif": 5, "priority": 10, "scope": 0}),
+    ("route", "add", {"family": 2, "dst": "10.1.2.0", "dst_len": 24, "table": 254, "proto": 3, "type": 1, "oif": 5, "scope": 253}),
 ]
 
 
@@ -49,7 +56,7 @@ def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwa
         patch.setattr(rtnl, "_processor", None)  # the fast path must not need the filters
         getattr(sock, mode)(command, **dict(kwarg))
     fast = sock.sent
-    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS"):
+    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS", "_ROUTE_FAST_KEYS"):
         monkeypatch.setattr(rtnl, name, frozenset())
     getattr(sock, mode)(command, **dict(kwarg))
     assert fast and fast == sock.sent
@@ -59,3 +66,45 @@ def test_other_arguments_go_through_the_filters():
     sock = Captured()
     sock.link("add", ifname="br0", kind="bridge")
     assert b"bridge" in sock.sent  # IFLA_LINKINFO/IFLA_INFO_KIND, built by pyroute2's link filter
+
+
+@pytest.mark.parametrize("route", [
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 1000, "proto": 3, "type": 1, "oif": 5},  # a table beyond the rtmsg field
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 254, "proto": 3, "type": 1, "oif": 5, "metrics": {"RTAX_MTU": 1400}},
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "proto": "static", "type": "unicast", "oif": 5},
+])
+def test_other_routes_go_through_the_filters(monkeypatch, route):
+    sock = Captured()
+    called = []
+    real = rtnl._processor
+    monkeypatch.setattr(rtnl, "_processor", lambda *a, **k: called.append(a[0]) or real(*a, **k))
+    sock.route("add", **dict(route))
+    assert called == ["route"] and sock.sent
+
+
+class Dump(Captured):
+    """Captured, and the answers of a dump are the given messages, through the request's filter."""
+
+    answers = []
+
+    def request(self, msg, msg_type, flags, dump_filter=None):
+        super().request(msg, msg_type, flags)
+        return [m for m in self.answers if rtnl._matches(dump_filter, m)]
+
+
+def test_address_dump_of_one_link_without_the_filters(monkeypatch):
+    pr = rtnl._pyroute2()
+    answers = []
+    for index in (3, 4, 3):
+        msg = pr.ifaddrmsg()
+        msg["index"] = index
+        answers.append(msg)
+    Dump.answers = answers
+    sock = Dump()
+    with monkeypatch.context() as patch:
+        patch.setattr(rtnl, "_processor", None)
+        fast = sock.get_addr(family=2, index=3)
+    fast_sent = sock.sent
+    slow = sock.addr("dump", family=2, match={"index": 3})  # the filters' way (IPRoute's get_addr)
+    assert fast_sent == sock.sent
+    assert fast == slow == [answers[0], answers[2]]

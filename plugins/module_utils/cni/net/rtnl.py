@@ -98,6 +98,9 @@ _LINK_FAST_KEYS = frozenset(["index", "state", "flags", "change"] + [key for key
 _ADDR_FAST_KEYS = frozenset(("index", "address", "prefixlen", "broadcast"))
 _BRPORT_FAST = (("mode", "IFLA_BRPORT_MODE"), ("isolated", "IFLA_BRPORT_ISOLATED"))
 _BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
+# a unicast route as net/route.py adds it (no metrics, a main-range table)
+_ROUTE_FAST_KEYS = frozenset(("family", "dst", "dst_len", "table", "proto", "type", "scope", "gateway", "oif", "priority"))
+_ANY_DST = ("0.0.0.0", "::")
 
 
 def _link_msg(kwarg: Dict[str, Any]) -> Any:
@@ -132,6 +135,28 @@ def _brport_msg(kwarg: Dict[str, Any]) -> Any:
     msg = _link_msg({"index": kwarg.get("index", 0)})
     data = [(nla, kwarg[key]) for key, nla in _BRPORT_FAST if kwarg.get(key) is not None]
     msg["attrs"] = [["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "bridge_slave"], ("IFLA_INFO_SLAVE_DATA", {"attrs": data})]}]]
+    return msg
+
+
+def _route_fast(kwarg: Dict[str, Any]) -> bool:
+    """Is this a route the fast path builds exactly as the filters would?"""
+    if not _ROUTE_FAST_KEYS.issuperset(kwarg) or not isinstance(kwarg.get("proto"), int) or not isinstance(kwarg.get("type"), int):
+        return False
+    table = kwarg.get("table", 254)
+    return isinstance(table, int) and 0 < table < 256 and kwarg.get("priority", 1) != 0 and (kwarg.get("dst_len") or kwarg.get("dst", "::") in _ANY_DST)
+
+
+def _route_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().rtmsg()
+    table = kwarg.get("table", 254)
+    msg["family"], msg["dst_len"], msg["src_len"], msg["tos"] = kwarg["family"], kwarg.get("dst_len", 0), 0, 0
+    msg["table"], msg["proto"], msg["scope"], msg["type"], msg["flags"] = table, kwarg["proto"], kwarg.get("scope", 0), kwarg["type"], 0
+    attrs: List[Any] = [["RTA_DST", kwarg["dst"]]] if kwarg.get("dst_len") else []
+    attrs.append(["RTA_TABLE", table])
+    for key, nla in (("gateway", "RTA_GATEWAY"), ("oif", "RTA_OIF"), ("priority", "RTA_PRIORITY")):
+        if kwarg.get(key):
+            attrs.append([nla, kwarg[key]])
+    msg["attrs"] = attrs
     return msg
 
 
@@ -172,27 +197,49 @@ def _brief(data: bytes) -> bytes:
 
 
 _PR: Optional[SimpleNamespace] = None
+_FILTERS: Optional[Dict[str, Callable[[str], List[Any]]]] = None
 
 
 def _pyroute2() -> SimpleNamespace:
-    """pyroute2's message classes, marshals and request filters, imported once."""
+    """pyroute2's message classes and a marshal decoding them, imported once.
+
+    The marshal is pyroute2's base `Marshal` with the message types net/
+    meets (links, addresses, routes, errors): not `MarshalRtnl`, whose module
+    imports pyroute2's socket layer (`nlsocket`: asyncio, ssl,
+    multiprocessing) and every other rtnetlink message class (tc, neighbours,
+    rules, ...), more than an exec'd plugin's whole work costs.
+    """
     global _PR
     if _PR is not None:
         return _PR
     from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.marshal import Marshal
+    from pyroute2.netlink.rtnl import RTM_VALUES
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
-    from pyroute2.requests import address, bridge, link, main, route
+
+    class RtnlMarshal(Marshal):
+        """MarshalRtnl's decoding for the messages net/ asks for."""
+
+        msg_map = {
+            **dict.fromkeys((RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK), ifinfmsg),
+            **dict.fromkeys((RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR), ifaddrmsg),
+            **dict.fromkeys((RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE), rtmsg),
+        }
+
+        def fix_message(self, msg: Any) -> None:
+            event = RTM_VALUES.get(msg["header"]["type"])  # as MarshalRtnl does
+            if event is not None:
+                msg["event"] = event
 
     class BriefLink(ifinfmsg):
         """A link message decoding only what net/link.py's LinkInfo reads."""
 
         nla_map = _BRIEF_NLAS
 
-    class BriefMarshal(MarshalRtnl):
-        msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+    class BriefMarshal(RtnlMarshal):
+        msg_map = {**RtnlMarshal.msg_map, RTM_NEWLINK: BriefLink}
 
         def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
             if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
@@ -204,25 +251,35 @@ def _pyroute2() -> SimpleNamespace:
         ifinfmsg=ifinfmsg,
         ifaddrmsg=ifaddrmsg,
         rtmsg=rtmsg,
-        MarshalRtnl=MarshalRtnl,
+        Marshal=RtnlMarshal,
         brief_marshal=BriefMarshal(),
-        RequestProcessor=main.RequestProcessor,
-        filters={
+    )
+    return _PR
+
+
+def _filters() -> Dict[str, Callable[[str], List[Any]]]:
+    """pyroute2's request filters per kind of request, imported on first use
+    (the hot requests are built without them)."""
+    global _FILTERS
+    if _FILTERS is None:
+        from pyroute2.requests import address, bridge, link, route
+
+        _FILTERS = {
             "link": lambda command: [link.LinkFieldFilter(), link.LinkIPRouteFilter(command)],
             "addr": lambda command: [address.AddressFieldFilter(), address.AddressIPRouteFilter(command)],
             "route": lambda command: [route.RouteFieldFilter(add_defaults=(command not in ("dump", "show"))), route.RouteIPRouteFilter(command)],
             "brport": lambda command: [bridge.BridgePortFieldFilter(command)],
             "vlan_filter": lambda command: [bridge.BridgeFieldFilter(), bridge.BridgeIPRouteFilter(command)],
-        },
-    )
-    return _PR
+        }
+    return _FILTERS
 
 
 def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
     """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
-    pr = _pyroute2()
-    processor = pr.RequestProcessor(context=query, prime=query, parameters=parameters)
-    for rf in pr.filters[mode](command):
+    from pyroute2.requests.main import RequestProcessor
+
+    processor = RequestProcessor(context=query, prime=query, parameters=parameters)
+    for rf in _filters()[mode](command):
         processor.add_filter(rf)
     processor.finalize()
     return processor
@@ -275,7 +332,7 @@ class Rtnl:
             sock.close()
             raise
         self.sock: Optional[socket.socket] = sock
-        self.marshal = _pyroute2().MarshalRtnl()
+        self.marshal = _pyroute2().Marshal()
         self.seq = 0
         self.status = {"strict_check": False}
 
@@ -375,6 +432,8 @@ class Rtnl:
         return self._run(_pyroute2().ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
 
     def route(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "add" and _route_fast(kwarg):
+            return self._run(_route_msg(kwarg), command, _ROUTE_COMMANDS, None)
         if command in ("add", "set", "replace", "change", "append"):
             kwarg["proto"] = kwarg.get("proto", "static") or "static"
             kwarg["type"] = kwarg.get("type", "unicast") or "unicast"
@@ -437,6 +496,13 @@ class Rtnl:
         return out
 
     def get_addr(self, family: int = socket.AF_UNSPEC, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
+        if match is None and set(kwarg) <= {"index"}:
+            # the one dump net/ makes (a link's addresses): no request filters
+            msg = _pyroute2().ifaddrmsg()
+            msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = family, 0, 0, 0, 0
+            msg["attrs"] = []
+            index = kwarg.get("index")
+            return self.request(msg, RTM_GETADDR, _FLAGS["dump"], (lambda answer: answer["index"] == index) if index else None)
         return self.addr("dump", family=family, match=match or kwarg)
 
     def get_routes(self, family: int = 255, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:

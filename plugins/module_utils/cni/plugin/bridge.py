@@ -30,7 +30,6 @@ from .. import invoke
 from ..config.bridge import BridgeConf, parse_bridge_conf
 from ..config.netconf import valid_attachments
 from ..net import addr as netaddr_ops
-from ..net import ipmasq, spoofcheck
 from ..net import link as links
 from ..net import route as routes
 from ..net.netns import NetnsGone, current_netns_fd, entered, netns_exists
@@ -78,6 +77,8 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
 
     pinned: Optional[links.LinkInfo] = None  # the bridge as read after our port joined
     if conf.mac_spoof_check:
+        from ..net import spoofcheck  # nftables/iptables helpers: imported only when a config asks for them
+
         spoofcheck.setup_spoofcheck(host_veth.name, container.mac, args.container_id, args.ifname)
         undo.push(lambda: spoofcheck.teardown_spoofcheck(args.container_id, args.ifname))
 
@@ -94,6 +95,8 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
             if gateway_iface is not None:
                 result.interfaces.append(gateway_iface)
         if conf.ip_masq:
+            from ..net import ipmasq
+
             undo.push(lambda: ipmasq.teardown_ipmasq(conf.name, args.ifname, args.container_id))
             ipmasq.setup_ipmasq(conf.ip_masq_backend, [ip.address for ip in result.ips], conf.name, args.ifname, args.container_id)
     elif not conf.disable_container_interface:
@@ -296,11 +299,15 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
         except CNIError as e:
             errors.insert(0, e)
     if conf.mac_spoof_check:
+        from ..net import spoofcheck
+
         try:
             spoofcheck.teardown_spoofcheck(args.container_id, args.ifname)
         except CNIError:
             pass  # the reference only logs this: a stale drop rule matches no port
     if conf.is_layer3 and conf.ip_masq:
+        from ..net import ipmasq
+
         # By comment hash and chain name: needs neither the netns nor addresses.
         try:
             ipmasq.teardown_ipmasq(conf.name, args.ifname, args.container_id)
@@ -333,6 +340,8 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
         container = check_container_iface(ctr, container_entry)
         check_host_veth(conf, host, prev, bridge, container, container_entry)
         check_addresses_and_routes(ctr, container, prev)
+    from ..net import ipmasq, spoofcheck
+
     if conf.is_layer3 and conf.ip_masq and not ipmasq.ipmasq_present(conf.ip_masq_backend, conf.name, args.ifname, args.container_id):
         raise CNIError(ERR_INTERNAL, "ipMasq rules for %s/%s are missing" % (args.container_id, args.ifname))
     if conf.mac_spoof_check and not spoofcheck.spoofcheck_present(args.container_id, args.ifname):
@@ -427,6 +436,8 @@ def cmd_gc(args: CmdArgs) -> Optional[Result]:
             errors.append(str(e))
         # Not told what is valid (no key): free nothing, as host-local does.
         if valid is not None:
+            from ..net import ipmasq
+
             try:
                 # whatever ipMasq says now: rules from when it was on are stale too
                 ipmasq.gc_ipmasq(conf.name, sorted(valid))
