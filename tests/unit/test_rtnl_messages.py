@@ -34,6 +34,9 @@ CALLS = [
     ("link", "set", {"index": 3, "net_ns_fd": 7}),
     ("link", "del", {"ifname": "eth0"}),
     ("link", "del", {"index": 4}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge"}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge", "mtu": 1400}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge", "mtu": 9000, "br_vlan_filtering": 1}),
     ("brport", "set", {"index": 3, "mode": 1, "isolated": 0}),
     ("brport", "set", {"index": 3, "mode": 0}),
     ("addr", "add", {"index": 3, "address": "10.1.2.3", "prefixlen": 16, "broadcast": "10.1.255.255"}),
@@ -56,7 +59,7 @@ def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwa
         patch.setattr(rtnl, "_processor", None)  # the fast path must not need the filters
         getattr(sock, mode)(command, **dict(kwarg))
     fast = sock.sent
-    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS", "_ROUTE_FAST_KEYS"):
+    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS", "_ROUTE_FAST_KEYS", "_BRIDGE_FAST_KEYS"):
         monkeypatch.setattr(rtnl, name, frozenset())
     getattr(sock, mode)(command, **dict(kwarg))
     assert fast and fast == sock.sent
@@ -64,8 +67,8 @@ def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwa
 
 def test_other_arguments_go_through_the_filters():
     sock = Captured()
-    sock.link("add", ifname="br0", kind="bridge")
-    assert b"bridge" in sock.sent  # IFLA_LINKINFO/IFLA_INFO_KIND, built by pyroute2's link filter
+    sock.link("add", ifname="vx0", kind="vxlan", vxlan_id=7)
+    assert b"vxlan" in sock.sent  # IFLA_LINKINFO/IFLA_INFO_KIND, built by pyroute2's link filter
 
 
 @pytest.mark.parametrize("route", [

@@ -98,6 +98,8 @@ _LINK_FAST_KEYS = frozenset(["index", "state", "flags", "change"] + [key for key
 _ADDR_FAST_KEYS = frozenset(("index", "address", "prefixlen", "broadcast"))
 _BRPORT_FAST = (("mode", "IFLA_BRPORT_MODE"), ("isolated", "IFLA_BRPORT_ISOLATED"))
 _BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
+# a bridge as net/link.py's ensure_bridge creates it
+_BRIDGE_FAST_KEYS = frozenset(("ifname", "kind", "mtu", "br_vlan_filtering"))
 # a unicast route as net/route.py adds it (no metrics, a main-range table)
 _ROUTE_FAST_KEYS = frozenset(("family", "dst", "dst_len", "table", "proto", "type", "scope", "gateway", "oif", "priority"))
 _ANY_DST = ("0.0.0.0", "::")
@@ -128,6 +130,15 @@ def _addr_msg(kwarg: Dict[str, Any]) -> Any:
     if not v6:
         attrs.append(["IFA_LOCAL", address])
     msg["attrs"] = attrs
+    return msg
+
+
+def _bridge_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"ifname": kwarg["ifname"], "mtu": kwarg.get("mtu") or None})
+    info: List[Any] = [["IFLA_INFO_KIND", "bridge"]]
+    if kwarg.get("br_vlan_filtering") is not None:
+        info.append(["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_VLAN_FILTERING", kwarg["br_vlan_filtering"]]]}])
+    msg["attrs"].append(["IFLA_LINKINFO", {"attrs": info}])
     return msg
 
 
@@ -418,6 +429,8 @@ class Rtnl:
     def link(self, command: str, **kwarg: Any) -> List[Any]:
         if command in _LINK_FAST_COMMANDS and _LINK_FAST_KEYS.issuperset(kwarg):
             return self._run(_link_msg(kwarg), command, _LINK_COMMANDS, None)
+        if command == "add" and kwarg.get("kind") == "bridge" and _BRIDGE_FAST_KEYS.issuperset(kwarg) and kwarg.get("ifname"):
+            return self._run(_bridge_msg(kwarg), command, _LINK_COMMANDS, None)
         commands = kwarg.pop("command_map", _LINK_COMMANDS)
         if isinstance(kwarg.get("match"), str):
             kwarg["match"] = {"ifname": kwarg["match"]}
