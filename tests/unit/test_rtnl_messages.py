@@ -15,7 +15,7 @@ class Captured(rtnl.Rtnl):
         self.pid = 1
         self.sent = b""
 
-    def request(self, msg, msg_type, flags, dump_filter=None):
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
         msg["header"].update(type=msg_type, flags=flags, sequence_number=1, pid=1)
         msg.encode()
         self.sent = bytes(msg.data)
@@ -90,7 +90,7 @@ class Dump(Captured):
 
     answers = []
 
-    def request(self, msg, msg_type, flags, dump_filter=None):
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
         super().request(msg, msg_type, flags)
         return [m for m in self.answers if rtnl._matches(dump_filter, m)]
 
@@ -111,3 +111,26 @@ def test_address_dump_of_one_link_without_the_filters(monkeypatch):
     slow = sock.addr("dump", family=2, match={"index": 3})  # the filters' way (IPRoute's get_addr)
     assert fast_sent == sock.sent
     assert fast == slow == [answers[0], answers[2]]
+
+
+REQUESTS = [
+    ("read_link", (), {"ifname": "eth0"}),
+    ("read_link", (), {"index": 7}),
+    ("add_veth", ("eth0", "veth0a1b2c3d", 9), {}),
+    ("add_veth", ("eth1", "veth0a1b2c3d", 9), {"mtu": 1400, "mac": "0a:58:0a:f4:00:05"}),
+    ("get_addr", (), {"family": 2, "index": 3}),
+] + [(mode, (command,), kwarg) for mode, command, kwarg in CALLS]
+
+
+@pytest.mark.parametrize("method,args,kwarg", REQUESTS, ids=["%s-%d" % (r[0], i) for i, r in enumerate(REQUESTS)])
+def test_request_classes_encode_as_pyroute2s_own(monkeypatch, method, args, kwarg):
+    """The request subclasses (fields read directly) encode byte for byte as pyroute2's message classes."""
+    sock = Captured()
+    getattr(sock, method)(*args, **dict(kwarg))
+    ours = sock.sent
+    pr = rtnl._pyroute2()
+    monkeypatch.setattr(pr, "link_request", pr.ifinfmsg)
+    monkeypatch.setattr(pr, "addr_request", pr.ifaddrmsg)
+    monkeypatch.setattr(pr, "route_request", pr.rtmsg)
+    getattr(sock, method)(*args, **dict(kwarg))
+    assert ours and ours == sock.sent

@@ -235,6 +235,13 @@ def require_link(ipr: Any, name: str) -> LinkInfo:
     return link
 
 
+def reread(ipr: Any, link: LinkInfo) -> LinkInfo:
+    """`link` read again: by its index (the request carries no name), and by
+    its name only if that index is gone or now has another name."""
+    again = get_link_by_index(ipr, link.index) if link.index else None
+    return again if again is not None and again.name == link.name else require_link(ipr, link.name)
+
+
 # ---------------------------------------------------------------------------
 # changing
 
@@ -386,13 +393,13 @@ def setup_port_vlans(ipr: Any, port: LinkInfo, vlan: int, trunk: Sequence[int], 
             ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
 
 
-def wait_oper_up(ipr: Any, name: str, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:
-    """Poll until `name` is operationally UP (the bridge port forwards); bounded by `delays`."""
+def wait_oper_up(ipr: Any, port: LinkInfo, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:
+    """Poll until `port` is operationally UP (the bridge port forwards); bounded by `delays`."""
     link: Optional[LinkInfo] = None
     for delay in delays:
         if delay:
             time.sleep(delay)
-        link = require_link(ipr, name)
+        link = reread(ipr, port)
         if link.operstate == "UP":
             return link
     raise CNIError(ERR_INTERNAL, "bridge port in error state: %s" % (link.operstate if link else "missing"))

@@ -106,7 +106,7 @@ _ANY_DST = ("0.0.0.0", "::")
 
 
 def _link_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = _pyroute2().ifinfmsg()
+    msg = _pyroute2().link_request()
     flags, change = kwarg.get("flags", 0), kwarg.get("change", 0)
     state = kwarg.get("state")
     if state is not None:
@@ -119,7 +119,7 @@ def _link_msg(kwarg: Dict[str, Any]) -> Any:
 
 
 def _addr_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = _pyroute2().ifaddrmsg()
+    msg = _pyroute2().addr_request()
     address = kwarg["address"]
     v6 = ":" in address
     msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
@@ -158,7 +158,7 @@ def _route_fast(kwarg: Dict[str, Any]) -> bool:
 
 
 def _route_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = _pyroute2().rtmsg()
+    msg = _pyroute2().route_request()
     table = kwarg.get("table", 254)
     msg["family"], msg["dst_len"], msg["src_len"], msg["tos"] = kwarg["family"], kwarg.get("dst_len", 0), 0, 0
     msg["table"], msg["proto"], msg["scope"], msg["type"], msg["flags"] = table, kwarg["proto"], kwarg.get("scope", 0), kwarg["type"], 0
@@ -244,6 +244,35 @@ def _pyroute2() -> SimpleNamespace:
             if event is not None:
                 msg["event"] = event
 
+    class DirectFields:
+        """A request message whose fixed header fields are read straight from
+        the message. pyroute2's ft_encode reads each one with `msg.get(name)`,
+        which first searches the attributes for one of that name (none of our
+        requests carries one): a third of the cost of encoding a request."""
+
+        def ft_encode(self, offset: int) -> Tuple[int, int]:
+            zstring = getattr(self, "zstring", 0)
+            for name, fmt in self.fields:  # type: ignore[attr-defined]
+                value = dict.get(self, name)  # type: ignore[call-overload]
+                if value is None:
+                    value = self.defaults.get(name, 0)  # type: ignore[attr-defined]
+                offset = self.encode_field(fmt, self.data, offset, value, zstring)  # type: ignore[attr-defined]
+            diff = 0
+            if self.align > 0:  # type: ignore[attr-defined]
+                diff = ((offset + self.align - 1) & ~(self.align - 1)) - offset  # type: ignore[attr-defined]
+                offset += diff
+                self.data.extend([0] * diff)  # type: ignore[attr-defined]
+            return offset, diff
+
+    class LinkRequest(DirectFields, ifinfmsg):
+        pass
+
+    class AddrRequest(DirectFields, ifaddrmsg):
+        pass
+
+    class RouteRequest(DirectFields, rtmsg):
+        pass
+
     class BriefLink(ifinfmsg):
         """A link message decoding only what net/link.py's LinkInfo reads."""
 
@@ -262,6 +291,9 @@ def _pyroute2() -> SimpleNamespace:
         ifinfmsg=ifinfmsg,
         ifaddrmsg=ifaddrmsg,
         rtmsg=rtmsg,
+        link_request=LinkRequest,
+        addr_request=AddrRequest,
+        route_request=RouteRequest,
         Marshal=RtnlMarshal,
         brief_marshal=BriefMarshal(),
     )
@@ -511,7 +543,7 @@ class Rtnl:
     def get_addr(self, family: int = socket.AF_UNSPEC, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
         if match is None and set(kwarg) <= {"index"}:
             # the one dump net/ makes (a link's addresses): no request filters
-            msg = _pyroute2().ifaddrmsg()
+            msg = _pyroute2().addr_request()
             msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = family, 0, 0, 0, 0
             msg["attrs"] = []
             index = kwarg.get("index")

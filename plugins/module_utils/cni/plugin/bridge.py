@@ -105,11 +105,11 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
     # Both MACs can change once the port is in the bridge (plugins#805/#809): read them now
     # (the bridge's was read after the join when its MAC was pinned).
     if not conf.disable_container_interface:
-        host_veth = links.wait_oper_up(host, host_veth.name)
+        host_veth = links.wait_oper_up(host, host_veth)
     else:
-        host_veth = links.require_link(host, host_veth.name)
+        host_veth = links.reread(host, host_veth)
     result.interfaces[1].mac = host_veth.mac
-    result.interfaces[0].mac = (pinned or links.require_link(host, bridge.name)).mac
+    result.interfaces[0].mac = (pinned or links.reread(host, bridge)).mac
 
     if not conf.dns.is_empty():
         result.dns = conf.dns
@@ -239,18 +239,18 @@ def setup_gateways(
             except CNIError as e:
                 raise CNIError(e.code, "failed to set bridge addr: %s" % e.msg, e.details)
         enable_ip_forward(family)
-    pinned = pin_bridge_mac(host, bridge.name) if target is bridge else None
+    pinned = pin_bridge_mac(host, bridge) if target is bridge else None
     return vlan_iface, pinned
 
 
-def pin_bridge_mac(host, name: str) -> links.LinkInfo:
+def pin_bridge_mac(host, bridge: links.LinkInfo) -> links.LinkInfo:
     """Set the bridge's MAC to itself so it stops following its ports.
 
     Read *now*, after our port joined: a bridge that never had its MAC
     pinned drops to 00:00:00:00:00:00 when its last port leaves, and
     re-applying a MAC read before the join fails with EINVAL (reference bug).
     """
-    bridge = links.require_link(host, name)
+    bridge = links.reread(host, bridge)
     if bridge.mac and bridge.mac != ZERO_MAC:
         links.set_link_mac(host, bridge, bridge.mac)
     return bridge
