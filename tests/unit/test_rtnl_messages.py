@@ -28,6 +28,7 @@ CALLS = [
     ("link", "set", {"index": 3, "state": "up"}),
     ("link", "set", {"index": 3, "state": "down"}),
     ("link", "set", {"index": 3, "master": 5}),
+    ("link", "set", {"index": 3, "master": 5, "state": "up"}),
     ("link", "set", {"index": 3, "address": "aa:bb:cc:dd:ee:ff"}),
     ("link", "set", {"index": 3, "flags": 0x100, "change": 0x100}),
     ("link", "set", {"index": 3, "mtu": 1400}),

@@ -336,9 +336,13 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
     )
 
 
-def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:
+def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo, up: bool = False) -> None:
+    """Make `port` a port of `bridge` (and set it up in the same request when `up`)."""
     with netlink_op("connect %r to bridge %s" % (port.name, bridge.name)):
-        ipr.link("set", index=port.index, master=bridge.index)
+        if up:
+            ipr.link("set", index=port.index, master=bridge.index, state="up")
+        else:
+            ipr.link("set", index=port.index, master=bridge.index)
 
 
 def set_port_flags(ipr: Any, port: LinkInfo, hairpin: bool, isolated: bool) -> None:

@@ -127,14 +127,14 @@ def setup_veth(args: CmdArgs, conf: BridgeConf, host, ctr, bridge: links.LinkInf
     undo.push(lambda: links.delete_link(host, host_name))
     # The container end's IFLA_LINK is the host end's ifindex: no read of the host end yet.
     host_veth = links.known_link(container.link, host_name, "veth") if container.link else links.require_link(host, host_name)
-    links.set_link_up(host, host_veth)
     try_write_sysctl("net/ipv6/conf/%s/accept_ra" % host_name, "0")
-    attach_port(conf, host, bridge, host_veth, conf.vlan)
+    attach_port(conf, host, bridge, host_veth, conf.vlan)  # and up, in the same request
     return host_veth, container  # read again once it forwards (its MAC may change)
 
 
 def attach_port(conf: BridgeConf, host, bridge: links.LinkInfo, port: links.LinkInfo, vlan: int, trunk: Optional[List[int]] = None) -> None:
-    links.set_master(host, port, bridge)
+    """`port` up as a port of `bridge` (one request), its flags and VLANs set."""
+    links.set_master(host, port, bridge, up=True)
     links.set_port_flags(host, port, conf.hairpin_mode, conf.port_isolation)
     links.setup_port_vlans(host, port, vlan, conf.vlan_trunk if trunk is None else trunk, conf.preserve_default_vlan)
 
@@ -269,7 +269,6 @@ def ensure_vlan_gateway(conf: BridgeConf, host, bridge: links.LinkInfo, undo: "R
         os.close(host_fd)
     undo.push(lambda: links.delete_link(host, name))
     port = links.require_link(host, port_name)
-    links.set_link_up(host, port)
     attach_port(conf, host, bridge, port, conf.vlan, trunk=[])
     links.set_link_up(host, gateway)
     return links.require_link(host, name)
