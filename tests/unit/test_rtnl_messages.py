@@ -2,6 +2,8 @@
 """net/rtnl.py: the requests it builds straight into pyroute2's message classes are
 byte for byte the ones pyroute2's own request filters build (no root, no socket)."""
 
+import struct
+
 import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import rtnl
@@ -16,6 +18,11 @@ class Captured(rtnl.Rtnl):
         self.sent = b""
 
     def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
+        if isinstance(msg, bytes):  # from rtnl._encoded: sequence number and port id still to set
+            data = bytearray(msg)
+            struct.pack_into("II", data, rtnl.NLMSG_SEQ_OFFSET, 1, 1)
+            self.sent = bytes(data)
+            return []
         msg["header"].update(type=msg_type, flags=flags, sequence_number=1, pid=1)
         msg.encode()
         self.sent = bytes(msg.data)
@@ -55,6 +62,7 @@ CALLS = [
 
 @pytest.mark.parametrize("mode,command,kwarg", CALLS, ids=["%s-%s-%s" % (m, c, "-".join(sorted(k))) for m, c, k in CALLS])
 def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwarg):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
     sock = Captured()
     with monkeypatch.context() as patch:
         patch.setattr(rtnl, "_processor", None)  # the fast path must not need the filters
@@ -97,6 +105,7 @@ class Dump(Captured):
 
 
 def test_address_dump_of_one_link_without_the_filters(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
     pr = rtnl._pyroute2()
     answers = []
     for index in (3, 4, 3):
@@ -126,12 +135,60 @@ REQUESTS = [
 @pytest.mark.parametrize("method,args,kwarg", REQUESTS, ids=["%s-%d" % (r[0], i) for i, r in enumerate(REQUESTS)])
 def test_request_classes_encode_as_pyroute2s_own(monkeypatch, method, args, kwarg):
     """The request subclasses (fields read directly) encode byte for byte as pyroute2's message classes."""
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
     sock = Captured()
     getattr(sock, method)(*args, **dict(kwarg))
     ours = sock.sent
+    rtnl._ENCODED.clear()  # encode again, with pyroute2's own classes
     pr = rtnl._pyroute2()
     monkeypatch.setattr(pr, "link_request", pr.ifinfmsg)
     monkeypatch.setattr(pr, "addr_request", pr.ifaddrmsg)
     monkeypatch.setattr(pr, "route_request", pr.rtmsg)
     getattr(sock, method)(*args, **dict(kwarg))
     assert ours and ours == sock.sent
+
+
+class Sent(rtnl.Rtnl):
+    """An Rtnl whose socket only records what is sent (and acks nothing: no answer is read)."""
+
+    def __init__(self):  # noqa: no netlink socket
+        self.seq, self.pid, self.sent = 0, 4242, []
+        self.marshal = rtnl._pyroute2().Marshal()
+        self.sock = self
+
+    def send(self, data):
+        self.sent.append(bytes(data))
+
+    def recv(self, _size):
+        length, _type, _flags, seq = struct.unpack_from("IHHI", self.sent[-1])
+        return struct.pack("IHHIIi", 36, rtnl.NLMSG_ERROR, 0, seq, self.pid, 0) + self.sent[-1][:16]  # the ACK
+
+
+def test_a_repeated_request_is_encoded_once_and_sent_with_its_own_sequence_number(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    built = []
+    real = rtnl._link_msg
+    monkeypatch.setattr(rtnl, "_link_msg", lambda kwarg: built.append(dict(kwarg)) or real(kwarg))
+    sock = Sent()
+    sock.link("set", index=3, state="up")
+    sock.link("set", index=3, state="up")
+    sock.link("set", index=4, state="up")
+    assert built == [{"index": 3, "state": "up"}, {"index": 4, "state": "up"}]
+    first, second, third = sock.sent
+    assert struct.unpack_from("II", first, 8) == (1, 4242) and struct.unpack_from("II", second, 8) == (2, 4242)
+    assert first[:8] == second[:8] and first[16:] == second[16:]  # the same request, its own sequence number
+    assert third[16:] != first[16:]
+    # what pyroute2 itself encodes for the second one, sequence number and all
+    msg = real({"index": 3, "state": "up"})
+    msg["header"].update(type=rtnl.RTM_NEWLINK, flags=rtnl._FLAGS["req"], sequence_number=2, pid=4242)
+    msg.encode()
+    assert second == bytes(msg.data)
+
+
+def test_the_encoded_requests_are_bounded(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    monkeypatch.setattr(rtnl, "_ENCODED_MAX", 8)
+    sock = Sent()
+    for index in range(1, 30):
+        sock.link("set", index=index, state="up")
+    assert 0 < len(rtnl._ENCODED) <= 8

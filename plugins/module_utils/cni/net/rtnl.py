@@ -174,6 +174,48 @@ def _route_msg(kwarg: Dict[str, Any]) -> Any:
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # older kernels ignore bits they do not know
 
 
+def _read_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"index": kwarg.get("index", 0), "ifname": kwarg.get("ifname") or None})
+    msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
+    return msg
+
+
+def _addr_dump_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().addr_request()
+    msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = kwarg["family"], 0, 0, 0, 0
+    msg["attrs"] = []
+    return msg
+
+
+# The fast path's requests as pyroute2 encoded them, by what they ask. A node
+# asks the same things again and again (its bridge read and its MAC pinned,
+# a pod's `eth0` read, its default route): each is encoded once, then sent
+# as those bytes with the call's own sequence number and port id.
+_ENCODED: Dict[Tuple[Any, ...], bytes] = {}
+_ENCODED_MAX = 512
+NLMSG_SEQ_OFFSET = 8  # nlmsghdr: length, type, flags, then sequence number and port id
+
+
+def _encoded(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_type: int, flags: int) -> bytes:
+    """The request `build(kwarg)` encoded (sequence number and port id 0), from _ENCODED when asked before."""
+    try:
+        key: Optional[Tuple[Any, ...]] = (build, msg_type, flags, tuple(sorted(kwarg.items())))
+        data = _ENCODED.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value: encode, do not keep
+        key, data = None, None
+    if data is None:
+        msg = build(kwarg)
+        header = msg["header"]
+        header["type"], header["flags"], header["sequence_number"], header["pid"] = msg_type, flags, 0, 0
+        msg.encode()
+        data = bytes(msg.data)
+        if key is not None:
+            if len(_ENCODED) >= _ENCODED_MAX:
+                _ENCODED.clear()
+            _ENCODED[key] = data
+    return data
+
+
 # The attributes LinkInfo reads (net/link.py), with pyroute2's decoders.
 _BRIEF_NLAS = (
     (1, "IFLA_ADDRESS", "l2addr"),
@@ -393,18 +435,23 @@ class Rtnl:
     # -- the transport ------------------------------------------------------
 
     def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None) -> List[Any]:
-        """Send one encoded-on-the-fly message; every answer to it, filtered; NetlinkError on a NACK."""
+        """Send one message (a pyroute2 message, or bytes from _encoded); every answer to it, filtered; NetlinkError on a NACK."""
         if self.sock is None:
             raise OSError(errno.EBADF, "rtnetlink socket closed")
         self.seq = self.seq % 0x7FFFFFFF + 1
         seq = self.seq
-        header = msg["header"]
-        header["type"] = msg_type
-        header["flags"] = flags
-        header["sequence_number"] = seq
-        header["pid"] = self.pid
-        msg.encode()
-        self.sock.send(msg.data)
+        if isinstance(msg, bytes):  # encoded by _encoded: only the sequence number and port id are ours
+            data = bytearray(msg)
+            struct.pack_into("II", data, NLMSG_SEQ_OFFSET, seq, self.pid)
+        else:
+            header = msg["header"]
+            header["type"] = msg_type
+            header["flags"] = flags
+            header["sequence_number"] = seq
+            header["pid"] = self.pid
+            msg.encode()
+            data = msg.data
+        self.sock.send(data)
         out: List[Any] = []
         while True:
             data = self.sock.recv(RECV_SIZE)
@@ -441,6 +488,12 @@ class Rtnl:
                     yield from marshal.parse(data[offset: offset + length])
             offset += (length + 3) & ~3
 
+    def _fast(self, build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], command: str, commands: Dict[str, Tuple[int, str]],
+              dump_filter: Any = None, marshal: Any = None) -> List[Any]:
+        msg_type, mode = commands[command]
+        flags = _FLAGS[mode]
+        return self.request(_encoded(build, kwarg, msg_type, flags), msg_type, flags, dump_filter, marshal)
+
     def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Any, dump_filter: Any = None) -> List[Any]:
         if command not in commands:
             raise TypeError("command %r not supported" % command)
@@ -460,9 +513,9 @@ class Rtnl:
 
     def link(self, command: str, **kwarg: Any) -> List[Any]:
         if command in _LINK_FAST_COMMANDS and _LINK_FAST_KEYS.issuperset(kwarg):
-            return self._run(_link_msg(kwarg), command, _LINK_COMMANDS, None)
+            return self._fast(_link_msg, kwarg, command, _LINK_COMMANDS)
         if command == "add" and kwarg.get("kind") == "bridge" and _BRIDGE_FAST_KEYS.issuperset(kwarg) and kwarg.get("ifname"):
-            return self._run(_bridge_msg(kwarg), command, _LINK_COMMANDS, None)
+            return self._fast(_bridge_msg, kwarg, command, _LINK_COMMANDS)
         commands = kwarg.pop("command_map", _LINK_COMMANDS)
         if isinstance(kwarg.get("match"), str):
             kwarg["match"] = {"ifname": kwarg["match"]}
@@ -472,13 +525,13 @@ class Rtnl:
 
     def addr(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "add" and _ADDR_FAST_KEYS.issuperset(kwarg) and "address" in kwarg:
-            return self._run(_addr_msg(kwarg), command, _ADDR_COMMANDS, None)
+            return self._fast(_addr_msg, kwarg, command, _ADDR_COMMANDS)
         dump_filter, kwarg = _dump_filter("addr", command, kwarg)
         return self._run(_pyroute2().ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
 
     def route(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "add" and _route_fast(kwarg):
-            return self._run(_route_msg(kwarg), command, _ROUTE_COMMANDS, None)
+            return self._fast(_route_msg, kwarg, command, _ROUTE_COMMANDS)
         if command in ("add", "set", "replace", "change", "append"):
             kwarg["proto"] = kwarg.get("proto", "static") or "static"
             kwarg["type"] = kwarg.get("type", "unicast") or "unicast"
@@ -488,7 +541,7 @@ class Rtnl:
 
     def brport(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "set" and _BRPORT_FAST_KEYS.issuperset(kwarg):
-            return self._run(_brport_msg(kwarg), "set", _LINK_COMMANDS, None)
+            return self._fast(_brport_msg, kwarg, "set", _LINK_COMMANDS)
         if command == "set":
             query = {"index": kwarg.pop("index", 0), "kind": "bridge_slave"}
             query.update(kwarg)
@@ -528,9 +581,7 @@ class Rtnl:
         statistics out, and pyroute2 decodes only the attributes LinkInfo
         reads (a link message carries some forty; the rest are dropped from
         the buffer before decoding)."""
-        msg = _link_msg({"index": index, "ifname": ifname or None})
-        msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
-        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_pyroute2().brief_marshal)
+        return self._fast(_read_msg, {"index": index, "ifname": ifname}, "get", _LINK_COMMANDS, marshal=_pyroute2().brief_marshal)
 
     def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
         if not indexes or indexes[0] in (0, "all"):
@@ -543,11 +594,9 @@ class Rtnl:
     def get_addr(self, family: int = socket.AF_UNSPEC, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
         if match is None and set(kwarg) <= {"index"}:
             # the one dump net/ makes (a link's addresses): no request filters
-            msg = _pyroute2().addr_request()
-            msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = family, 0, 0, 0, 0
-            msg["attrs"] = []
             index = kwarg.get("index")
-            return self.request(msg, RTM_GETADDR, _FLAGS["dump"], (lambda answer: answer["index"] == index) if index else None)
+            match_index = (lambda answer: answer["index"] == index) if index else None
+            return self._fast(_addr_dump_msg, {"family": family}, "dump", _ADDR_COMMANDS, match_index)
         return self.addr("dump", family=family, match=match or kwarg)
 
     def get_routes(self, family: int = 255, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
