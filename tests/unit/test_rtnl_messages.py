@@ -193,3 +193,35 @@ def test_the_encoded_requests_are_bounded(monkeypatch):
     for index in range(1, 30):
         sock.link("set", index=index, state="up")
     assert 0 < len(rtnl._ENCODED) <= 8
+
+
+@pytest.mark.parametrize("linkinfo", [
+    {"attrs": [["IFLA_INFO_KIND", "bridge"], ["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_STP_STATE", 0], ["IFLA_BR_VLAN_FILTERING", 1],
+                                                                            ["IFLA_BR_PRIORITY", 32768]]}]]},
+    {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_SLAVE_KIND", "bridge"],
+               ["IFLA_INFO_SLAVE_DATA", {"attrs": [["IFLA_BRPORT_STATE", 3], ["IFLA_BRPORT_MODE", 1], ["IFLA_BRPORT_COST", 2]]}]]},
+    None,
+])
+def test_a_brief_link_read_gives_what_a_full_decode_gives(linkinfo):
+    """rtnl keeps of a link answer only what LinkInfo reads (of IFLA_LINKINFO only the kind): the same LinkInfo."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import link as links
+
+    pr = rtnl._pyroute2()
+    msg = pr.ifinfmsg()
+    msg["header"].update(type=rtnl.RTM_NEWLINK, flags=0, sequence_number=1, pid=1)
+    msg["family"], msg["ifi_type"], msg["index"], msg["flags"], msg["change"] = 0, 1, 7, 0x1003, 0
+    attrs = [["IFLA_IFNAME", "nnbr0"], ["IFLA_TXQLEN", 1000], ["IFLA_MTU", 1450], ["IFLA_ADDRESS", "0A:58:0a:f4:00:01"], ["IFLA_MASTER", 3],
+             ["IFLA_LINK", 9], ["IFLA_OPERSTATE", "UP"], ["IFLA_GROUP", 0]]
+    if linkinfo is not None:
+        attrs.insert(4, ["IFLA_LINKINFO", linkinfo])
+    msg["attrs"] = attrs
+    msg.encode()
+    data = bytes(msg.data)
+    full = list(pr.Marshal().parse(data))
+    brief = list(pr.brief_marshal.parse(data))
+    assert len(full) == len(brief) == 1
+    assert links._info(brief[0]) == links._info(full[0])
+    assert links._info(brief[0]).kind == (linkinfo["attrs"][0][1] if linkinfo else "")
+    if linkinfo is not None:
+        kept = brief[0].get_attr("IFLA_LINKINFO")
+        assert [name for name, _value in kept["attrs"]] == ["IFLA_INFO_KIND"]

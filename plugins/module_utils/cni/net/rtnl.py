@@ -227,25 +227,41 @@ _BRIEF_NLAS = (
     (18, "IFLA_LINKINFO", "ifinfo"),
 )
 _BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in _BRIEF_NLAS)
+IFLA_LINKINFO, IFLA_INFO_KIND = 18, 1
 IFINFOMSG_LEN = 16
 
 
-def _brief(data: bytes) -> bytes:
-    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes (the netlink
-    and ifinfomsg headers as they are, the length fixed)."""
-    length = struct.unpack_from("I", data, 0)[0]
-    start = 16 + IFINFOMSG_LEN
-    kept = [data[:start]]
+def _kept_attrs(data: bytes, start: int, end: int, types: "frozenset[int]") -> List[bytes]:
+    """The attributes in data[start:end] whose type is in `types`, each with its padding."""
+    kept = []
     offset = start
-    while offset + 4 <= length:
+    while offset + 4 <= end:
         nla_len, nla_type = struct.unpack_from("HH", data, offset)
         if nla_len < 4:
             break
         step = (nla_len + 3) & ~3
-        if nla_type & 0x3FFF in _BRIEF_TYPES:
-            kept.append(data[offset: offset + step])
+        if nla_type & 0x3FFF in types:
+            if nla_type & 0x3FFF == IFLA_LINKINFO:
+                # only the kind: a bridge's IFLA_INFO_DATA or a port's
+                # IFLA_INFO_SLAVE_DATA is some forty attributes to decode
+                kind = b"".join(_kept_attrs(data, offset + 4, offset + nla_len, _KIND_ONLY))
+                kept.append(struct.pack("HH", 4 + len(kind), nla_type) + kind)
+            else:
+                kept.append(data[offset: offset + step])
         offset += step
-    out = b"".join(kept)
+    return kept
+
+
+_KIND_ONLY = frozenset((IFLA_INFO_KIND,))
+
+
+def _brief(data: bytes) -> bytes:
+    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes, and of
+    IFLA_LINKINFO only the kind (the netlink and ifinfomsg headers as they
+    are, the lengths fixed)."""
+    length = struct.unpack_from("I", data, 0)[0]
+    start = 16 + IFINFOMSG_LEN
+    out = b"".join([data[:start]] + _kept_attrs(data, start, min(length, len(data)), _BRIEF_TYPES))
     return struct.pack("I", len(out)) + out[4:]
 
 
