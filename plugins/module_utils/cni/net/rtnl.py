@@ -8,11 +8,12 @@ pyroute2 0.9's IPRoute runs every call through asyncio: a new event loop
 and transport per call (about 70% of a bridge ADD's time in a warm agent),
 and its socket lives in a thread-local, so a handle made in one thread and
 used from another silently opens a second socket wherever *that* thread is.
-`Rtnl` keeps pyroute2 as the netlink library (its request filters encode
-the messages, its message classes and marshal decode the answers) and
-replaces only the transport: one plain NETLINK_ROUTE socket, opened in the
-network namespace the calling thread is in when `Rtnl()` runs, and bound to
-that namespace for its whole life, whichever thread uses it later.
+`Rtnl` keeps pyroute2 as the netlink library (its message classes encode
+the requests and decode the answers, its request filters build what the
+fast path does not) and replaces only the transport: one plain
+NETLINK_ROUTE socket, opened in the network namespace the calling thread
+is in when `Rtnl()` runs, and bound to that namespace for its whole life,
+whichever thread uses it later.
 
 It offers the subset of IPRoute's API that net/ uses, with IPRoute's
 arguments and return values (lists of pyroute2 messages), so the functions
