@@ -196,8 +196,8 @@ def test_the_encoded_requests_are_bounded(monkeypatch):
 
 
 @pytest.mark.parametrize("linkinfo", [
-    {"attrs": [["IFLA_INFO_KIND", "bridge"], ["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_STP_STATE", 0], ["IFLA_BR_VLAN_FILTERING", 1],
-                                                                            ["IFLA_BR_PRIORITY", 32768]]}]]},
+    {"attrs": [["IFLA_INFO_KIND", "bridge"],
+               ["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_STP_STATE", 0], ["IFLA_BR_VLAN_FILTERING", 1], ["IFLA_BR_PRIORITY", 32768]]}]]},
     {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_SLAVE_KIND", "bridge"],
                ["IFLA_INFO_SLAVE_DATA", {"attrs": [["IFLA_BRPORT_STATE", 3], ["IFLA_BRPORT_MODE", 1], ["IFLA_BRPORT_COST", 2]]}]]},
     None,
