@@ -39,6 +39,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--parallel", type=int, default=0, help="also time a burst of this many ADDs then DELs on that many threads")
     ap.add_argument("--profile", choices=("add", "del", "both"), default=None)
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--dump", default="", help="with --profile: also write the raw cProfile stats to this file (pstats)")
     ap.add_argument("--plugin", choices=("bridge", "host-local"), default="bridge",
                     help="what the runtime calls (host-local: directly, as the bench's host-local figures)")
     ap.add_argument("--python", default="/usr/bin/python3")
@@ -66,6 +67,8 @@ def parent(opts: argparse.Namespace) -> int:
                 "--plugin", opts.plugin]
         if opts.profile:
             argv += ["--profile", opts.profile]
+        if opts.dump:
+            argv += ["--dump", os.path.abspath(opts.dump)]
         argv += ["--child", runtime, host, sandbox.prefix]
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NNPROF_BIN": bin_dir, "NNPROF_DATA": sandbox.dir("data")}
         return subprocess.run(argv, env=env, timeout=1800, check=False).returncode
@@ -166,6 +169,8 @@ def child(opts: argparse.Namespace) -> int:
         import pstats
 
         stats = pstats.Stats(profiler)
+        if opts.dump:
+            stats.dump_stats(opts.dump)
         groups: dict = {}
         for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
             if "/pyroute2/" in filename:

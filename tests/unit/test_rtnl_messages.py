@@ -2,6 +2,8 @@
 """net/rtnl.py: the requests it builds straight into pyroute2's message classes are
 byte for byte the ones pyroute2's own request filters build (no root, no socket)."""
 
+import struct
+
 import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import rtnl
@@ -15,7 +17,12 @@ class Captured(rtnl.Rtnl):
         self.pid = 1
         self.sent = b""
 
-    def request(self, msg, msg_type, flags, dump_filter=None):
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
+        if isinstance(msg, bytes):  # from rtnl._encoded: sequence number and port id still to set
+            data = bytearray(msg)
+            struct.pack_into("II", data, rtnl.NLMSG_SEQ_OFFSET, 1, 1)
+            self.sent = bytes(data)
+            return []
         msg["header"].update(type=msg_type, flags=flags, sequence_number=1, pid=1)
         msg.encode()
         self.sent = bytes(msg.data)
@@ -28,28 +35,41 @@ CALLS = [
     ("link", "set", {"index": 3, "state": "up"}),
     ("link", "set", {"index": 3, "state": "down"}),
     ("link", "set", {"index": 3, "master": 5}),
+    ("link", "set", {"index": 3, "master": 5, "state": "up"}),
     ("link", "set", {"index": 3, "address": "aa:bb:cc:dd:ee:ff"}),
     ("link", "set", {"index": 3, "flags": 0x100, "change": 0x100}),
     ("link", "set", {"index": 3, "mtu": 1400}),
     ("link", "set", {"index": 3, "net_ns_fd": 7}),
     ("link", "del", {"ifname": "eth0"}),
     ("link", "del", {"index": 4}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge"}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge", "mtu": 1400}),
+    ("link", "add", {"ifname": "br0", "kind": "bridge", "mtu": 9000, "br_vlan_filtering": 1}),
     ("brport", "set", {"index": 3, "mode": 1, "isolated": 0}),
     ("brport", "set", {"index": 3, "mode": 0}),
     ("addr", "add", {"index": 3, "address": "10.1.2.3", "prefixlen": 16, "broadcast": "10.1.255.255"}),
     ("addr", "add", {"index": 3, "address": "10.1.2.3", "prefixlen": 31}),
     ("addr", "add", {"index": 3, "address": "fd00::3", "prefixlen": 64}),
+    # net/route.py's add_route: default and subnet routes, with and without gateway, priority, scope, table
+    ("route", "add", {"family": 2, "dst": "0.0.0.0", "dst_len": 0, "table": 254, "proto": 3, "type": 1, "gateway": "10.99.0.1", "oif": 5}),
+    ("route", "add", {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 254, "proto": 3, "type": 1, "oif": 5}),
+    ("route", "add", {"family": 10, "dst": "::", "dst_len": 0, "table": 254, "proto": 3, "type": 1, "gateway": "fd00::1", "oif": 5}),
+    ("route", "add", {"family": 10, "dst": "fd00:1::", "dst_len": 64, "table": 254, "proto": 3, "type": 1, "gateway": "fd00::1", "oif": 5}),
+    ("route", "add", {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 100, "proto": 3, "type": 1, "gateway": "10.9.0.1", "oif": 5,
+                      "priority": 10, "scope": 0}),
+    ("route", "add", {"family": 2, "dst": "10.1.2.0", "dst_len": 24, "table": 254, "proto": 3, "type": 1, "oif": 5, "scope": 253}),
 ]
 
 
 @pytest.mark.parametrize("mode,command,kwarg", CALLS, ids=["%s-%s-%s" % (m, c, "-".join(sorted(k))) for m, c, k in CALLS])
 def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwarg):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
     sock = Captured()
     with monkeypatch.context() as patch:
         patch.setattr(rtnl, "_processor", None)  # the fast path must not need the filters
         getattr(sock, mode)(command, **dict(kwarg))
     fast = sock.sent
-    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS"):
+    for name in ("_LINK_FAST_KEYS", "_ADDR_FAST_KEYS", "_BRPORT_FAST_KEYS", "_ROUTE_FAST_KEYS", "_BRIDGE_FAST_KEYS"):
         monkeypatch.setattr(rtnl, name, frozenset())
     getattr(sock, mode)(command, **dict(kwarg))
     assert fast and fast == sock.sent
@@ -57,5 +77,151 @@ def test_fast_path_builds_what_the_filters_build(monkeypatch, mode, command, kwa
 
 def test_other_arguments_go_through_the_filters():
     sock = Captured()
-    sock.link("add", ifname="br0", kind="bridge")
-    assert b"bridge" in sock.sent  # IFLA_LINKINFO/IFLA_INFO_KIND, built by pyroute2's link filter
+    sock.link("add", ifname="vx0", kind="vxlan", vxlan_id=7)
+    assert b"vxlan" in sock.sent  # IFLA_LINKINFO/IFLA_INFO_KIND, built by pyroute2's link filter
+
+
+@pytest.mark.parametrize("route", [
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 1000, "proto": 3, "type": 1, "oif": 5},  # a table beyond the rtmsg field
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "table": 254, "proto": 3, "type": 1, "oif": 5, "metrics": {"RTAX_MTU": 1400}},
+    {"family": 2, "dst": "10.1.0.0", "dst_len": 16, "proto": "static", "type": "unicast", "oif": 5},
+])
+def test_other_routes_go_through_the_filters(monkeypatch, route):
+    sock = Captured()
+    called = []
+    real = rtnl._processor
+    monkeypatch.setattr(rtnl, "_processor", lambda *a, **k: called.append(a[0]) or real(*a, **k))
+    sock.route("add", **dict(route))
+    assert called == ["route"] and sock.sent
+
+
+class Dump(Captured):
+    """Captured, and the answers of a dump are the given messages, through the request's filter."""
+
+    answers = []
+
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
+        super().request(msg, msg_type, flags)
+        return [m for m in self.answers if rtnl._matches(dump_filter, m)]
+
+
+def test_address_dump_of_one_link_without_the_filters(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    pr = rtnl._pyroute2()
+    answers = []
+    for index in (3, 4, 3):
+        msg = pr.ifaddrmsg()
+        msg["index"] = index
+        answers.append(msg)
+    Dump.answers = answers
+    sock = Dump()
+    with monkeypatch.context() as patch:
+        patch.setattr(rtnl, "_processor", None)
+        fast = sock.get_addr(family=2, index=3)
+    fast_sent = sock.sent
+    slow = sock.addr("dump", family=2, match={"index": 3})  # the filters' way (IPRoute's get_addr)
+    assert fast_sent == sock.sent
+    assert fast == slow == [answers[0], answers[2]]
+
+
+REQUESTS = [
+    ("read_link", (), {"ifname": "eth0"}),
+    ("read_link", (), {"index": 7}),
+    ("add_veth", ("eth0", "veth0a1b2c3d", 9), {}),
+    ("add_veth", ("eth1", "veth0a1b2c3d", 9), {"mtu": 1400, "mac": "0a:58:0a:f4:00:05"}),
+    ("get_addr", (), {"family": 2, "index": 3}),
+] + [(mode, (command,), kwarg) for mode, command, kwarg in CALLS]
+
+
+@pytest.mark.parametrize("method,args,kwarg", REQUESTS, ids=["%s-%d" % (r[0], i) for i, r in enumerate(REQUESTS)])
+def test_request_classes_encode_as_pyroute2s_own(monkeypatch, method, args, kwarg):
+    """The request subclasses (fields read directly) encode byte for byte as pyroute2's message classes."""
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    sock = Captured()
+    getattr(sock, method)(*args, **dict(kwarg))
+    ours = sock.sent
+    rtnl._ENCODED.clear()  # encode again, with pyroute2's own classes
+    pr = rtnl._pyroute2()
+    monkeypatch.setattr(pr, "link_request", pr.ifinfmsg)
+    monkeypatch.setattr(pr, "addr_request", pr.ifaddrmsg)
+    monkeypatch.setattr(pr, "route_request", pr.rtmsg)
+    getattr(sock, method)(*args, **dict(kwarg))
+    assert ours and ours == sock.sent
+
+
+class Sent(rtnl.Rtnl):
+    """An Rtnl whose socket only records what is sent (and acks nothing: no answer is read)."""
+
+    def __init__(self):  # noqa: super().__init__ would open a netlink socket
+        self.seq, self.pid, self.sent = 0, 4242, []
+        self.marshal = rtnl._pyroute2().Marshal()
+        self.sock = self
+
+    def send(self, data):
+        self.sent.append(bytes(data))
+
+    def recv(self, _size):
+        seq = struct.unpack_from("I", self.sent[-1], rtnl.NLMSG_SEQ_OFFSET)[0]
+        return struct.pack("IHHIIi", 36, rtnl.NLMSG_ERROR, 0, seq, self.pid, 0) + self.sent[-1][:16]  # the ACK
+
+
+def test_a_repeated_request_is_encoded_once_and_sent_with_its_own_sequence_number(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    built = []
+    real = rtnl._link_msg
+    monkeypatch.setattr(rtnl, "_link_msg", lambda kwarg: built.append(dict(kwarg)) or real(kwarg))
+    sock = Sent()
+    sock.link("set", index=3, state="up")
+    sock.link("set", index=3, state="up")
+    sock.link("set", index=4, state="up")
+    assert built == [{"index": 3, "state": "up"}, {"index": 4, "state": "up"}]
+    first, second, third = sock.sent
+    assert struct.unpack_from("II", first, 8) == (1, 4242) and struct.unpack_from("II", second, 8) == (2, 4242)
+    assert first[:8] == second[:8] and first[16:] == second[16:]  # the same request, its own sequence number
+    assert third[16:] != first[16:]
+    # what pyroute2 itself encodes for the second one, sequence number and all
+    msg = real({"index": 3, "state": "up"})
+    msg["header"].update(type=rtnl.RTM_NEWLINK, flags=rtnl._FLAGS["req"], sequence_number=2, pid=4242)
+    msg.encode()
+    assert second == bytes(msg.data)
+
+
+def test_the_encoded_requests_are_bounded(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    monkeypatch.setattr(rtnl, "_ENCODED_MAX", 8)
+    sock = Sent()
+    for index in range(1, 30):
+        sock.link("set", index=index, state="up")
+    assert 0 < len(rtnl._ENCODED) <= 8
+
+
+@pytest.mark.parametrize("linkinfo", [
+    {"attrs": [["IFLA_INFO_KIND", "bridge"],
+               ["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_STP_STATE", 0], ["IFLA_BR_VLAN_FILTERING", 1], ["IFLA_BR_PRIORITY", 32768]]}]]},
+    {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_SLAVE_KIND", "bridge"],
+               ["IFLA_INFO_SLAVE_DATA", {"attrs": [["IFLA_BRPORT_STATE", 3], ["IFLA_BRPORT_MODE", 1], ["IFLA_BRPORT_COST", 2]]}]]},
+    None,
+])
+def test_a_brief_link_read_gives_what_a_full_decode_gives(linkinfo):
+    """rtnl keeps of a link answer only what LinkInfo reads (of IFLA_LINKINFO only the kind): the same LinkInfo."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net import link as links
+
+    pr = rtnl._pyroute2()
+    msg = pr.ifinfmsg()
+    msg["header"].update(type=rtnl.RTM_NEWLINK, flags=0, sequence_number=1, pid=1)
+    msg["family"], msg["ifi_type"], msg["index"], msg["flags"], msg["change"] = 0, 1, 7, 0x1003, 0
+    attrs = [["IFLA_IFNAME", "nnbr0"], ["IFLA_TXQLEN", 1000], ["IFLA_MTU", 1450], ["IFLA_ADDRESS", "0A:58:0a:f4:00:01"], ["IFLA_MASTER", 3],
+             ["IFLA_LINK", 9], ["IFLA_OPERSTATE", "UP"], ["IFLA_GROUP", 0]]
+    if linkinfo is not None:
+        attrs.insert(4, ["IFLA_LINKINFO", linkinfo])
+    msg["attrs"] = attrs
+    msg.encode()
+    data = bytes(msg.data)
+    full = list(pr.Marshal().parse(data))
+    brief = list(pr.brief_marshal.parse(data))
+    assert len(full) == len(brief) == 1
+    assert links._info(brief[0]) == links._info(full[0])
+    assert links._info(brief[0]).kind == (linkinfo["attrs"][0][1] if linkinfo else "")
+    if linkinfo is not None:
+        kept = brief[0].get_attr("IFLA_LINKINFO")
+        assert [name for name, _value in kept["attrs"]] == ["IFLA_INFO_KIND"]

@@ -15,13 +15,15 @@ import errno
 import json
 import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.result import parse_result
 from .spec import ERR_INTERNAL, ERR_INVALID_NETCONF, CNIError, Result
+
+if TYPE_CHECKING:  # imported where a plugin is exec'd: an in-process call never needs it
+    import subprocess
 
 
 @dataclass
@@ -96,6 +98,8 @@ def run_group(argv: Sequence[str], stdin: bytes, env: Optional[Mapping[str, str]
     host-local behind holding the store lock or a half-written lease.
     Raises subprocess.TimeoutExpired (with what was printed) like run().
     """
+    import subprocess
+
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.PIPE,
@@ -133,6 +137,8 @@ def kill_group(proc: subprocess.Popen) -> None:
 def _drain(proc: subprocess.Popen) -> Tuple[bytes, bytes]:
     # a process outside the group (it called setsid itself) may still hold the
     # pipes: bounded, then give up on the rest of the output
+    import subprocess
+
     try:
         out, err = proc.communicate(timeout=5)
     except subprocess.TimeoutExpired:
@@ -184,6 +190,8 @@ def exec_plugin(
 
 def _run_retrying(argv: List[str], stdin: bytes, env: Mapping[str, str], timeout: Optional[float]) -> Tuple[bytes, bytes, int, Optional[CNIError]]:
     """(stdout, stderr, exit code, the error of a plugin that did not run to its end)."""
+    import subprocess
+
     for attempt in range(EXEC_TRIES):
         try:
             proc = run_group(argv, stdin, env, timeout)

@@ -97,6 +97,8 @@ def ip_family(address: str) -> int:
 
 @dataclass
 class Interface:
+    """An interface of a result (`interfaces[]`)."""
+
     name: str
     mac: str = ""
     sandbox: str = ""
@@ -121,6 +123,8 @@ class Interface:
 
 @dataclass
 class IPConfig:
+    """An address of a result (`ips[]`), with its gateway and interface index."""
+
     address: str  # CIDR form: "10.1.2.3/24"
     gateway: str = ""
     interface: Optional[int] = None
@@ -146,6 +150,8 @@ _ROUTE_EXTRAS = (("mtu", "mtu"), ("advmss", "advmss"), ("priority", "priority"),
 
 @dataclass
 class Route:
+    """A route of a result or of an IPAM config (`routes[]`)."""
+
     dst: str
     gw: str = ""
     mtu: int = 0
@@ -175,6 +181,8 @@ class Route:
 
 @dataclass
 class DNS:
+    """The `dns` of a result or a netconf."""
+
     nameservers: List[str] = field(default_factory=list)
     domain: str = ""
     search: List[str] = field(default_factory=list)

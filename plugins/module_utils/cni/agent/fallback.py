@@ -6,7 +6,8 @@
 
 Used only when no agent answers (agent/shim.py's `run_here`); the agent
 itself imports normally. The one thing done here besides `skel.main` is to
-make `pyroute2` and `netaddr` lazy packages: their `__init__` imports every
+make `pyroute2` and `netaddr` lazy packages (and `inspect` a lazy module,
+see _LAZY_STDLIB): their `__init__` imports every
 part of the library (pyroute2: conntrack, NDB with sqlite, ipset, ethtool,
 wireguard, nl80211, ...; netaddr: EUI/OUI databases through
 importlib.resources, globs, sets) to re-export its public names, which costs
@@ -85,6 +86,35 @@ def lazy_package(name: str) -> bool:
     return True
 
 
+# Standard-library modules imported at module level by what a plugin call
+# imports, but used only on paths it rarely takes: `inspect` (ast, dis,
+# tokenize, ...) is imported by `dataclasses` for one call, the docstring of
+# a dataclass that has none.
+_LAZY_STDLIB = ("inspect",)
+
+
+class _LazyModule(types.ModuleType):
+    """Stands in for a module until its first attribute is asked for; then the
+    real module is imported, replaces this one in sys.modules, and answers
+    (this stand-in forwards to it for whoever kept a reference)."""
+
+    def __getattr__(self, name: str) -> object:
+        real = self.__dict__.get("_nodenet_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = self.__dict__["_nodenet_real"] = __import__(self.__name__)
+        return getattr(real, name)
+
+
+def lazy_module(name: str) -> bool:
+    """Put a stand-in for the stdlib module `name` in sys.modules; False if it is imported already."""
+    if name in sys.modules:
+        return False
+    sys.modules[name] = _LazyModule(name)
+    return True
+
+
 def lazy_pyroute2() -> bool:
     return lazy_package("pyroute2")
 
@@ -92,6 +122,8 @@ def lazy_pyroute2() -> bool:
 def lazy_imports() -> None:
     for name in _FAST_NAMES:
         lazy_package(name)
+    for name in _LAZY_STDLIB:
+        lazy_module(name)
 
 
 def main(name: str) -> int:

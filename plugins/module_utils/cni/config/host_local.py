@@ -178,6 +178,8 @@ class RangeSet:
 
 @dataclass
 class RequestedIP:
+    """An address the runtime asked for, and where it asked (for the error)."""
+
     ip: "IPAddress"
     where: str  # "CNI_ARGS IP", "args.cni.ips[0]", "runtimeConfig.ips[1]"
     code: int  # 4 when it came from CNI_ARGS, else 7
@@ -185,6 +187,8 @@ class RequestedIP:
 
 @dataclass
 class IPAMConfig:
+    """host-local's `ipam` section, decoded."""
+
     name: str  # the network name: state lives in <data_dir>/<name>
     cni_version: str
     type: str

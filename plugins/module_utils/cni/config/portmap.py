@@ -21,6 +21,8 @@ BACKENDS = ("iptables", "nftables")
 
 @dataclass
 class PortMapping:
+    """One `portMappings` entry."""
+
     host_port: int
     container_port: int
     protocol: str = "tcp"
@@ -36,6 +38,8 @@ class PortMapping:
 
 @dataclass
 class PortMapConf:
+    """portmap's netconf, decoded."""
+
     net: NetConf
     backend: str  # "iptables", "nftables" or "" (auto)
     snat: bool = True

@@ -28,6 +28,8 @@ DAD_TIMEOUT = 5.0
 
 @dataclass
 class AddrInfo:
+    """An address of a link as read back."""
+
     cidr: str  # "10.22.0.1/16"
     family: int  # 4 or 6
     scope: int

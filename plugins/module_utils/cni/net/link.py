@@ -235,6 +235,13 @@ def require_link(ipr: Any, name: str) -> LinkInfo:
     return link
 
 
+def reread(ipr: Any, link: LinkInfo) -> LinkInfo:
+    """`link` read again: by its index (the request carries no name), and by
+    its name only if that index is gone or now has another name."""
+    again = get_link_by_index(ipr, link.index) if link.index else None
+    return again if again is not None and again.name == link.name else require_link(ipr, link.name)
+
+
 # ---------------------------------------------------------------------------
 # changing
 
@@ -329,9 +336,13 @@ def create_veth_pair(ipr_container: Any, ifname: str, host_ns_fd: int, mtu: int 
     )
 
 
-def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo) -> None:
+def set_master(ipr: Any, port: LinkInfo, bridge: LinkInfo, up: bool = False) -> None:
+    """Make `port` a port of `bridge` (and set it up in the same request when `up`)."""
     with netlink_op("connect %r to bridge %s" % (port.name, bridge.name)):
-        ipr.link("set", index=port.index, master=bridge.index)
+        if up:
+            ipr.link("set", index=port.index, master=bridge.index, state="up")
+        else:
+            ipr.link("set", index=port.index, master=bridge.index)
 
 
 def set_port_flags(ipr: Any, port: LinkInfo, hairpin: bool, isolated: bool) -> None:
@@ -386,13 +397,13 @@ def setup_port_vlans(ipr: Any, port: LinkInfo, vlan: int, trunk: Sequence[int], 
             ipr.vlan_filter("add", index=port.index, vlan_info={"vid": vid})
 
 
-def wait_oper_up(ipr: Any, name: str, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:
-    """Poll until `name` is operationally UP (the bridge port forwards); bounded by `delays`."""
+def wait_oper_up(ipr: Any, port: LinkInfo, delays: Sequence[float] = PORT_UP_DELAYS) -> LinkInfo:
+    """Poll until `port` is operationally UP (the bridge port forwards); bounded by `delays`."""
     link: Optional[LinkInfo] = None
     for delay in delays:
         if delay:
             time.sleep(delay)
-        link = require_link(ipr, name)
+        link = reread(ipr, port)
         if link.operstate == "UP":
             return link
     raise CNIError(ERR_INTERNAL, "bridge port in error state: %s" % (link.operstate if link else "missing"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import os
 from typing import Iterator, Optional
@@ -33,10 +32,23 @@ def _setns(fd: int) -> None:
         os.setns(fd, CLONE_NEWNET)  # type: ignore[attr-defined]
         return
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc = _load_libc()
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def _load_libc() -> ctypes.CDLL:
+    """libc as the interpreter already has it (dlopen(NULL)); ctypes.util's
+    search (shutil, tempfile, ...) only if that has no setns."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.setns  # noqa: B018 - the lookup is the check
+        return libc
+    except (OSError, AttributeError):
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
 
 
 class NetnsGone(CNIError):

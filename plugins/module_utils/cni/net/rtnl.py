@@ -8,11 +8,12 @@ pyroute2 0.9's IPRoute runs every call through asyncio: a new event loop
 and transport per call (about 70% of a bridge ADD's time in a warm agent),
 and its socket lives in a thread-local, so a handle made in one thread and
 used from another silently opens a second socket wherever *that* thread is.
-`Rtnl` keeps pyroute2 as the netlink library (its request filters encode
-the messages, its message classes and marshal decode the answers) and
-replaces only the transport: one plain NETLINK_ROUTE socket, opened in the
-network namespace the calling thread is in when `Rtnl()` runs, and bound to
-that namespace for its whole life, whichever thread uses it later.
+`Rtnl` keeps pyroute2 as the netlink library (its message classes encode
+the requests and decode the answers, its request filters build what the
+fast path does not) and replaces only the transport: one plain
+NETLINK_ROUTE socket, opened in the network namespace the calling thread
+is in when `Rtnl()` runs, and bound to that namespace for its whole life,
+whichever thread uses it later.
 
 It offers the subset of IPRoute's API that net/ uses, with IPRoute's
 arguments and return values (lists of pyroute2 messages), so the functions
@@ -98,10 +99,15 @@ _LINK_FAST_KEYS = frozenset(["index", "state", "flags", "change"] + [key for key
 _ADDR_FAST_KEYS = frozenset(("index", "address", "prefixlen", "broadcast"))
 _BRPORT_FAST = (("mode", "IFLA_BRPORT_MODE"), ("isolated", "IFLA_BRPORT_ISOLATED"))
 _BRPORT_FAST_KEYS = frozenset(["index"] + [key for key, _nla in _BRPORT_FAST])
+# a bridge as net/link.py's ensure_bridge creates it
+_BRIDGE_FAST_KEYS = frozenset(("ifname", "kind", "mtu", "br_vlan_filtering"))
+# a unicast route as net/route.py adds it (no metrics, a main-range table)
+_ROUTE_FAST_KEYS = frozenset(("family", "dst", "dst_len", "table", "proto", "type", "scope", "gateway", "oif", "priority"))
+_ANY_DST = ("0.0.0.0", "::")
 
 
 def _link_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = _pyroute2().ifinfmsg()
+    msg = _pyroute2().link_request()
     flags, change = kwarg.get("flags", 0), kwarg.get("change", 0)
     state = kwarg.get("state")
     if state is not None:
@@ -114,7 +120,7 @@ def _link_msg(kwarg: Dict[str, Any]) -> Any:
 
 
 def _addr_msg(kwarg: Dict[str, Any]) -> Any:
-    msg = _pyroute2().ifaddrmsg()
+    msg = _pyroute2().addr_request()
     address = kwarg["address"]
     v6 = ":" in address
     msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
@@ -128,6 +134,15 @@ def _addr_msg(kwarg: Dict[str, Any]) -> Any:
     return msg
 
 
+def _bridge_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"ifname": kwarg["ifname"], "mtu": kwarg.get("mtu") or None})
+    info: List[Any] = [["IFLA_INFO_KIND", "bridge"]]
+    if kwarg.get("br_vlan_filtering") is not None:
+        info.append(["IFLA_INFO_DATA", {"attrs": [["IFLA_BR_VLAN_FILTERING", kwarg["br_vlan_filtering"]]]}])
+    msg["attrs"].append(["IFLA_LINKINFO", {"attrs": info}])
+    return msg
+
+
 def _brport_msg(kwarg: Dict[str, Any]) -> Any:
     msg = _link_msg({"index": kwarg.get("index", 0)})
     data = [(nla, kwarg[key]) for key, nla in _BRPORT_FAST if kwarg.get(key) is not None]
@@ -135,7 +150,71 @@ def _brport_msg(kwarg: Dict[str, Any]) -> Any:
     return msg
 
 
+def _route_fast(kwarg: Dict[str, Any]) -> bool:
+    """Is this a route the fast path builds exactly as the filters would?"""
+    if not _ROUTE_FAST_KEYS.issuperset(kwarg) or not isinstance(kwarg.get("proto"), int) or not isinstance(kwarg.get("type"), int):
+        return False
+    table = kwarg.get("table", 254)
+    return isinstance(table, int) and 0 < table < 256 and kwarg.get("priority", 1) != 0 and (kwarg.get("dst_len") or kwarg.get("dst", "::") in _ANY_DST)
+
+
+def _route_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().route_request()
+    table = kwarg.get("table", 254)
+    msg["family"], msg["dst_len"], msg["src_len"], msg["tos"] = kwarg["family"], kwarg.get("dst_len", 0), 0, 0
+    msg["table"], msg["proto"], msg["scope"], msg["type"], msg["flags"] = table, kwarg["proto"], kwarg.get("scope", 0), kwarg["type"], 0
+    attrs: List[Any] = [["RTA_DST", kwarg["dst"]]] if kwarg.get("dst_len") else []
+    attrs.append(["RTA_TABLE", table])
+    for key, nla in (("gateway", "RTA_GATEWAY"), ("oif", "RTA_OIF"), ("priority", "RTA_PRIORITY")):
+        if kwarg.get(key):
+            attrs.append([nla, kwarg[key]])
+    msg["attrs"] = attrs
+    return msg
+
+
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # older kernels ignore bits they do not know
+
+
+def _read_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _link_msg({"index": kwarg.get("index", 0), "ifname": kwarg.get("ifname") or None})
+    msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
+    return msg
+
+
+def _addr_dump_msg(kwarg: Dict[str, Any]) -> Any:
+    msg = _pyroute2().addr_request()
+    msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = kwarg["family"], 0, 0, 0, 0
+    msg["attrs"] = []
+    return msg
+
+
+# The fast path's requests as pyroute2 encoded them, by what they ask. A node
+# asks the same things again and again (its bridge read and its MAC pinned,
+# a pod's `eth0` read, its default route): each is encoded once, then sent
+# as those bytes with the call's own sequence number and port id.
+_ENCODED: Dict[Tuple[Any, ...], bytes] = {}
+_ENCODED_MAX = 512
+NLMSG_SEQ_OFFSET = 8  # nlmsghdr: length, type, flags, then sequence number and port id
+
+
+def _encoded(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_type: int, flags: int) -> bytes:
+    """The request `build(kwarg)` encoded (sequence number and port id 0), from _ENCODED when asked before."""
+    try:
+        key: Optional[Tuple[Any, ...]] = (build, msg_type, flags, tuple(sorted(kwarg.items())))
+        data = _ENCODED.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value: encode, do not keep
+        key, data = None, None
+    if data is None:
+        msg = build(kwarg)
+        header = msg["header"]
+        header["type"], header["flags"], header["sequence_number"], header["pid"] = msg_type, flags, 0, 0
+        msg.encode()
+        data = bytes(msg.data)
+        if key is not None:
+            if len(_ENCODED) >= _ENCODED_MAX:
+                _ENCODED.clear()
+            _ENCODED[key] = data
+    return data
 
 
 # The attributes LinkInfo reads (net/link.py), with pyroute2's decoders.
@@ -149,50 +228,117 @@ _BRIEF_NLAS = (
     (18, "IFLA_LINKINFO", "ifinfo"),
 )
 _BRIEF_TYPES = frozenset(nla_type for nla_type, _name, _fmt in _BRIEF_NLAS)
+IFLA_LINKINFO, IFLA_INFO_KIND = 18, 1
 IFINFOMSG_LEN = 16
 
 
-def _brief(data: bytes) -> bytes:
-    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes (the netlink
-    and ifinfomsg headers as they are, the length fixed)."""
-    length = struct.unpack_from("I", data, 0)[0]
-    start = 16 + IFINFOMSG_LEN
-    kept = [data[:start]]
+def _kept_attrs(data: bytes, start: int, end: int, types: "frozenset[int]") -> List[bytes]:
+    """The attributes in data[start:end] whose type is in `types`, each with its padding."""
+    kept = []
     offset = start
-    while offset + 4 <= length:
+    while offset + 4 <= end:
         nla_len, nla_type = struct.unpack_from("HH", data, offset)
         if nla_len < 4:
             break
         step = (nla_len + 3) & ~3
-        if nla_type & 0x3FFF in _BRIEF_TYPES:
-            kept.append(data[offset: offset + step])
+        if nla_type & 0x3FFF in types:
+            if nla_type & 0x3FFF == IFLA_LINKINFO:
+                # only the kind: a bridge's IFLA_INFO_DATA or a port's
+                # IFLA_INFO_SLAVE_DATA is some forty attributes to decode
+                kind = b"".join(_kept_attrs(data, offset + 4, offset + nla_len, _KIND_ONLY))
+                kept.append(struct.pack("HH", 4 + len(kind), nla_type) + kind)
+            else:
+                kept.append(data[offset: offset + step])
         offset += step
-    out = b"".join(kept)
+    return kept
+
+
+_KIND_ONLY = frozenset((IFLA_INFO_KIND,))
+
+
+def _brief(data: bytes) -> bytes:
+    """An RTM_NEWLINK message with only the _BRIEF_NLAS attributes, and of
+    IFLA_LINKINFO only the kind (the netlink and ifinfomsg headers as they
+    are, the lengths fixed)."""
+    length = struct.unpack_from("I", data, 0)[0]
+    start = 16 + IFINFOMSG_LEN
+    out = b"".join([data[:start]] + _kept_attrs(data, start, min(length, len(data)), _BRIEF_TYPES))
     return struct.pack("I", len(out)) + out[4:]
 
 
 _PR: Optional[SimpleNamespace] = None
+_FILTERS: Optional[Dict[str, Callable[[str], List[Any]]]] = None
 
 
 def _pyroute2() -> SimpleNamespace:
-    """pyroute2's message classes, marshals and request filters, imported once."""
+    """pyroute2's message classes and a marshal decoding them, imported once.
+
+    The marshal is pyroute2's base `Marshal` with the message types net/
+    meets (links, addresses, routes, errors): not `MarshalRtnl`, whose module
+    imports pyroute2's socket layer (`nlsocket`: asyncio, ssl,
+    multiprocessing) and every other rtnetlink message class (tc, neighbours,
+    rules, ...), more than an exec'd plugin's whole work costs.
+    """
     global _PR
     if _PR is not None:
         return _PR
     from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.marshal import Marshal
+    from pyroute2.netlink.rtnl import RTM_VALUES
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
-    from pyroute2.requests import address, bridge, link, main, route
+
+    class RtnlMarshal(Marshal):
+        """MarshalRtnl's decoding for the messages net/ asks for."""
+
+        msg_map = {
+            **dict.fromkeys((RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK), ifinfmsg),
+            **dict.fromkeys((RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR), ifaddrmsg),
+            **dict.fromkeys((RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE), rtmsg),
+        }
+
+        def fix_message(self, msg: Any) -> None:
+            event = RTM_VALUES.get(msg["header"]["type"])  # as MarshalRtnl does
+            if event is not None:
+                msg["event"] = event
+
+    class DirectFields:
+        """A request message whose fixed header fields are read straight from
+        the message. pyroute2's ft_encode reads each one with `msg.get(name)`,
+        which first searches the attributes for one of that name (none of our
+        requests carries one): a third of the cost of encoding a request."""
+
+        def ft_encode(self, offset: int) -> Tuple[int, int]:
+            zstring = getattr(self, "zstring", 0)
+            for name, fmt in self.fields:  # type: ignore[attr-defined]
+                value = dict.get(self, name)  # type: ignore[call-overload]
+                if value is None:
+                    value = self.defaults.get(name, 0)  # type: ignore[attr-defined]
+                offset = self.encode_field(fmt, self.data, offset, value, zstring)  # type: ignore[attr-defined]
+            diff = 0
+            if self.align > 0:  # type: ignore[attr-defined]
+                diff = ((offset + self.align - 1) & ~(self.align - 1)) - offset  # type: ignore[attr-defined]
+                offset += diff
+                self.data.extend([0] * diff)  # type: ignore[attr-defined]
+            return offset, diff
+
+    class LinkRequest(DirectFields, ifinfmsg):
+        pass
+
+    class AddrRequest(DirectFields, ifaddrmsg):
+        pass
+
+    class RouteRequest(DirectFields, rtmsg):
+        pass
 
     class BriefLink(ifinfmsg):
         """A link message decoding only what net/link.py's LinkInfo reads."""
 
         nla_map = _BRIEF_NLAS
 
-    class BriefMarshal(MarshalRtnl):
-        msg_map = {**MarshalRtnl.msg_map, RTM_NEWLINK: BriefLink}
+    class BriefMarshal(RtnlMarshal):
+        msg_map = {**RtnlMarshal.msg_map, RTM_NEWLINK: BriefLink}
 
         def parse(self, data: bytes, *args: Any, **kwarg: Any) -> Any:
             if len(data) >= 16 + IFINFOMSG_LEN and struct.unpack_from("H", data, 4)[0] == RTM_NEWLINK:
@@ -204,25 +350,38 @@ def _pyroute2() -> SimpleNamespace:
         ifinfmsg=ifinfmsg,
         ifaddrmsg=ifaddrmsg,
         rtmsg=rtmsg,
-        MarshalRtnl=MarshalRtnl,
+        link_request=LinkRequest,
+        addr_request=AddrRequest,
+        route_request=RouteRequest,
+        Marshal=RtnlMarshal,
         brief_marshal=BriefMarshal(),
-        RequestProcessor=main.RequestProcessor,
-        filters={
+    )
+    return _PR
+
+
+def _filters() -> Dict[str, Callable[[str], List[Any]]]:
+    """pyroute2's request filters per kind of request, imported on first use
+    (the hot requests are built without them)."""
+    global _FILTERS
+    if _FILTERS is None:
+        from pyroute2.requests import address, bridge, link, route
+
+        _FILTERS = {
             "link": lambda command: [link.LinkFieldFilter(), link.LinkIPRouteFilter(command)],
             "addr": lambda command: [address.AddressFieldFilter(), address.AddressIPRouteFilter(command)],
             "route": lambda command: [route.RouteFieldFilter(add_defaults=(command not in ("dump", "show"))), route.RouteIPRouteFilter(command)],
             "brport": lambda command: [bridge.BridgePortFieldFilter(command)],
             "vlan_filter": lambda command: [bridge.BridgeFieldFilter(), bridge.BridgeIPRouteFilter(command)],
-        },
-    )
-    return _PR
+        }
+    return _FILTERS
 
 
 def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
     """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
-    pr = _pyroute2()
-    processor = pr.RequestProcessor(context=query, prime=query, parameters=parameters)
-    for rf in pr.filters[mode](command):
+    from pyroute2.requests.main import RequestProcessor
+
+    processor = RequestProcessor(context=query, prime=query, parameters=parameters)
+    for rf in _filters()[mode](command):
         processor.add_filter(rf)
     processor.finalize()
     return processor
@@ -275,7 +434,7 @@ class Rtnl:
             sock.close()
             raise
         self.sock: Optional[socket.socket] = sock
-        self.marshal = _pyroute2().MarshalRtnl()
+        self.marshal = _pyroute2().Marshal()
         self.seq = 0
         self.status = {"strict_check": False}
 
@@ -293,18 +452,23 @@ class Rtnl:
     # -- the transport ------------------------------------------------------
 
     def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None) -> List[Any]:
-        """Send one encoded-on-the-fly message; every answer to it, filtered; NetlinkError on a NACK."""
+        """Send one message (a pyroute2 message, or bytes from _encoded); every answer to it, filtered; NetlinkError on a NACK."""
         if self.sock is None:
             raise OSError(errno.EBADF, "rtnetlink socket closed")
         self.seq = self.seq % 0x7FFFFFFF + 1
         seq = self.seq
-        header = msg["header"]
-        header["type"] = msg_type
-        header["flags"] = flags
-        header["sequence_number"] = seq
-        header["pid"] = self.pid
-        msg.encode()
-        self.sock.send(msg.data)
+        if isinstance(msg, bytes):  # encoded by _encoded: only the sequence number and port id are ours
+            data = bytearray(msg)
+            struct.pack_into("II", data, NLMSG_SEQ_OFFSET, seq, self.pid)
+        else:
+            header = msg["header"]
+            header["type"] = msg_type
+            header["flags"] = flags
+            header["sequence_number"] = seq
+            header["pid"] = self.pid
+            msg.encode()
+            data = msg.data
+        self.sock.send(data)
         out: List[Any] = []
         while True:
             data = self.sock.recv(RECV_SIZE)
@@ -341,6 +505,12 @@ class Rtnl:
                     yield from marshal.parse(data[offset: offset + length])
             offset += (length + 3) & ~3
 
+    def _fast(self, build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], command: str, commands: Dict[str, Tuple[int, str]],
+              dump_filter: Any = None, marshal: Any = None) -> List[Any]:
+        msg_type, mode = commands[command]
+        flags = _FLAGS[mode]
+        return self.request(_encoded(build, kwarg, msg_type, flags), msg_type, flags, dump_filter, marshal)
+
     def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Any, dump_filter: Any = None) -> List[Any]:
         if command not in commands:
             raise TypeError("command %r not supported" % command)
@@ -360,7 +530,9 @@ class Rtnl:
 
     def link(self, command: str, **kwarg: Any) -> List[Any]:
         if command in _LINK_FAST_COMMANDS and _LINK_FAST_KEYS.issuperset(kwarg):
-            return self._run(_link_msg(kwarg), command, _LINK_COMMANDS, None)
+            return self._fast(_link_msg, kwarg, command, _LINK_COMMANDS)
+        if command == "add" and kwarg.get("kind") == "bridge" and _BRIDGE_FAST_KEYS.issuperset(kwarg) and kwarg.get("ifname"):
+            return self._fast(_bridge_msg, kwarg, command, _LINK_COMMANDS)
         commands = kwarg.pop("command_map", _LINK_COMMANDS)
         if isinstance(kwarg.get("match"), str):
             kwarg["match"] = {"ifname": kwarg["match"]}
@@ -370,11 +542,13 @@ class Rtnl:
 
     def addr(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "add" and _ADDR_FAST_KEYS.issuperset(kwarg) and "address" in kwarg:
-            return self._run(_addr_msg(kwarg), command, _ADDR_COMMANDS, None)
+            return self._fast(_addr_msg, kwarg, command, _ADDR_COMMANDS)
         dump_filter, kwarg = _dump_filter("addr", command, kwarg)
         return self._run(_pyroute2().ifaddrmsg(), command, _ADDR_COMMANDS, _processor("addr", command, kwarg), dump_filter)
 
     def route(self, command: str, **kwarg: Any) -> List[Any]:
+        if command == "add" and _route_fast(kwarg):
+            return self._fast(_route_msg, kwarg, command, _ROUTE_COMMANDS)
         if command in ("add", "set", "replace", "change", "append"):
             kwarg["proto"] = kwarg.get("proto", "static") or "static"
             kwarg["type"] = kwarg.get("type", "unicast") or "unicast"
@@ -384,7 +558,7 @@ class Rtnl:
 
     def brport(self, command: str, **kwarg: Any) -> List[Any]:
         if command == "set" and _BRPORT_FAST_KEYS.issuperset(kwarg):
-            return self._run(_brport_msg(kwarg), "set", _LINK_COMMANDS, None)
+            return self._fast(_brport_msg, kwarg, "set", _LINK_COMMANDS)
         if command == "set":
             query = {"index": kwarg.pop("index", 0), "kind": "bridge_slave"}
             query.update(kwarg)
@@ -424,9 +598,7 @@ class Rtnl:
         statistics out, and pyroute2 decodes only the attributes LinkInfo
         reads (a link message carries some forty; the rest are dropped from
         the buffer before decoding)."""
-        msg = _link_msg({"index": index, "ifname": ifname or None})
-        msg["attrs"].append(["IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS])
-        return self.request(msg, RTM_GETLINK, _FLAGS["get"], marshal=_pyroute2().brief_marshal)
+        return self._fast(_read_msg, {"index": index, "ifname": ifname}, "get", _LINK_COMMANDS, marshal=_pyroute2().brief_marshal)
 
     def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
         if not indexes or indexes[0] in (0, "all"):
@@ -437,6 +609,11 @@ class Rtnl:
         return out
 
     def get_addr(self, family: int = socket.AF_UNSPEC, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
+        if match is None and set(kwarg) <= {"index"}:
+            # the one dump net/ makes (a link's addresses): no request filters
+            index = kwarg.get("index")
+            match_index = (lambda answer: answer["index"] == index) if index else None
+            return self._fast(_addr_dump_msg, {"family": family}, "dump", _ADDR_COMMANDS, match_index)
         return self.addr("dump", family=family, match=match or kwarg)
 
     def get_routes(self, family: int = 255, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:

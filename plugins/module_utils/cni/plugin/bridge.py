@@ -30,7 +30,6 @@ from .. import invoke
 from ..config.bridge import BridgeConf, parse_bridge_conf
 from ..config.netconf import valid_attachments
 from ..net import addr as netaddr_ops
-from ..net import ipmasq, spoofcheck
 from ..net import link as links
 from ..net import route as routes
 from ..net.netns import NetnsGone, current_netns_fd, entered, netns_exists
@@ -78,6 +77,8 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
 
     pinned: Optional[links.LinkInfo] = None  # the bridge as read after our port joined
     if conf.mac_spoof_check:
+        from ..net import spoofcheck  # nftables/iptables helpers: imported only when a config asks for them
+
         spoofcheck.setup_spoofcheck(host_veth.name, container.mac, args.container_id, args.ifname)
         undo.push(lambda: spoofcheck.teardown_spoofcheck(args.container_id, args.ifname))
 
@@ -94,6 +95,8 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
             if gateway_iface is not None:
                 result.interfaces.append(gateway_iface)
         if conf.ip_masq:
+            from ..net import ipmasq
+
             undo.push(lambda: ipmasq.teardown_ipmasq(conf.name, args.ifname, args.container_id))
             ipmasq.setup_ipmasq(conf.ip_masq_backend, [ip.address for ip in result.ips], conf.name, args.ifname, args.container_id)
     elif not conf.disable_container_interface:
@@ -102,11 +105,11 @@ def _add(args: CmdArgs, conf: BridgeConf, host, ctr, undo: "Rollback") -> Result
     # Both MACs can change once the port is in the bridge (plugins#805/#809): read them now
     # (the bridge's was read after the join when its MAC was pinned).
     if not conf.disable_container_interface:
-        host_veth = links.wait_oper_up(host, host_veth.name)
+        host_veth = links.wait_oper_up(host, host_veth)
     else:
-        host_veth = links.require_link(host, host_veth.name)
+        host_veth = links.reread(host, host_veth)
     result.interfaces[1].mac = host_veth.mac
-    result.interfaces[0].mac = (pinned or links.require_link(host, bridge.name)).mac
+    result.interfaces[0].mac = (pinned or links.reread(host, bridge)).mac
 
     if not conf.dns.is_empty():
         result.dns = conf.dns
@@ -124,14 +127,14 @@ def setup_veth(args: CmdArgs, conf: BridgeConf, host, ctr, bridge: links.LinkInf
     undo.push(lambda: links.delete_link(host, host_name))
     # The container end's IFLA_LINK is the host end's ifindex: no read of the host end yet.
     host_veth = links.known_link(container.link, host_name, "veth") if container.link else links.require_link(host, host_name)
-    links.set_link_up(host, host_veth)
     try_write_sysctl("net/ipv6/conf/%s/accept_ra" % host_name, "0")
-    attach_port(conf, host, bridge, host_veth, conf.vlan)
+    attach_port(conf, host, bridge, host_veth, conf.vlan)  # and up, in the same request
     return host_veth, container  # read again once it forwards (its MAC may change)
 
 
 def attach_port(conf: BridgeConf, host, bridge: links.LinkInfo, port: links.LinkInfo, vlan: int, trunk: Optional[List[int]] = None) -> None:
-    links.set_master(host, port, bridge)
+    """`port` up as a port of `bridge` (one request), its flags and VLANs set."""
+    links.set_master(host, port, bridge, up=True)
     links.set_port_flags(host, port, conf.hairpin_mode, conf.port_isolation)
     links.setup_port_vlans(host, port, vlan, conf.vlan_trunk if trunk is None else trunk, conf.preserve_default_vlan)
 
@@ -236,18 +239,18 @@ def setup_gateways(
             except CNIError as e:
                 raise CNIError(e.code, "failed to set bridge addr: %s" % e.msg, e.details)
         enable_ip_forward(family)
-    pinned = pin_bridge_mac(host, bridge.name) if target is bridge else None
+    pinned = pin_bridge_mac(host, bridge) if target is bridge else None
     return vlan_iface, pinned
 
 
-def pin_bridge_mac(host, name: str) -> links.LinkInfo:
+def pin_bridge_mac(host, bridge: links.LinkInfo) -> links.LinkInfo:
     """Set the bridge's MAC to itself so it stops following its ports.
 
     Read *now*, after our port joined: a bridge that never had its MAC
     pinned drops to 00:00:00:00:00:00 when its last port leaves, and
     re-applying a MAC read before the join fails with EINVAL (reference bug).
     """
-    bridge = links.require_link(host, name)
+    bridge = links.reread(host, bridge)
     if bridge.mac and bridge.mac != ZERO_MAC:
         links.set_link_mac(host, bridge, bridge.mac)
     return bridge
@@ -266,7 +269,6 @@ def ensure_vlan_gateway(conf: BridgeConf, host, bridge: links.LinkInfo, undo: "R
         os.close(host_fd)
     undo.push(lambda: links.delete_link(host, name))
     port = links.require_link(host, port_name)
-    links.set_link_up(host, port)
     attach_port(conf, host, bridge, port, conf.vlan, trunk=[])
     links.set_link_up(host, gateway)
     return links.require_link(host, name)
@@ -296,11 +298,15 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
         except CNIError as e:
             errors.insert(0, e)
     if conf.mac_spoof_check:
+        from ..net import spoofcheck
+
         try:
             spoofcheck.teardown_spoofcheck(args.container_id, args.ifname)
         except CNIError:
             pass  # the reference only logs this: a stale drop rule matches no port
     if conf.is_layer3 and conf.ip_masq:
+        from ..net import ipmasq
+
         # By comment hash and chain name: needs neither the netns nor addresses.
         try:
             ipmasq.teardown_ipmasq(conf.name, args.ifname, args.container_id)
@@ -333,6 +339,8 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
         container = check_container_iface(ctr, container_entry)
         check_host_veth(conf, host, prev, bridge, container, container_entry)
         check_addresses_and_routes(ctr, container, prev)
+    from ..net import ipmasq, spoofcheck
+
     if conf.is_layer3 and conf.ip_masq and not ipmasq.ipmasq_present(conf.ip_masq_backend, conf.name, args.ifname, args.container_id):
         raise CNIError(ERR_INTERNAL, "ipMasq rules for %s/%s are missing" % (args.container_id, args.ifname))
     if conf.mac_spoof_check and not spoofcheck.spoofcheck_present(args.container_id, args.ifname):
@@ -427,6 +435,8 @@ def cmd_gc(args: CmdArgs) -> Optional[Result]:
             errors.append(str(e))
         # Not told what is valid (no key): free nothing, as host-local does.
         if valid is not None:
+            from ..net import ipmasq
+
             try:
                 # whatever ipMasq says now: rules from when it was on are stale too
                 ipmasq.gc_ipmasq(conf.name, sorted(valid))

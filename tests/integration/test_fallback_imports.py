@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The shims' in-process fallback imports only what a call needs.
+
+A bridge + host-local ADD and DEL run exactly as a shim runs them when no
+agent answers (the python command of the installed shim's `run_here`,
+in a test "host" namespace without an agent), and report which modules the
+interpreter had loaded when it exited. The heavy parts a plugin call does
+not use must stay out: pyroute2's socket layer (asyncio, ssl), its request
+filters and its other message families, subprocess (IPAM runs in-process),
+ctypes.util, the ipMasq helpers of a config without ipMasq, and inspect
+(dataclasses imports it for one rare call). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any, Dict, List, Tuple
+
+from cnitest import NetNS
+
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent.shim import read_header
+
+# atexit is a built-in module: registering costs no import
+REPORT = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: %s %s\\n' % (type(sys.modules.get('inspect')).__name__,"
+    " ' '.join(sorted(sys.modules)))))\n"
+)
+
+NOT_IMPORTED = (
+    "asyncio",
+    "ssl",
+    "subprocess",
+    "multiprocessing.connection",
+    "ctypes.util",
+    "hashlib",
+    "dis",
+    "ast",
+    "pyroute2.iproute",
+    "pyroute2.netlink.nlsocket",
+    "pyroute2.netlink.rtnl.marshal",
+    "pyroute2.netlink.rtnl.tcmsg",
+    "pyroute2.requests",
+    "pyroute2.ndb",
+    "netaddr.eui",
+    "nodenet_cni.net.ipmasq",
+    "nodenet_cni.net.nftcmd",
+)
+
+
+def fallback_code(shim_path: str) -> Tuple[str, str]:
+    """(interpreter, python code) of the shim's in-process fallback, as installed."""
+    with open(shim_path) as f:
+        text = f.read()
+    line = next(line for line in text.splitlines() if line.strip().startswith("exec ") and " -I -S -c '" in line)
+    code = line.split(" -c '", 1)[1].rsplit("'", 1)[0]
+    header = read_header(shim_path)
+    assert header is not None and line.strip().startswith("exec %s -I -S -c" % header["interpreter"])
+    return header["interpreter"], code
+
+
+def run_fallback(host: NetNS, bin_dir: str, command: str, conf: Dict[str, Any], ctr: NetNS) -> Tuple[int, str, List[str], str]:
+    interpreter, code = fallback_code(os.path.join(bin_dir, "nodenet-bridge"))
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": "fbimports",
+        "CNI_NETNS": ctr.path,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": bin_dir,
+    }
+    argv = ["ip", "netns", "exec", host.name, interpreter, "-I", "-S", "-c", REPORT + code]
+    proc = subprocess.run(argv, input=json.dumps(conf).encode(), env=env, capture_output=True, timeout=120, check=False)
+    err = proc.stderr.decode()
+    report = [line for line in err.splitlines() if line.startswith("nodenet-modules: ")]
+    assert len(report) == 1, err
+    inspect_type, *modules = report[0].split()[1:]
+    return proc.returncode, proc.stdout.decode(), modules, inspect_type
+
+
+def heavy(modules: List[str]) -> List[str]:
+    return sorted(m for m in modules if any(m == name or m.startswith(name + ".") for name in NOT_IMPORTED))
+
+
+def test_a_fallback_bridge_add_and_del_import_no_heavy_module(netns_factory, cni_bin, data_dir):
+    host, ctr = netns_factory("fbimp"), netns_factory("fbimpc")
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "fbimports",
+        "type": "nodenet-bridge",
+        "bridge": "nnfbimp0",
+        "isGateway": True,
+        "isDefaultGateway": True,
+        "ipMasq": False,
+        "ipam": {"type": "nodenet-host-local", "dataDir": data_dir, "ranges": [[{"subnet": "10.251.3.0/24"}]]},
+    }
+    code, out, modules, inspect_type = run_fallback(host, cni_bin, "ADD", conf, ctr)
+    assert code == 0, out
+    result = json.loads(out)
+    assert [ip["address"] for ip in result["ips"]] == ["10.251.3.2/24"]
+    assert [r["dst"] for r in result["routes"]] == ["0.0.0.0/0"]
+    # the work really happened through pyroute2 and netaddr, in this process
+    assert {"pyroute2.netlink.rtnl.ifinfmsg", "netaddr.ip", "nodenet_cni.plugin.host_local"} <= set(modules)
+    assert heavy(modules) == [], heavy(modules)
+    assert inspect_type == "_LazyModule"  # dataclasses' `inspect`, never needed
+    assert "10.251.3.2/24" in ctr.run(["ip", "-4", "addr", "show", "eth0"]).stdout.decode()
+    assert "default via 10.251.3.1 dev eth0" in ctr.run(["ip", "-4", "route", "show"]).stdout.decode()
+
+    code, out, modules, _inspect = run_fallback(host, cni_bin, "DEL", conf, ctr)
+    assert code == 0, out
+    assert heavy(modules) == [], heavy(modules)
+    assert "eth0" not in ctr.run(["ip", "-o", "link", "show"]).stdout.decode()
