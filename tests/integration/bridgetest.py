@@ -211,6 +211,20 @@ def snapshot(host: NetNS, ctrs: List[NetNS], data_dir: str) -> Dict[str, Any]:
     }
 
 
+def link_names_eventually(ns: NetNS, expected: List[str], timeout: float = 10.0) -> List[str]:
+    """link_names(ns) once it equals `expected`, or as it is at the timeout.
+
+    A deleted pod namespace takes its veth pairs with it, but the kernel
+    does that in the namespace's asynchronous cleanup: the host end lingers
+    for a moment after `ip netns delete`, longer on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = link_names(ns)
+        if names == expected or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.05)
+
+
 def ping_eventually(ns: NetNS, address: str, timeout: float = 8.0) -> bool:
     """Ping until answered; bounded (IPv6 gateways answer only after DAD)."""
     deadline = time.monotonic() + timeout

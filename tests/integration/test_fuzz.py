@@ -160,7 +160,7 @@ def calls(draw, plugin):
 
 
 def _links(ns):
-    out = ns.run(["ip", "-j", "link", "show"]).stdout.decode() or "[]"
+    out = ns.run(["ip", "-d", "-j", "link", "show"]).stdout.decode() or "[]"  # -d: with the link kind
     return {(link["ifname"], (link.get("linkinfo") or {}).get("info_kind", "")) for link in json.loads(out)}
 
 
@@ -324,3 +324,13 @@ def test_the_invariant_checker_sees_an_injected_rule(netns_factory):
     ns.run(["nft", "add", "table", "ip", "injected"])
     problems = _ruleset_problems(ns)
     assert any("filter table" in p for p in problems) and any("injected" in p for p in problems), problems
+
+
+def test_a_failed_add_may_leave_only_the_bridge(fuzz_env):
+    """The invariant checker tells a bridge from any other new link (`ip -d`: without
+    details `ip -j link` names no link kind): an ADD on a fresh node that fails in
+    IPAM has made the bridge, as Go's does, and nothing else."""
+    cni_bin, host, pod, data_dir = fuzz_env
+    assert "fz0" not in {name for name, _kind in _links(host)}
+    _fuzz_one("nodenet-bridge", cni_bin, host, pod, data_dir, ([(("runtimeConfig", "ips"), [{"k": "x"}])], {}, None))
+    assert ("fz0", "bridge") in _links(host)

@@ -23,6 +23,7 @@ from bridgetest import (
     iptables_nat,
     leases,
     link_names,
+    link_names_eventually,
     plugin_speaks,
     shows_result,
 )
@@ -60,7 +61,7 @@ def life_cycle(bridge, version, host_ns, netns_factory, data_dir, reference):
     c2.delete()
     bridge.delete(conf, prev=r2, netns=gone, container_id="mix-two").ok()
     assert leases(data_dir) == []
-    assert link_names(host_ns) == ["cni0", "lo"] and link_names(c1) == ["lo"]
+    assert link_names_eventually(host_ns, ["cni0", "lo"]) == ["cni0", "lo"] and link_names(c1) == ["lo"]
 
 
 @pytest.mark.parametrize("version", ["0.3.1", GO_VERSIONS[-1]])
