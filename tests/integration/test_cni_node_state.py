@@ -176,3 +176,11 @@ def test_pod_subnets_bad_input_names_the_option(node, change, words):
     res = run_module(M, args, netns=node.name, bin_dir=node.runtime)
     assert res.get("failed") and words in res["msg"], res
     assert files(node) == []
+
+
+def test_pod_subnets_refuses_to_replace_a_directory(node):
+    where = node.tmp / "pod_subnet"
+    where.mkdir()
+    res = run_module(M, {"pod_subnets": {"path": str(where), "subnets": ["10.244.1.0/24"]}}, netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed") and res["failed_part"] == "pod_subnets" and "is a directory" in res["msg"], res
+    assert where.is_dir() and not res["changed"]

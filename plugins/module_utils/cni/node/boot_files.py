@@ -285,8 +285,13 @@ def compare(desired: Desired, observed: Observed, uid: int, gid: int) -> List[st
 
 
 def plan(spec: BootSpec, uid: int = 0, gid: int = 0) -> List[Change]:
+    return plan_paths(desired_paths(spec), uid, gid)
+
+
+def plan_paths(wanted: Sequence[Desired], uid: int = 0, gid: int = 0) -> List[Change]:
+    """The changes that make each path as desired (also used for the pod subnets file)."""
     changes = []
-    for desired in desired_paths(spec):
+    for desired in wanted:
         observed = observe(desired.path)
         if desired.kind == "dir" and observed.kind == "dir":
             continue  # an existing WantedBy directory is systemd's, whatever its mode

@@ -68,16 +68,15 @@ def reconcile(desired: boot_files.Desired, check_mode: bool, want_diff: bool) ->
     """Observe, compare and (unless check_mode) write or remove the file; the part's result."""
     uid, gid = os.geteuid(), os.getegid()
     try:
-        observed = boot_files.observe(desired.path)
-        if observed.kind == "dir":
-            raise PartFailed("%s is a directory; refusing to replace it" % desired.path)
-        reasons = boot_files.compare(desired, observed, uid, gid)
-        changes = [boot_files.Change(desired, observed, reasons)] if reasons else []
+        changes = boot_files.plan_paths([desired], uid, gid)
         if changes and not check_mode:
             boot_files.apply(changes, uid, gid)
+    except boot_files.BootFilesError as e:  # a directory where the file goes
+        raise PartFailed(e.msg) from e
     except OSError as e:
         raise PartFailed("cannot write %s: %s" % (desired.path, e)) from e
     subnets = desired.content.decode().split()
+    reasons = changes[0].reasons if changes else []
     result: Dict[str, Any] = dict(changed=bool(changes), path=desired.path, subnets=subnets, reasons=reasons)
     if want_diff:
         result["diff"] = boot_files.diffs(changes)
