@@ -12,6 +12,7 @@ module installs it from there after checking its digest.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import posixpath
 import shlex
@@ -96,17 +97,28 @@ class ActionModule(ActionBase):
         """Build the bundle (once per run) and put it in the remote tmp dir."""
         local = bundle["path"]
         if not os.path.isfile(local):
-            fd, staging = tempfile.mkstemp(prefix=".nodenet-cni-bundle-", suffix=".tar.gz", dir=os.path.dirname(local))
-            os.close(fd)
-            try:
-                installer.write_bundle(bundle["files"], staging)
-                os.replace(staging, local)  # atomic: a fork reading it sees all or nothing
-            except BaseException:
-                os.unlink(staging)
-                raise
+            # the forks of a first converge all get here at once: one builds, the others wait for it
+            with open(local + ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not os.path.isfile(local):
+                    self._build_bundle(bundle["files"], local)
         if self._connection._shell.tmpdir is None:
             self._make_tmp_path()
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "nodenet-cni-bundle.tar.gz")
         self._transfer_file(local, remote)
         self._fixup_perms2((self._connection._shell.tmpdir, remote))
         return {"src": remote, "digest": bundle["digest"]}
+
+    @staticmethod
+    def _build_bundle(files, local):
+        """The sources and their pycs for this interpreter (compiled here once, so that a node
+        with the same cache tag skips compileall), at gzip level 6: the pycs compress less
+        well than sources, and the bundle goes to every node."""
+        fd, staging = tempfile.mkstemp(prefix=".nodenet-cni-bundle-", suffix=".tar.gz", dir=os.path.dirname(local))
+        os.close(fd)
+        try:
+            installer.write_bundle(files, staging, pycs=installer.compile_sources(files), compresslevel=6)
+            os.replace(staging, local)  # atomic: a fork reading it sees all or nothing
+        except BaseException:
+            os.unlink(staging)
+            raise

@@ -216,6 +216,14 @@ bundle_needed:
   type: bool
   sample: true
   version_added: "0.2.0"
+bytecode:
+  description:
+    - How the runtime this run unpacked was byte-compiled. V(bundled) when the bundle's pycs, compiled on the
+      controller, suit O(interpreter) (same cache tag and magic number); V(compiled on the node) otherwise.
+  returned: when this run unpacked a runtime
+  type: str
+  sample: bundled
+  version_added: "0.2.0"
 lib_dir:
   description: The effective O(lib_dir).
   returned: always
@@ -321,13 +329,13 @@ def main() -> None:
                 module.fail_json(msg="removing the plugins from bin_dir %s failed: %s" % (bin_dir, e), **result)
     else:
         try:
-            installer.interpreter_version(p["interpreter"])
+            interpreter = installer.interpreter_info(p["interpreter"])
         except ValueError as e:
             module.fail_json(msg="interpreter: %s" % e, **result)
-        digest, files = p["digest"], None
+        digest, files, pycs = p["digest"], None, {}
         if p["src"]:
             try:
-                digest, files = installer.read_bundle(p["src"])
+                digest, files, pycs = installer.read_bundle(p["src"])
             except (OSError, ValueError) as e:
                 module.fail_json(msg="src: cannot read the plugin bundle: %s" % e, **result)
             if digest != p["digest"]:
@@ -351,7 +359,10 @@ def main() -> None:
             module.exit_json(bundle_needed=True, **result)
         if before != desired and not module.check_mode:
             try:
-                installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"], **agent_conf)
+                usable = installer.usable_pycs(pycs, interpreter)
+                compiled = installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"], pycs=usable, **agent_conf)
+                if compiled:
+                    result["bytecode"] = compiled
             except (OSError, RuntimeError) as e:
                 module.fail_json(msg="installing the plugins into bin_dir %s failed: %s" % (bin_dir, e), **result)
 

@@ -356,3 +356,27 @@ def test_a_node_without_the_runtime_gets_the_bundle_with_the_first_module_run(bi
         f.write("# altered\n")
     out, runs, puts = run_verbose()
     assert "CHANGED" in out and (runs, puts) == (2, 1), out[-3000:]
+
+
+def test_the_node_uses_the_controllers_bytecode_and_the_runtime_stays_sealed(bin_dir):
+    """The node python3 is the controller's Python version here: the pycs the controller
+    compiled into the bundle are installed as they are (no compileall on the node), the
+    runtime verifies against its MANIFEST, a plugin exec writes nothing into it, and a
+    re-run neither reinstalls nor reports a change."""
+    from ansible_collections.nodenet.cni.plugins.module_utils import installer
+
+    if installer.interpreter_info(NODE_PYTHON)["cache_tag"] != sys.implementation.cache_tag:
+        pytest.skip("the node python3 is not the controller's Python version")
+    first = ansible({"bin_dir": [str(bin_dir)]}).ok()
+    assert first.changed and first.result["bytecode"] == "bundled"
+    rdir = first.result["runtime_dir"]
+    assert installer.runtime_problems(rdir, installer.collect_sources()) == []
+    skel_pyc = os.path.join(rdir, installer.pyc_path("nodenet_cni/skel.py", sys.implementation.cache_tag))
+    with open(skel_pyc, "rb") as f:
+        assert int.from_bytes(f.read(8)[4:8], "little") == installer.PYC_UNCHECKED_HASH, "not the controller's hash-based pyc"
+    before = listing(bin_dir)
+    done = exec_launcher(str(bin_dir / "nodenet-loopback"), {"CNI_COMMAND": "VERSION"})
+    assert done.returncode == 0 and b"cniVersion" in done.stdout, done.stderr
+    assert listing(bin_dir) == before and installer.runtime_problems(rdir) == []
+    second = ansible({"bin_dir": [str(bin_dir)]}).ok()
+    assert not second.changed and "bytecode" not in second.result and second.result["digest"] == first.result["digest"]
