@@ -14,7 +14,12 @@ fails with Ansible's missing_required_lib message plus what to do.
 
 The check is eager (at module start), because the `cni` package imports
 these libraries lazily inside the functions that use them: a module would
-otherwise fail half-way with a bare ImportError.
+otherwise fail half-way with a bare ImportError. It only looks (the import
+system's PathFinder, as `import` would search sys.path), and then puts each
+library in sys.modules as a lazy package (the plugins' own
+agent/fallback.py): `from pyroute2 import IPRoute` imports pyroute2.iproute,
+not the whole library that pyroute2's `__init__` re-exports (NDB with
+sqlite, conntrack, ipset, ethtool, ...); netaddr likewise.
 
 Standard library only at import time: `missing_message` imports Ansible
 when it is called, so tests can load this file on a stock python3.
@@ -25,10 +30,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from importlib.machinery import PathFinder
 from dataclasses import dataclass, field
 from typing import Any, Iterable, List, Sequence, Tuple
 
 from . import installer
+from .cni.agent.fallback import lazy_package
 
 LIBRARIES: Tuple[str, ...] = ("pyroute2", "netaddr")
 # Debian/Ubuntu (and Fedora) package names of the same libraries
@@ -87,19 +94,15 @@ def runtime_dirs(bin_dirs: Iterable[str]) -> List[str]:
 
 
 def _importable(name: str) -> bool:
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
+    """`import name` would find it (a top-level package: looked up, not imported)."""
+    return name in sys.modules or PathFinder.find_spec(name, sys.path) is not None
 
 
 def load(bin_dirs: Sequence[str] = DEFAULT_BIN_DIRS, names: Sequence[str] = LIBRARIES) -> Libraries:
     """Make `names` importable: from the interpreter's path, else from a plugin runtime."""
     missing = [n for n in names if not _importable(n)]
-    if not missing:
-        return Libraries()
-    for rdir in runtime_dirs(bin_dirs):
+    libs = Libraries(missing=missing)
+    for rdir in runtime_dirs(bin_dirs) if missing else []:
         if not all(os.path.isfile(os.path.join(rdir, n, "__init__.py")) for n in missing):
             continue
         # appended: the node's own packages keep precedence for everything else
@@ -107,8 +110,12 @@ def load(bin_dirs: Sequence[str] = DEFAULT_BIN_DIRS, names: Sequence[str] = LIBR
             sys.path.append(rdir)
         importlib.invalidate_caches()
         if all(_importable(n) for n in missing):
-            return Libraries(runtime_dir=rdir)
-    return Libraries(missing=missing)
+            libs = Libraries(runtime_dir=rdir)
+            break
+    if not libs.missing:
+        for name in names:
+            lazy_package(name)  # (False, and nothing done, when it is imported already)
+    return libs
 
 
 def remedy(missing: Sequence[str], bin_dirs: Sequence[str]) -> str:

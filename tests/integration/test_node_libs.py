@@ -48,6 +48,33 @@ def test_the_runtime_a_launcher_names_is_found_and_imported(cni_bin, tmp_path):
     assert out["found"] == [out["source"]]
 
 
+def test_load_only_looks_and_the_libraries_come_in_as_used(cni_bin, netns_factory):
+    """load() finds both libraries without running their __init__ (pyroute2's imports NDB with sqlite,
+    conntrack, ipset, ...); what a module then imports from them is the real thing, and only that."""
+    code = (
+        "import json, sys; sys.path.insert(0, %r)\n"
+        "from ansible_collections.nodenet.cni.plugins.module_utils import node_libs\n"
+        "libs = node_libs.load(%r)\n"
+        "after_load = sorted(m for m in sys.modules if m.split('.')[0] in ('pyroute2', 'netaddr') and '.' in m)\n"
+        "from pyroute2 import IPRoute\n"
+        "from pyroute2 import netns\n"
+        "from netaddr import IPNetwork\n"
+        "from pyroute2.iproute.linux import IPRoute as Real\n"
+        "from netaddr.ip import IPNetwork as RealNet\n"
+        "with IPRoute() as ipr:\n"
+        "    lo = [l.get_attr('IFLA_IFNAME') for l in ipr.get_links()]\n"
+        "print(json.dumps(dict(ok=libs.ok, after_load=after_load, same=IPRoute is Real and IPNetwork is RealNet,\n"
+        "    net=str(IPNetwork('10.244.1.7/24').cidr), lo=lo, netns=hasattr(netns, 'listnetns'),\n"
+        "    whole=[m for m in ('pyroute2.ndb.main', 'pyroute2.conntrack', 'pyroute2.ipset', 'netaddr.eui') if m in sys.modules])))\n"
+    ) % (COLLECTIONS, [cni_bin])
+    proc = subprocess.run(["ip", "netns", "exec", netns_factory("libs").name, NODE_PYTHON, "-I", "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["ok"] and out["after_load"] == [], out
+    assert out["same"] and out["net"] == "10.244.1.0/24" and out["lo"] == ["lo"] and out["netns"]
+    assert out["whole"] == [], "the whole library was imported: %s" % out["whole"]
+
+
 def test_without_a_runtime_both_libraries_are_missing(tmp_path):
     out = load_on_stock_python([str(tmp_path), "/nonexistent/bin"])
     assert out["missing"] == ["pyroute2", "netaddr"] and out["source"] == "" and out["found"] == []
