@@ -184,3 +184,18 @@ def test_pod_subnets_refuses_to_replace_a_directory(node):
     res = run_module(M, {"pod_subnets": {"path": str(where), "subnets": ["10.244.1.0/24"]}}, netns=node.name, bin_dir=node.runtime)
     assert res.get("failed") and res["failed_part"] == "pod_subnets" and "is a directory" in res["msg"], res
     assert where.is_dir() and not res["changed"]
+    # as the role runs it, with the other parts: subnets that cannot be persisted are not used
+    res = run_module(M, dict(parts(node), pod_subnets={"path": str(where), "subnets": ["10.244.1.0/24"]}), netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed") and res["failed_part"] == "pod_subnets" and not res["changed"], res
+    assert bridge_addresses(node) is None and os.listdir(str(node.tmp / "net.d")) == [] and owned_routes(node) == []
+
+
+def test_the_subnets_are_persisted_before_a_later_part_fails(node):
+    """The role's one converge run: pod_subnets goes first, so a node whose bridge or routes failed
+    keeps the subnets its bridge may already carry (the next run finds them, and assigns them again)."""
+    node.run(["ip", "route", "add", "10.244.2.0/24", "via", "192.168.77.99"])  # a route the module does not own
+    path = node.tmp / "nodenet" / "pod_subnet"
+    res = run_module(M, dict(parts(node), pod_subnets={"path": str(path), "subnets": ["10.244.1.0/24"]}), netns=node.name, bin_dir=node.runtime)
+    assert res.get("failed") and res["failed_part"] == "routes", res
+    assert res["changed_parts"] == ["pod_subnets", "netconf", "bridge"]
+    assert path.read_text() == "10.244.1.0/24\n" and bridge_addresses(node) == ["10.244.1.1/24"]

@@ -10,6 +10,8 @@ name in the fixture finalizer, whatever the tests did.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 import secrets
@@ -59,11 +61,25 @@ def probe_namespaces(inventory: str) -> str:
     return proc.stdout
 
 
-def test_site_converges_then_a_second_run_changes_nothing(lab):
+def on_nodes(inventory: str, command: str, tree) -> Dict[str, str]:
+    """{node: stdout} of `command` run in every lab node (ansible's tree output, one JSON file per host)."""
+    proc = run([os.path.join(VENV_BIN, "ansible"), "-i", inventory, "k8s_nodes", "-m", "ansible.builtin.command", "-a", command, "-t", str(tree)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {name: json.loads((tree / name).read_text())["stdout"] for name in os.listdir(str(tree))}
+
+
+def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
     first = ok(playbook("site.yml", lab, "-e", CLUSTER))
     nodes = [h for h in first if h.startswith(LAB_NAME)]
     assert len(nodes) == 2 and all(first[h]["changed"] > 0 for h in nodes), first
     assert "nnprobe" not in probe_namespaces(lab), "a probe pod was left behind"
+    # each node's subnets are persisted (the converge run's first part), and they are the ones its bridge serves
+    persisted = on_nodes(lab, "cat /etc/nodenet/pod_subnet", tmp_path / "persisted")
+    bridge = on_nodes(lab, "ip -j addr show dev cni0", tmp_path / "bridge")
+    for name in nodes:
+        served = sorted(str(ipaddress.ip_interface("%s/%d" % (a["local"], a["prefixlen"])).network)
+                        for a in json.loads(bridge[name])[0]["addr_info"] if a["scope"] == "global")
+        assert sorted(persisted[name].split()) == served and len(served) == 2, (name, persisted[name], served)
     second = ok(playbook("site.yml", lab, "-e", CLUSTER))
     assert all(second[h]["changed"] == 0 and second[h]["failed"] == 0 for h in nodes), second
     # asked for, probes run on unchanged nodes too, and are still quiet
