@@ -89,8 +89,9 @@ def peer_routes(pod_subnets: Mapping[str, Mapping[str, Any]], node: str, address
 def subnet_requests(hosts: Sequence[str], hostvars: Any, delegated: Sequence[Mapping[str, Any]] = ()) -> Dict[str, Dict[str, Any]]:
     """Input of pod_subnets: each host's explicit cni_node_pod_subnet and the
     subnets persisted on it. A host read its own file into cni_node_subnet_read
-    (a registered slurp; failed = no file); hosts outside the play were read
-    by a delegated slurp loop whose item is the host (`delegated`)."""
+    (a registered `raw: cat` (rc 0 = read, else no file) or slurp (failed = no
+    file)); hosts outside the play were read by a delegated loop whose item is
+    the host (`delegated`)."""
     read = {}
     for res in delegated or []:
         read[res.get("item")] = res
@@ -99,8 +100,12 @@ def subnet_requests(hosts: Sequence[str], hostvars: Any, delegated: Sequence[Map
         hv = _host(hostvars, name)
         res = hv.get("cni_node_subnet_read") or read.get(name) or {}
         content = ""
-        if res.get("content") and not res.get("failed"):
+        if res.get("failed") or res.get("skipped"):
+            pass
+        elif res.get("content"):
             content = base64.b64decode(res["content"]).decode("utf-8", "replace")
+        elif res.get("rc") == 0:
+            content = str(res.get("stdout") or "")
         out[name] = {"explicit": hv.get("cni_node_pod_subnet") or "", "persisted": content}
     return out
 

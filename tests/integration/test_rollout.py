@@ -114,3 +114,20 @@ def test_a_missing_or_empty_node_group_fails_the_play(lab, tmp_path):
     empty.write_text("all:\n  children:\n    k8s_nodes: {}\n")
     proc = playbook("site.yml", str(empty))
     assert proc.returncode != 0 and "The node group 'k8s_nodes' is empty" in proc.stdout, proc.stdout
+
+
+def test_the_role_refuses_nodes_outside_the_group_once_for_all(lab, tmp_path):
+    """The role's subnets entry point on hosts that are not all in cni_node_group: one check for the
+    play (run_once), which names the outsiders and stops every host before anything is read."""
+    listed = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, "k8s_nodes", "--list-hosts"]).stdout.split()
+    names = sorted(n for n in listed if n.startswith(LAB_NAME))
+    assert len(names) == 2, listed
+    only_first = tmp_path / "only_first.yml"
+    only_first.write_text("all:\n  children:\n    only_first:\n      hosts:\n        %s: {}\n" % names[0])
+    play = tmp_path / "subnets.yml"
+    play.write_text("- hosts: k8s_nodes\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.import_role:\n        name: nodenet.cni.cni_node\n        tasks_from: subnets.yml\n")
+    proc = run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab, "-i", str(only_first), str(play), "-e", "cni_node_group=only_first"])
+    assert proc.returncode != 0 and "but %s not in it" % names[1] in proc.stdout, proc.stdout[-3000:]
+    assert recap(proc)[names[0]]["failed"] == 1, proc.stdout[-3000:]
+    assert "Read this node" not in proc.stdout, "the check did not stop the play"

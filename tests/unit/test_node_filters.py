@@ -115,6 +115,18 @@ def test_subnet_requests_read_own_and_delegated_files_and_explicit():
                    "c": {"explicit": "", "persisted": ""}, "d": {"explicit": "", "persisted": "10.244.6.0/24\n"}}
 
 
+def test_subnet_requests_read_by_raw_cat():
+    """What `raw: cat` registers: rc 0 and the file (over ssh with a tty, \r\n line ends), or rc 1 and
+    cat's complaint (a tty merges stderr into stdout) when there is no file yet."""
+    hv = HostVars(a={"cni_node_subnet_read": {"rc": 0, "stdout": "10.244.5.0/24\r\nfd00:10:244:5::/64\r\n", "failed": False}},
+                  b={"cni_node_subnet_read": {"rc": 1, "stdout": "cat: /etc/nodenet/pod_subnet: No such file or directory\r\n",
+                                              "failed": False}}, c={})
+    out = subnet_requests(["a", "b", "c"], hv, [{"item": "c", "rc": 0, "stdout": "10.244.7.0/24\n", "failed": False}])
+    assert out["b"]["persisted"] == "" and out["c"]["persisted"] == "10.244.7.0/24\n"
+    subnets = pod_subnets(out, DUAL, 24, 64)
+    assert subnets["a"]["subnets"] == ["10.244.5.0/24", "fd00:10:244:5::/64"] and subnets["c"]["subnets"][0] == "10.244.7.0/24"
+
+
 def test_host_local_ranges_one_range_set_per_family():
     entry = pod_subnets({"a": {}}, DUAL, 24, 64)["a"]
     assert host_local_ranges(entry) == [[{"subnet": "10.244.0.0/24", "gateway": "10.244.0.1"}],
