@@ -25,7 +25,7 @@ SCRIPT = os.path.join(REPO, "roles", "cni_node", "files", "probe-ping.sh")
 def run_as_the_role(netns: str, ips):
     with open(SCRIPT, encoding="utf-8") as f:
         text = f.read()
-    # the role's argv: /bin/bash -c <script> probe-ping <netns> <ip>...
+    # the role's command (raw): /bin/bash -c <script> probe-ping <netns> <ip>...
     return subprocess.run(["/bin/bash", "-c", text, "probe-ping", netns] + list(ips), capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # bash: run by roles/cni_node/tasks/probe_ping.yml as
 #   bash -c "<this text>" probe-ping NETNS IP...
-# Ping every target from the probe pod, all at once (one module run per node,
+# Ping every target from the probe pod, all at once (one command per node,
 # not one per target).
 # Prints one line per target, "ok IP" or "failed IP" (the order is the order
 # of the answers). A fresh pod's first packet may wait for neighbour
