@@ -60,6 +60,7 @@ SPLIT = (
 )
 CPROFILE = (
     "import cProfile, pstats, sys; sys.path.insert(0, %r)\n"
+    "%s\n"
     "p = cProfile.Profile(); p.enable()\n"
     "from nodenet_cni.agent.fallback import main\n"
     "try:\n    code = main('bridge')\nfinally:\n    p.disable(); p.dump_stats(%r)\n"
@@ -73,9 +74,12 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--shim", action="store_true", help="exec the installed bash shim (a runtime's view) instead of its python command")
     ap.add_argument("--importtime", action="store_true")
     ap.add_argument("--split", action="store_true", help="also time each call's imports apart from its work (modules imported first)")
-    ap.add_argument("--cprofile", choices=("add", "del"), default=None)
+    ap.add_argument("--cprofile", choices=("add", "del", "add-work", "del-work"), default=None,
+                    help="one call under cProfile, imports included (-work: the modules it imports are imported first, unprofiled)")
     ap.add_argument("--strace", choices=("add", "del"), default=None)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--against", default="", metavar="BIN_DIR",
+                    help="also time the plugins installed in BIN_DIR (another checkout's `installer.install_local`), alternating with this one's")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--child", nargs=3, metavar=("RUNTIME", "BIN", "PREFIX"), help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
@@ -98,7 +102,7 @@ def parent(opts: argparse.Namespace) -> int:
         digest = installer.install_local(bin_dir, names, opts.python)
         runtime = installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest)
         host = sandbox.netns("host")
-        sandbox.netns_many("c", opts.pods + 2)
+        sandbox.netns_many("c", (opts.pods + 2) * (2 if opts.against else 1))
         argv = ["ip", "netns", "exec", host, sys.executable, "-I", os.path.abspath(__file__), "--pods", str(opts.pods), "--top", str(opts.top),
                 "--python", opts.python]
         for flag in ("shim", "importtime", "split"):
@@ -107,6 +111,8 @@ def parent(opts: argparse.Namespace) -> int:
         for flag in ("cprofile", "strace"):
             if getattr(opts, flag):
                 argv += ["--" + flag, getattr(opts, flag)]
+        if opts.against:
+            argv += ["--against", os.path.abspath(opts.against)]
         argv += ["--child", runtime, bin_dir, sandbox.prefix]
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NNPFB_DATA": sandbox.dir("data"), "NNPFB_TMP": sandbox.dir("tmp")}
         return subprocess.run(argv, env=env, timeout=1800, check=False).returncode
@@ -134,6 +140,13 @@ def _last_child_usage() -> float:
     return spent
 
 
+def runtime_of(bin_dir: str) -> str:
+    """The runtime dir an installed shim names (its third line)."""
+    with open(os.path.join(bin_dir, "bridge")) as f:
+        line = f.read(4096).splitlines()[2]
+    return line.split("Python runtime in '", 1)[1].split("'", 1)[0]
+
+
 def median(values: List[float]) -> float:
     values = sorted(values)
     return values[len(values) // 2] if values else float("nan")
@@ -147,19 +160,25 @@ def child(opts: argparse.Namespace) -> int:
     data = os.environ["NNPFB_DATA"]
     conf = cniconf.netconf(data)
     body = json.dumps(conf).encode()
-    pods = ["/var/run/netns/%sc%d" % (prefix, i) for i in range(opts.pods + 2)]
+    sets = [("this checkout", runtime, bin_dir)]
+    if opts.against:
+        sets.append(("--against", runtime_of(opts.against), opts.against))
+    pods = ["/var/run/netns/%sc%d" % (prefix, i) for i in range((opts.pods + 2) * len(sets))]
     ids = [cniconf.new_container_id() for _pod in pods]
     base = [opts.python, "-I", "-S"]
     code = CODE % runtime
     _last_child_usage()
 
-    def call(command: str, i: int, prev: bytes = b"", extra: Tuple[str, ...] = (), wrap: Tuple[str, ...] = (), text: str = "") -> Tuple[bytes, bytes, float, float]:
-        env = cniconf.runtime_env(command, ids[i], pods[i], bin_dir)
+    def call(command: str, i: int, prev: bytes = b"", extra: Tuple[str, ...] = (), wrap: Tuple[str, ...] = (), text: str = "",
+             which: int = 0) -> Tuple[bytes, bytes, float, float]:
+        _label, rdir, bdir = sets[which]
+        i += which * (opts.pods + 2)
+        env = cniconf.runtime_env(command, ids[i], pods[i], bdir)
         stdin = json.dumps(cniconf.with_prev_result(conf, prev.decode())).encode() if prev else body
         if opts.shim and not extra and not text:
-            argv = [os.path.join(bin_dir, "bridge")]
+            argv = [os.path.join(bdir, "bridge")]
         else:
-            argv = list(wrap) + base + list(extra) + ["-c", text or code]
+            argv = list(wrap) + base + list(extra) + ["-c", text or CODE % rdir]
         rc, out, err, wall, cpu = run(argv, env, stdin)
         if rc != 0:
             raise RuntimeError("%s pod %d: rc %d %s %s" % (command, i, rc, out.decode(), err.decode()[-2000:]))
@@ -170,26 +189,29 @@ def child(opts: argparse.Namespace) -> int:
         assert rc == 0
         return wall, cpu
 
-    # warm-up (creates the bridge), not counted
-    out, _e, _w, _c = call("ADD", opts.pods)
-    call("DEL", opts.pods, out)
-    figures: Dict[str, List[float]] = {k: [] for k in ("bare wall", "bare cpu", "ADD wall", "ADD cpu", "DEL wall", "DEL cpu")}
-    results: Dict[int, bytes] = {}
+    figures: Dict[str, List[float]] = {}
+    results: Dict[Tuple[int, int], bytes] = {}
+    for which in range(len(sets)):  # warm-up (creates the bridge), not counted
+        out, _e, _w, _c = call("ADD", opts.pods, which=which)
+        call("DEL", opts.pods, out, which=which)
+    for i in range(opts.pods):  # rounds: bare, then each set's ADD, alternating
+        for key, (w, c) in (("bare", bare()),):
+            figures.setdefault(key + " wall", []).append(w)
+            figures.setdefault(key + " cpu", []).append(c)
+        for which in range(len(sets)):
+            results[which, i], _e, w, c = call("ADD", i, which=which)
+            figures.setdefault("%d ADD wall" % which, []).append(w)
+            figures.setdefault("%d ADD cpu" % which, []).append(c)
     for i in range(opts.pods):
-        w, c = bare()
-        figures["bare wall"].append(w)
-        figures["bare cpu"].append(c)
-        results[i], _e, w, c = call("ADD", i)
-        figures["ADD wall"].append(w)
-        figures["ADD cpu"].append(c)
-    for i in range(opts.pods):
-        _o, _e, w, c = call("DEL", i, results[i])
-        figures["DEL wall"].append(w)
-        figures["DEL cpu"].append(c)
+        for which in range(len(sets)):
+            _o, _e, w, c = call("DEL", i, results[which, i], which=which)
+            figures.setdefault("%d DEL wall" % which, []).append(w)
+            figures.setdefault("%d DEL cpu" % which, []).append(c)
     print("%d rounds, load average %s, %s" % (opts.pods, " ".join("%.1f" % x for x in os.getloadavg()), "bash shim" if opts.shim else "python command"))
-    for what in ("bare", "ADD", "DEL"):
-        print("  %-5s wall median %7.2f ms (min %7.2f)   CPU median %7.2f ms" % (
-            what, median(figures[what + " wall"]), min(figures[what + " wall"]), median(figures[what + " cpu"])))
+    rows = [("bare", "python3 -I -S -c pass")] + [("%d %s" % (w, op), "%s %s" % (op, sets[w][0])) for op in ("ADD", "DEL") for w in range(len(sets))]
+    for key, label in rows:
+        print("  %-22s wall median %7.2f ms (min %7.2f)   CPU median %7.2f ms" % (
+            label, median(figures[key + " wall"]), min(figures[key + " wall"]), median(figures[key + " cpu"])))
 
     spare = opts.pods + 1
     if opts.split:
@@ -233,8 +255,15 @@ def child(opts: argparse.Namespace) -> int:
         print("    " + " ".join(n.strip() for _s, _c, n in entries))
     if opts.cprofile:
         stats_file = os.path.join(os.environ["NNPFB_TMP"], "fallback.pstats")
-        text = CPROFILE % (runtime, stats_file)
-        if opts.cprofile == "add":
+        preimport = ""
+        if opts.cprofile.endswith("-work"):
+            out, err, _w, _c = call("ADD", spare, text=LIST_MODULES % runtime)
+            call("DEL", spare, out)
+            line = next(line for line in err.decode().splitlines() if line.startswith("nnpfb-modules: "))
+            preimport = "from nodenet_cni.agent.fallback import lazy_imports\nlazy_imports()\n" + "\n".join(
+                "import %s" % m for m in line.split()[1:] if not m.startswith("org"))
+        text = CPROFILE % (runtime, preimport, stats_file)
+        if opts.cprofile.startswith("add"):
             out, _e, _w, _c = call("ADD", spare, text=text)
             call("DEL", spare, out)
         else:

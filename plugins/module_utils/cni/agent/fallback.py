@@ -191,6 +191,13 @@ def lazy_imports() -> None:
 
 
 def main(name: str) -> int:
+    """One call in this process, which then exits (the shim's exec)."""
+    # No cyclic garbage collection: importing runs it about thirty times
+    # (every 700 new objects: classes, functions, dicts) for garbage there is
+    # none of, and a call makes little; the process ends after one call.
+    import gc
+
+    gc.disable()
     lazy_imports()
     from ..skel import main as skel_main
 
