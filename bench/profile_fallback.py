@@ -280,7 +280,7 @@ def child(opts: argparse.Namespace) -> int:
             print("strace is not installed")
             return 0
         log = os.path.join(os.environ["NNPFB_TMP"], "strace.txt")
-        wrap = (strace, "-f", "-c", "-o", log)
+        wrap = (strace, "-f", "-c", "-w", "-o", log)
         if opts.strace == "add":
             out, _e, _w, _c = call("ADD", spare, wrap=wrap, text=code)
             call("DEL", spare, out)

@@ -25,11 +25,12 @@ from cnitest import NetNS
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent.shim import read_header
 
 # atexit is a built-in module: registering costs no import
-# (a stand-in of agent/fallback.py is reported as name:type)
+# (a stand-in of agent/fallback.py is reported as name:type; first, whether
+# the cyclic garbage collector was on at the end)
 REPORT = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: %s\\n' % ' '.join(sorted("
-    "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith('.fallback') else n for n, m in list(sys.modules.items())))))\n"
+    "import atexit, gc, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: gc:%d %s\\n' % (gc.isenabled(), ' '.join(sorted("
+    "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith('.fallback') else n for n, m in list(sys.modules.items()))))))\n"
 )
 
 NOT_IMPORTED = (
@@ -102,7 +103,8 @@ def run_fallback(host: NetNS, bin_dir: str, command: str, conf: Dict[str, Any], 
     err = proc.stderr.decode()
     report = [line for line in err.splitlines() if line.startswith("nodenet-modules: ")]
     assert len(report) == 1, err
-    entries = report[0].split()[1:]
+    gc_flag, *entries = report[0].split()[1:]
+    assert gc_flag == "gc:0"  # a one-call process: no cyclic collections (agent/fallback.main)
     modules = [e for e in entries if ":" not in e]
     stand_ins = dict(e.split(":", 1) for e in entries if ":" in e)
     return proc.returncode, proc.stdout.decode(), modules, stand_ins
