@@ -147,3 +147,14 @@ print(json.dumps({"lazy": lazy, "tb": "ZeroDivisionError" in text, "pp": pprint.
                   "real": type(sys.modules["traceback"]).__name__, "tokenize": "tokenize" in sys.modules}))
 """)
     assert out == {"lazy": ["_LazyModule"] * 3, "tb": True, "pp": "{'a': 1}", "real": "module", "tokenize": True}
+
+
+def test_a_submodule_of_a_stand_in_package_lands_on_the_real_one():
+    out = run("""
+fallback.lazy_imports()
+import logging.handlers
+real = sys.modules["logging"]
+print(json.dumps({"real": type(real).__name__, "bound": real.handlers is sys.modules["logging.handlers"],
+                  "class": logging.handlers.RotatingFileHandler.__name__}))
+""")
+    assert out == {"real": "module", "bound": True, "class": "RotatingFileHandler"}
