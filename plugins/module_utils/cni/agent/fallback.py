@@ -14,6 +14,10 @@ importlib.resources, globs, sets) to re-export its public names, which costs
 more than everything a plugin call needs. A lazy package is the same package
 (same `__path__`, same submodules, the same classes); its `__init__` just
 runs on the first name it does not resolve itself, instead of at import time.
+`pyroute2.config` is one too (answering the few names pyroute2's message
+modules read at import), and `logging`, `traceback`, `pprint` and `pkgutil`
+are stand-ins until first used; `main` also turns the cyclic garbage
+collector off, the process ending after its one call.
 """
 
 from __future__ import annotations
