@@ -67,7 +67,8 @@ def test_load_only_looks_and_the_libraries_come_in_as_used(cni_bin, netns_factor
         "    net=str(IPNetwork('10.244.1.7/24').cidr), lo=lo, netns=hasattr(netns, 'listnetns'),\n"
         "    whole=[m for m in ('pyroute2.ndb.main', 'pyroute2.conntrack', 'pyroute2.ipset', 'netaddr.eui') if m in sys.modules])))\n"
     ) % (COLLECTIONS, [cni_bin])
-    proc = subprocess.run(["ip", "netns", "exec", netns_factory("libs").name, NODE_PYTHON, "-I", "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    argv = ["ip", "netns", "exec", netns_factory("libs").name, NODE_PYTHON, "-I", "-c", code]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["ok"] and out["after_load"] == [], out
