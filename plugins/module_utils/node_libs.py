@@ -16,8 +16,8 @@ The check is eager (at module start), because the `cni` package imports
 these libraries lazily inside the functions that use them: a module would
 otherwise fail half-way with a bare ImportError. It only looks (the import
 system's PathFinder, as `import` would search sys.path), and then puts each
-library in sys.modules as a lazy package (the plugins' own
-agent/fallback.py): `from pyroute2 import IPRoute` imports pyroute2.iproute,
+library in sys.modules as a lazy package (cni/lazy.py, as the plugins'
+in-process fallback does): `from pyroute2 import IPRoute` imports pyroute2.iproute,
 not the whole library that pyroute2's `__init__` re-exports (NDB with
 sqlite, conntrack, ipset, ethtool, ...); netaddr likewise.
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, List, Sequence, Tuple
 
 from . import installer
-from .cni.agent.fallback import lazy_package
+from .cni.lazy import lazy_package
 
 LIBRARIES: Tuple[str, ...] = ("pyroute2", "netaddr")
 # Debian/Ubuntu (and Fedora) package names of the same libraries

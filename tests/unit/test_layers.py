@@ -21,7 +21,7 @@ PACKAGE = MODULE_UTILS / "cni"
 # package name covers everything below it), the layers it may import).
 # Docs: the table in docs/internals.md says the same.
 LAYERS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
-    "spec": (("", "spec", "names", "fileio"), ()),
+    "spec": (("", "spec", "names", "fileio", "lazy"), ()),
     "agent protocol": (("agent", "agent.shim"), ()),
     "config": (("config",), ("spec",)),
     "invoke": (("invoke",), ("spec", "config")),
