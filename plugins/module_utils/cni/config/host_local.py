@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..spec import DNS, ERR_INVALID_ENV, ERR_INVALID_NETCONF, CNIError, Route, ip_family, version_ge
 from .addr import parse_address
-from .decode import Fields, lookup
+from .decode import Fields
 from .netconf import NetConf, load_cni_args
 from .result import parse_route
 
@@ -371,7 +371,8 @@ def _range(item: Any, where: str, fail) -> Range:
         item = {}  # Go: a null element is a zero Range (and fails "missing subnet")
     if not isinstance(item, dict):
         raise fail("must be an object, got %s" % _json_type(item), where)
-    item = {key: lookup(item, key) for key in ("subnet", "rangeStart", "rangeEnd", "gateway")}  # Go's key rule
+    fields = Fields(item)  # Go's key rule
+    item = {key: fields.get(key) for key in ("subnet", "rangeStart", "rangeEnd", "gateway")}
     sub_where = where + ".subnet"
     if item.get("subnet") in (None, ""):
         raise fail("missing subnet", sub_where)

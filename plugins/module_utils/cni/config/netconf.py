@@ -43,10 +43,14 @@ class NetConf:
     prev_result: Optional[Result] = None
     # Set instead of raising when parsed for DEL (`lenient`): what did not parse.
     problems: List[CNIError] = field(default_factory=list)
+    _fields: Optional[Fields] = field(default=None, repr=False, compare=False)
 
     @property
     def fields(self) -> Fields:
-        return Fields(self.raw)
+        """The top-level object's readers (made once: its key index is built on the first read)."""
+        if self._fields is None or self._fields.raw is not self.raw:
+            self._fields = Fields(self.raw)
+        return self._fields
 
     @property
     def ipam_type(self) -> str:
@@ -77,7 +81,7 @@ def parse_netconf(raw: Dict[str, Any], lenient: bool = False) -> NetConf:
     DEL strands the rest of libcni's chain).
     """
     f = Fields(raw)
-    conf = NetConf(cni_version=f.str("cniVersion"), name=validate_name(f.get("name")), type=f.str("type"), raw=raw)
+    conf = NetConf(cni_version=f.str("cniVersion"), name=validate_name(f.get("name")), type=f.str("type"), raw=raw, _fields=f)
     conf.capabilities = f.bool_map("capabilities")
     conf.ipam = f.obj("ipam")
     conf.ipam.str("type")  # a non-string type is a config error on every verb
