@@ -18,7 +18,7 @@ class Captured(rtnl.Rtnl):
         self.sent = b""
 
     def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
-        if isinstance(msg, bytes):  # from rtnl._encoded: sequence number and port id still to set
+        if isinstance(msg, (bytes, bytearray)):  # from rtnl._encoded: sequence number and port id still to set
             data = bytearray(msg)
             struct.pack_into("II", data, rtnl.NLMSG_SEQ_OFFSET, 1, 1)
             self.sent = bytes(data)
@@ -225,3 +225,65 @@ def test_a_brief_link_read_gives_what_a_full_decode_gives(linkinfo):
     if linkinfo is not None:
         kept = brief[0].get_attr("IFLA_LINKINFO")
         assert [name for name, _value in kept["attrs"]] == ["IFLA_INFO_KIND"]
+
+
+SLOTTED = [
+    (rtnl._link_msg, rtnl.RTM_NEWLINK, "req", {"index": None, "state": "up"}),
+    (rtnl._link_msg, rtnl.RTM_NEWLINK, "req", {"index": None, "master": 5, "state": "up"}),
+    (rtnl._read_msg, rtnl.RTM_GETLINK, "get", {"index": None, "ifname": ""}),
+    (rtnl._brport_msg, rtnl.RTM_NEWLINK, "req", {"index": None, "mode": 1, "isolated": 0}),
+    (rtnl._addr_msg, rtnl.RTM_NEWADDR, "create", {"index": None, "address": "v4", "prefixlen": 16, "broadcast": "10.1.255.255"}),
+    (rtnl._addr_msg, rtnl.RTM_NEWADDR, "create", {"index": None, "address": "v4", "prefixlen": 31}),
+    (rtnl._addr_msg, rtnl.RTM_NEWADDR, "create", {"index": None, "address": "v6", "prefixlen": 64}),
+    (rtnl._veth_msg, rtnl.RTM_NEWLINK, "create", {"ifname": "eth0", "peer": "name", "peer_netns_fd": None, "mtu": 0, "mac": ""}),
+    (rtnl._veth_msg, rtnl.RTM_NEWLINK, "create", {"ifname": "eth1", "peer": "name", "peer_netns_fd": None, "mtu": 1400, "mac": "0a:58:0a:f4:00:05"}),
+]
+# values that look like the sentinels, or like the other fields' bytes
+INDEXES = [1, 2, 7, 255, 256, 65535, 65536, 0x5AA55AA5, 0x3CC33CC3, (1 << 31) - 1]
+V4 = ["10.1.0.2", "10.1.255.254", "198.51.100.126", "203.0.113.129", "126.126.126.126", "0.0.0.5", "255.255.255.255"]
+V6 = ["fd00::2", "2001:db8:7e7e:7e7e:7e7e:7e7e:7e7e:7e7e", "2001:db8:8181:8181:8181:8181:8181:8181", "::1", "fe80::a5a5:5a5a"]
+NAMES = ["veth0a1b2c3d", "vethffffffff", "~~~~~~~~~~~~", "^^^^^^^^^^^^", "veth7e7e7e7e", "v", "veth0a1b2c3d4e5"]
+
+
+@pytest.mark.parametrize("build,msg_type,mode,shape", SLOTTED, ids=["%s-%d" % (s[0].__name__, i) for i, s in enumerate(SLOTTED)])
+def test_a_request_differing_in_its_slots_is_the_kept_bytes_with_the_values_written_in(monkeypatch, build, msg_type, mode, shape):
+    """Port ifindex, address, host veth name and netns fd are written into bytes pyroute2 encoded
+    once: for every value (sentinel look-alikes too), byte for byte what pyroute2 encodes afresh."""
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    flags = rtnl._FLAGS[mode]
+    templated = 0
+    for i in range(len(INDEXES)):
+        kwarg = dict(shape)
+        for key, value in shape.items():
+            if value is None:
+                kwarg[key] = INDEXES[(i + len(key)) % len(INDEXES)]
+            elif value == "v4":
+                kwarg[key] = V4[i % len(V4)]
+            elif value == "v6":
+                kwarg[key] = V6[i % len(V6)]
+            elif key == "peer":
+                kwarg[key] = NAMES[i % len(NAMES)]
+        ours = rtnl._encoded(build, kwarg, msg_type, flags)
+        templated += isinstance(ours, bytearray)
+        assert bytes(ours) == rtnl._encode(build, kwarg, msg_type, flags), kwarg
+    assert templated >= len(INDEXES) - 3  # most of them through a kept encoding (one per name length is proven first)
+    assert len(rtnl._ENCODED) <= 4  # kept by shape, not per value
+
+
+def test_slots_whose_sentinels_cannot_be_told_apart_are_encoded_every_time(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    # the veth's name sentinel made to look like its netns fd's: no proof, the plain way per value
+    monkeypatch.setattr(rtnl, "_sentinels", lambda to_bytes, size: (0x7E7E7E7E, 0x5E5E5E5E) if to_bytes is rtnl._u32_bytes else ("~" * size, "^" * size))
+    for fd, name in ((7, "veth0a1b2c3d"), (8, "vethffffffff"), (2122219134, "veth~~~~~~~~")):
+        kwarg = {"ifname": "eth0", "peer": name, "peer_netns_fd": fd, "mtu": 0, "mac": ""}
+        ours = rtnl._encoded(rtnl._veth_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["create"])
+        assert bytes(ours) == rtnl._encode(rtnl._veth_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["create"])
+    assert rtnl._UNPROVEN in rtnl._ENCODED.values()
+
+
+def test_a_slot_value_the_slot_does_not_take_goes_the_plain_way(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    for index in (-1, -7, True):
+        kwarg = {"index": index, "state": "up"}
+        ours = rtnl._encoded(rtnl._link_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["req"])
+        assert isinstance(ours, bytes) and ours == rtnl._encode(rtnl._link_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["req"])

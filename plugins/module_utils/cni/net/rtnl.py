@@ -188,32 +188,182 @@ def _addr_dump_msg(kwarg: Dict[str, Any]) -> Any:
     return msg
 
 
+def _veth_msg(kwarg: Dict[str, Any]) -> Any:
+    """A veth pair: `ifname` here, its peer `peer` created in the netns open at `peer_netns_fd`."""
+    peer_attrs: List[Any] = [["IFLA_IFNAME", kwarg["peer"]]]
+    attrs: List[Any] = [["IFLA_IFNAME", kwarg["ifname"]]]
+    if kwarg.get("mtu"):
+        attrs.append(["IFLA_MTU", kwarg["mtu"]])
+        peer_attrs.append(["IFLA_MTU", kwarg["mtu"]])
+    if kwarg.get("mac"):
+        attrs.append(["IFLA_ADDRESS", kwarg["mac"]])
+    peer_attrs.append(["IFLA_NET_NS_FD", kwarg["peer_netns_fd"]])
+    info = {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
+    msg = _link_msg({})
+    msg["attrs"] = attrs + [["IFLA_LINKINFO", info]]
+    return msg
+
+
 # The fast path's requests as pyroute2 encoded them, by what they ask. A node
 # asks the same things again and again (its bridge read and its MAC pinned,
 # a pod's `eth0` read, its default route): each is encoded once, then sent
 # as those bytes with the call's own sequence number and port id.
-_ENCODED: Dict[Tuple[Any, ...], bytes] = {}
+#
+# What differs from pod to pod (a port's ifindex, the pod's address, the host
+# veth's random name and the host netns fd: `_SLOTS`) is not part of what a
+# request is kept by: it is written into the kept bytes where pyroute2 put
+# it, in the primitive encoding pyroute2 uses for it (`_SLOT_BYTES`). Where
+# that is, is proven when a request is first encoded: twice, with two
+# different sentinel values in every slot; the sentinels' bytes must sit at
+# the same offsets in both encodings, and the first encoding with the second
+# sentinels' bytes written at those offsets must equal the second encoding.
+# A request for which that does not hold is encoded by pyroute2 every time.
+_ENCODED: Dict[Tuple[Any, ...], Any] = {}
 _ENCODED_MAX = 512
 NLMSG_SEQ_OFFSET = 8  # nlmsghdr: length, type, flags, then sequence number and port id
 
 
-def _encoded(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_type: int, flags: int) -> bytes:
-    """The request `build(kwarg)` encoded (sequence number and port id 0), from _ENCODED when asked before."""
+def _u32_bytes(value: Any) -> Optional[bytes]:
+    # ifinfmsg's index is "i", ifaddrmsg's "I", IFLA_NET_NS_FD a uint32: one spelling for 0..2**31-1
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31:
+        return struct.pack("I", value)
+    return None
+
+
+def _name_bytes(value: Any) -> Optional[bytes]:
+    # pyroute2's asciiz: the UTF-8 bytes, then NUL and padding (kept in the template: same length only)
+    return value.encode("utf-8") if isinstance(value, str) and value and "\0" not in value else None
+
+
+def _ip_bytes(value: Any) -> Optional[bytes]:
+    # pyroute2's ipaddr: inet_pton of the address
+    if not isinstance(value, str):
+        return None
+    try:
+        return socket.inet_pton(socket.AF_INET6 if ":" in value else socket.AF_INET, value)
+    except (OSError, ValueError):
+        return None
+
+
+_SLOT_BYTES: Dict[str, Callable[[Any], Optional[bytes]]] = {"index": _u32_bytes, "peer_netns_fd": _u32_bytes, "peer": _name_bytes, "address": _ip_bytes}
+_SENTINELS: Dict[Tuple[Callable[[Any], Optional[bytes]], int], Tuple[Any, Any]] = {
+    (_u32_bytes, 4): (0x5AA55AA5, 0x3CC33CC3),
+    (_ip_bytes, 4): ("198.51.100.126", "203.0.113.129"),
+    (_ip_bytes, 16): ("2001:db8:7e7e:7e7e:7e7e:7e7e:7e7e:7e7e", "2001:db8:8181:8181:8181:8181:8181:8181"),
+}
+
+
+def _sentinels(to_bytes: Callable[[Any], Optional[bytes]], size: int) -> Optional[Tuple[Any, Any]]:
+    if to_bytes is _name_bytes:
+        return ("~" * size, "^" * size)
+    return _SENTINELS.get((to_bytes, size))
+
+
+def _offsets(data: bytes, needle: bytes) -> List[int]:
+    out, at = [], data.find(needle)
+    while at >= 0:
+        out.append(at)
+        at = data.find(needle, at + 1)
+    return out
+
+
+def _encode(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_type: int, flags: int) -> bytes:
+    """pyroute2's encoding of `build(kwarg)`, sequence number and port id 0."""
+    msg = build(kwarg)
+    header = msg["header"]
+    header["type"], header["flags"], header["sequence_number"], header["pid"] = msg_type, flags, 0, 0
+    msg.encode()
+    return bytes(msg.data)
+
+
+def _template(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], slots: Dict[str, bytes], msg_type: int, flags: int) -> Optional[Tuple[bytes, Tuple[Tuple[str, Tuple[int, ...]], ...]]]:
+    """(the encoding with sentinels, where each slot's value goes), or None when not proven (see above)."""
+    first, second = dict(kwarg), dict(kwarg)
+    pairs = {}
+    for key, value in slots.items():
+        pair = _sentinels(_SLOT_BYTES[key], len(value))
+        if pair is None:
+            return None
+        first[key], second[key] = pair
+        pairs[key] = (_SLOT_BYTES[key](pair[0]), _SLOT_BYTES[key](pair[1]))
+    data_a, data_b = _encode(build, first, msg_type, flags), _encode(build, second, msg_type, flags)
+    if len(data_a) != len(data_b):
+        return None
+    where = []
+    taken: set = set()
+    patched = bytearray(data_a)
+    for key, (bytes_a, bytes_b) in pairs.items():
+        offsets = _offsets(data_a, bytes_a)
+        if not offsets or offsets != _offsets(data_b, bytes_b):
+            return None
+        spans = {offset + i for offset in offsets for i in range(len(bytes_a))}
+        if spans & taken:  # two slots' sentinels in the same bytes: not told apart
+            return None
+        taken |= spans
+        for offset in offsets:
+            patched[offset: offset + len(bytes_b)] = bytes_b
+        where.append((key, tuple(offsets)))
+    if bytes(patched) != data_b:
+        return None
+    return data_a, tuple(where)
+
+
+# the slots of each fast-path request (see above)
+_SLOTS: Dict[Callable[[Dict[str, Any]], Any], Tuple[str, ...]] = {
+    _link_msg: ("index",),
+    _read_msg: ("index",),
+    _brport_msg: ("index",),
+    _addr_msg: ("index", "address"),
+    _veth_msg: ("peer", "peer_netns_fd"),
+}
+_UNPROVEN = (b"", ())
+
+
+def _keep(key: Tuple[Any, ...], kept: Any) -> None:
+    if len(_ENCODED) >= _ENCODED_MAX:
+        _ENCODED.clear()
+    _ENCODED[key] = kept
+
+
+def _encoded(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_type: int, flags: int) -> Any:
+    """The request `build(kwarg)` encoded (sequence number and port id 0), from _ENCODED when asked before.
+
+    bytes, or a fresh bytearray when slot values were written into kept bytes.
+    """
+    slots: Dict[str, bytes] = {}
+    for name in _SLOTS.get(build, ()):
+        if name in kwarg:
+            value = _SLOT_BYTES[name](kwarg[name])
+            if value is None:  # not a value the slot takes: the plain way
+                slots = {}
+                break
+            slots[name] = value
+    if slots:
+        try:
+            shape: Optional[Tuple[Any, ...]] = (build, msg_type, flags, tuple(sorted(item for item in kwarg.items() if item[0] not in slots)),
+                                                tuple((name, len(value)) for name, value in slots.items()))
+            kept = _ENCODED.get(shape)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value: the plain way
+            shape, kept = None, _UNPROVEN
+        if kept is None and shape is not None:
+            kept = _template(build, kwarg, slots, msg_type, flags) or _UNPROVEN
+            _keep(shape, kept)
+        if kept is not _UNPROVEN:
+            out = bytearray(kept[0])
+            for name, offsets in kept[1]:
+                value = slots[name]
+                for offset in offsets:
+                    out[offset: offset + len(value)] = value
+            return out
     try:
         key: Optional[Tuple[Any, ...]] = (build, msg_type, flags, tuple(sorted(kwarg.items())))
         data = _ENCODED.get(key)  # type: ignore[arg-type]
     except TypeError:  # an unhashable value: encode, do not keep
         key, data = None, None
     if data is None:
-        msg = build(kwarg)
-        header = msg["header"]
-        header["type"], header["flags"], header["sequence_number"], header["pid"] = msg_type, flags, 0, 0
-        msg.encode()
-        data = bytes(msg.data)
+        data = _encode(build, kwarg, msg_type, flags)
         if key is not None:
-            if len(_ENCODED) >= _ENCODED_MAX:
-                _ENCODED.clear()
-            _ENCODED[key] = data
+            _keep(key, data)
     return data
 
 
@@ -457,8 +607,8 @@ class Rtnl:
             raise OSError(errno.EBADF, "rtnetlink socket closed")
         self.seq = self.seq % 0x7FFFFFFF + 1
         seq = self.seq
-        if isinstance(msg, bytes):  # encoded by _encoded: only the sequence number and port id are ours
-            data = bytearray(msg)
+        if isinstance(msg, (bytes, bytearray)):  # encoded by _encoded: only the sequence number and port id are ours
+            data = msg if isinstance(msg, bytearray) else bytearray(msg)  # a bytearray from _encoded is this call's own
             struct.pack_into("II", data, NLMSG_SEQ_OFFSET, seq, self.pid)
         else:
             header = msg["header"]
@@ -580,18 +730,8 @@ class Rtnl:
         is linked (ENOTCONN), and NLM_F_ECHO with the peer in another netns
         fails the same way, so the caller reads the new link.
         """
-        peer_attrs: List[Any] = [["IFLA_IFNAME", peer]]
-        attrs: List[Any] = [["IFLA_IFNAME", ifname]]
-        if mtu:
-            attrs.append(["IFLA_MTU", mtu])
-            peer_attrs.append(["IFLA_MTU", mtu])
-        if mac:
-            attrs.append(["IFLA_ADDRESS", mac])
-        peer_attrs.append(["IFLA_NET_NS_FD", peer_netns_fd])
-        info = {"attrs": [["IFLA_INFO_KIND", "veth"], ["IFLA_INFO_DATA", {"attrs": [["VETH_INFO_PEER", {"attrs": peer_attrs}]]}]]}
-        msg = _link_msg({})
-        msg["attrs"] = attrs + [["IFLA_LINKINFO", info]]
-        self.request(msg, RTM_NEWLINK, _FLAGS["create"])
+        kwarg = {"ifname": ifname, "peer": peer, "peer_netns_fd": peer_netns_fd, "mtu": mtu, "mac": mac}
+        self._fast(_veth_msg, kwarg, "add", _LINK_COMMANDS)
 
     def read_link(self, index: int = 0, ifname: str = "") -> List[Any]:
         """`link("get", ...)` for net/link.py's LinkInfo: the kernel leaves the
