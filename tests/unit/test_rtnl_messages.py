@@ -17,7 +17,7 @@ class Captured(rtnl.Rtnl):
         self.pid = 1
         self.sent = b""
 
-    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None, only_index=0):
         if isinstance(msg, (bytes, bytearray)):  # from rtnl._encoded: sequence number and port id still to set
             data = bytearray(msg)
             struct.pack_into("II", data, rtnl.NLMSG_SEQ_OFFSET, 1, 1)
@@ -100,7 +100,7 @@ class Dump(Captured):
 
     answers = []
 
-    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None):
+    def request(self, msg, msg_type, flags, dump_filter=None, marshal=None, only_index=0):
         super().request(msg, msg_type, flags)
         return [m for m in self.answers if rtnl._matches(dump_filter, m)]
 
@@ -287,3 +287,57 @@ def test_a_slot_value_the_slot_does_not_take_goes_the_plain_way(monkeypatch):
         kwarg = {"index": index, "state": "up"}
         ours = rtnl._encoded(rtnl._link_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["req"])
         assert isinstance(ours, bytes) and ours == rtnl._encode(rtnl._link_msg, kwarg, rtnl.RTM_NEWLINK, rtnl._FLAGS["req"])
+
+
+class Answering(Sent):
+    """Sent, and the answer to every request is the given messages (with its sequence number), then a dump's end."""
+
+    def __init__(self, answers, done_error=0):
+        super().__init__()
+        self.done_error = done_error
+        self.answers = []
+        for msg in answers:  # encoded once; each answer gets the request's sequence number
+            msg["header"].update(sequence_number=0, pid=self.pid, flags=rtnl.NLM_F_MULTI)
+            msg.encode()
+            self.answers.append(bytes(msg.data))
+
+    def recv(self, _size):
+        seq = struct.unpack_from("I", self.sent[-1], rtnl.NLMSG_SEQ_OFFSET)[0]
+        out = bytearray()
+        for data in self.answers:
+            data = bytearray(data)
+            struct.pack_into("I", data, rtnl.NLMSG_SEQ_OFFSET, seq)
+            out += data
+        return bytes(out) + struct.pack("IHHIIi", 20, rtnl.NLMSG_DONE, rtnl.NLM_F_MULTI, seq, self.pid, self.done_error)
+
+
+def _address(index, address):
+    pr = rtnl._pyroute2()
+    msg = pr.ifaddrmsg()
+    msg["header"]["type"] = rtnl.RTM_NEWADDR
+    msg["family"], msg["prefixlen"], msg["flags"], msg["scope"], msg["index"] = 2, 16, 0x80, 0, index
+    msg["attrs"] = [["IFA_ADDRESS", address], ["IFA_LOCAL", address], ["IFA_LABEL", "x%d" % index]]
+    return msg
+
+
+def test_an_address_dump_of_one_link_decodes_only_that_links_answers(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    sock = Answering([_address(3, "10.1.0.1"), _address(4, "10.2.0.1"), _address(3, "10.3.0.1"), _address(5, "10.4.0.1")])
+    decoded = []
+    real = sock.marshal.parse
+    monkeypatch.setattr(sock.marshal, "parse", lambda data, *a, **k: decoded.append(struct.unpack_from("HH", data, 4)) or real(data, *a, **k))
+    got = sock.get_addr(family=2, index=3)
+    assert [m.get_attr("IFA_ADDRESS") for m in got] == ["10.1.0.1", "10.3.0.1"]
+    assert decoded == [(rtnl.RTM_NEWADDR, rtnl.NLM_F_MULTI)] * 2  # neither the other links' addresses nor the dump's end
+    decoded.clear()
+    assert [m["index"] for m in sock.get_addr(family=2)] == [3, 4, 3, 5]  # no index: all of them, as before
+
+
+def test_a_dump_end_carrying_an_error_still_goes_to_pyroute2(monkeypatch):
+    monkeypatch.setattr(rtnl, "_ENCODED", {})
+    sock = Answering([_address(3, "10.1.0.1")], done_error=-1)
+    decoded = []
+    real = sock.marshal.parse
+    monkeypatch.setattr(sock.marshal, "parse", lambda data, *a, **k: decoded.append(struct.unpack_from("H", data, 4)[0]) or real(data, *a, **k))
+    assert [m["index"] for m in sock.get_addr(family=2, index=3)] == [3]
+    assert decoded == [rtnl.RTM_NEWADDR, rtnl.NLMSG_DONE]

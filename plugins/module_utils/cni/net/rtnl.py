@@ -601,7 +601,7 @@ class Rtnl:
 
     # -- the transport ------------------------------------------------------
 
-    def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None) -> List[Any]:
+    def request(self, msg: Any, msg_type: int, flags: int, dump_filter: Any = None, marshal: Any = None, only_index: int = 0) -> List[Any]:
         """Send one message (a pyroute2 message, or bytes from _encoded); every answer to it, filtered; NetlinkError on a NACK."""
         if self.sock is None:
             raise OSError(errno.EBADF, "rtnetlink socket closed")
@@ -623,7 +623,7 @@ class Rtnl:
         while True:
             data = self.sock.recv(RECV_SIZE)
             done = False
-            for answer in self._parse(data, seq, marshal or self.marshal):
+            for answer in self._parse(data, seq, marshal or self.marshal, only_index):
                 if answer is None:
                     done = True  # the ACK
                     break
@@ -641,24 +641,30 @@ class Rtnl:
             if done:
                 return out
 
-    def _parse(self, data: bytes, seq: int, marshal: Any) -> Iterable[Any]:
-        """The messages answering `seq` (others are late answers to an abandoned request); None for a plain ACK."""
+    def _parse(self, data: bytes, seq: int, marshal: Any, only_index: int = 0) -> Iterable[Any]:
+        """The messages answering `seq` (others are late answers to an abandoned request); None for a plain ACK
+        or the plain end of a dump. With `only_index`, a link's or address's answer about another ifindex is
+        skipped undecoded (ifinfmsg's and ifaddrmsg's index, read from the header as the kernel wrote it)."""
         offset = 0
         while offset + 16 <= len(data):
             length, mtype, _flags, msg_seq = struct.unpack_from("IHHI", data, offset)
             if length < 16:
                 return
             if msg_seq == seq:
-                if mtype == NLMSG_ERROR and length >= 20 and struct.unpack_from("i", data, offset + 16)[0] == 0:
-                    yield None  # success: nothing to decode (errors go to pyroute2, for its NetlinkError)
+                if mtype in (NLMSG_ERROR, NLMSG_DONE) and length >= 20 and struct.unpack_from("i", data, offset + 16)[0] == 0:
+                    yield None  # success, or a dump's end: nothing to decode (errors go to pyroute2, for its NetlinkError)
+                elif only_index and mtype in (RTM_NEWLINK, RTM_NEWADDR) and length >= 24 and struct.unpack_from("I", data, offset + 20)[0] != only_index:
+                    pass
                 else:
                     yield from marshal.parse(data[offset: offset + length])
             offset += (length + 3) & ~3
 
     def _fast(self, build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], command: str, commands: Dict[str, Tuple[int, str]],
-              dump_filter: Any = None, marshal: Any = None) -> List[Any]:
+              dump_filter: Any = None, marshal: Any = None, only_index: int = 0) -> List[Any]:
         msg_type, mode = commands[command]
         flags = _FLAGS[mode]
+        if only_index:
+            return self.request(_encoded(build, kwarg, msg_type, flags), msg_type, flags, dump_filter, marshal, only_index=only_index)
         return self.request(_encoded(build, kwarg, msg_type, flags), msg_type, flags, dump_filter, marshal)
 
     def _run(self, msg: Any, command: str, commands: Dict[str, Tuple[int, str]], request: Any, dump_filter: Any = None) -> List[Any]:
@@ -753,7 +759,8 @@ class Rtnl:
             # the one dump net/ makes (a link's addresses): no request filters
             index = kwarg.get("index")
             match_index = (lambda answer: answer["index"] == index) if index else None
-            return self._fast(_addr_dump_msg, {"family": family}, "dump", _ADDR_COMMANDS, match_index)
+            only_index = index if isinstance(index, int) and not isinstance(index, bool) and index > 0 else 0  # the others undecoded
+            return self._fast(_addr_dump_msg, {"family": family}, "dump", _ADDR_COMMANDS, match_index, only_index=only_index)
         return self.addr("dump", family=family, match=match or kwarg)
 
     def get_routes(self, family: int = 255, match: Optional[Callable[[Any], bool]] = None, **kwarg: Any) -> List[Any]:
