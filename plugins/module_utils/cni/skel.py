@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__, invoke
 from .config.decode import decode_json, lookup
-from .config.netconf import validate_name
+from .config.netconf import _CALL, call_memo, validate_name
 from .names import ifname_problem, valid_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
@@ -115,7 +115,33 @@ def load_plugin(name: str) -> Plugin:
 
 
 def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
-    """Serve one CNI call. Returns (exit code, stdout, stderr); never raises."""
+    """Serve one CNI call. Returns (exit code, stdout, stderr); never raises.
+
+    A top-level call opens the memo its in-process delegates share
+    (config.netconf.call_memo: stdin parsed once per call).
+    """
+    if call_memo() is not None:  # a delegate, run in-process within its caller's call
+        return _run(name, env, stdin)
+    _CALL.memo = {}
+    try:
+        return _run(name, env, stdin)
+    finally:
+        _CALL.memo = None
+
+
+def _decode_stdin(stdin: bytes) -> Dict[str, object]:
+    """decode_json(stdin), once per call for the same bytes (a delegate gets its caller's bytes)."""
+    memo = call_memo()
+    if memo is None or not isinstance(stdin, bytes):
+        return decode_json(stdin)
+    key = ("stdin", stdin)
+    raw = memo.get(key)
+    if raw is None:
+        raw = memo[key] = decode_json(stdin)
+    return raw
+
+
+def _run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
     version = ""
     cmd: Optional[CmdArgs] = None
     try:
@@ -127,7 +153,7 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         if command == "VERSION":
             return 0, _version_reply(plugin, stdin) + "\n", ""
         cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
-        cmd.netconf = decode_json(stdin)
+        cmd.netconf = _decode_stdin(stdin)
         validate_name(lookup(cmd.netconf, "name"))
         version = cmd.cni_version
         _check_version(plugin, command, version)
