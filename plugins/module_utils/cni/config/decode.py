@@ -178,7 +178,9 @@ class Fields:
 
     # -- readers -------------------------------------------------------------
     def get(self, key: str) -> Any:
-        entry = self._entry(key)
+        index = self._index
+        folded = _FOLDED.get(key)
+        entry = self._entry(key) if index is None or folded is None else index.get(folded)  # _entry, its common case inline
         return None if entry is None or entry[0] is _MISSING else entry[0]
 
     def has(self, key: str) -> bool:
@@ -198,15 +200,26 @@ class Fields:
             raise self._wrong(key, want, value)
         return value
 
+    # str/bool/int are _scalar written out: they are most of a config's reads
     def str(self, key: str, default: str = "") -> str:
-        return self._scalar(key, default, lambda v: isinstance(v, str), "a string")
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._wrong(key, "a string", value)
+        return value
 
     def opt_str(self, key: str) -> Optional[str]:
         """A Go *string: None when unset."""
         return self.str(key) if self.has(key) else None
 
     def bool(self, key: str, default: bool = False) -> bool:
-        return self._scalar(key, default, lambda v: isinstance(v, bool), "a boolean")
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._wrong(key, "a boolean", value)
+        return value
 
     def int(self, key: str, default: int = 0) -> int:
         return self._scalar(key, default, lambda v: isinstance(v, int) and not isinstance(v, bool) and INT_MIN <= v <= INT_MAX, "an integer")
