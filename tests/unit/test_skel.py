@@ -2,6 +2,7 @@
 """skel.run: env validation, version gating, VERSION, about text — the pure call, no exec."""
 
 import json
+import os
 
 import pytest
 
@@ -139,3 +140,23 @@ def test_one_call_and_its_in_process_delegates_parse_the_stdin_once(monkeypatch)
     for _ in range(2):  # a netconf that does not parse: the error each time
         code, out, _err = skel.run("fake", env, json.dumps(dict(CONF, capabilities=5)).encode())
         assert code == 1 and json.loads(out)["code"] == 7 and "capabilities" in json.loads(out)["msg"]
+
+
+def test_a_delegates_shim_header_is_read_again_only_when_the_file_changed(tmp_path, monkeypatch):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent import shim
+
+    monkeypatch.setattr(skel, "_HEADERS", {})
+    path = tmp_path / "host-local"
+    path.write_text(shim.render_shim("host-local", "/usr/bin/python3", "/opt/rt/a", 4242, "/run/nodenet-cni"))
+    reads = []
+    real = shim.read_header
+    monkeypatch.setattr(shim, "read_header", lambda p: reads.append(p) or real(p))
+    first = skel._shim_header(str(path))
+    assert first == real(str(path)) and first["canonical"] == "host-local" and first["rdir"] == "/opt/rt/a"
+    assert skel._shim_header(str(path)) == first and len(reads) == 1  # unchanged file: not read again
+    replaced = tmp_path / "new"
+    replaced.write_text(shim.render_shim("host-local", "/usr/bin/python3", "/opt/rt/b", 4242, "/run/nodenet-cni"))
+    os.replace(replaced, path)  # an upgrade installs a new shim (a new inode)
+    assert skel._shim_header(str(path))["rdir"] == "/opt/rt/b" and len(reads) == 2
+    path.unlink()
+    assert skel._shim_header(str(path)) is None

@@ -177,12 +177,36 @@ def _run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str
 
 def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tuple[int, str, str]]:
     """A delegate that is our own shim on this runtime runs here (invoke.in_process_runner)."""
-    from .agent.shim import own_runtime_dir, read_header
+    from .agent.shim import own_runtime_dir
 
-    header = read_header(path)
+    header = _shim_header(path)
     if header is None or not header["canonical"] or header["rdir"] != own_runtime_dir():
         return None
     return run(header["canonical"], env, stdin)
+
+
+# A shim's header, kept while the file is the one it was read from (device,
+# inode, size, mtime): an agent delegates to the same host-local on every ADD.
+_HEADERS: Dict[str, Tuple[Tuple[int, int, int, int], Optional[Dict[str, str]]]] = {}
+_HEADERS_MAX = 64
+
+
+def _shim_header(path: str) -> Optional[Dict[str, str]]:
+    from .agent.shim import read_header
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    kept = _HEADERS.get(path)
+    if kept is not None and kept[0] == ident:
+        return kept[1]
+    header = read_header(path)  # replaced after the stat: kept under the old identity, so read again next time
+    if len(_HEADERS) >= _HEADERS_MAX:
+        _HEADERS.clear()
+    _HEADERS[path] = (ident, header)
+    return header
 
 
 invoke.in_process_runner = _run_if_ours

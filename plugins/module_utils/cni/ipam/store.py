@@ -263,7 +263,7 @@ class Store:
         self._changed = False  # this hold of the lock changed the directory or rescanned it
         self._stale = False  # the directory holds a lease the index does not know
         try:
-            if create:
+            if create and not os.path.isdir(self.dir):  # one stat when it exists (makedirs: stat, mkdir, stat)
                 os.makedirs(self.dir, mode=DIR_MODE, exist_ok=True)
             # Root writes leases here: a symlink in place of the network dir
             # (or of `lock`) would choose where they go. Refused, not followed.
