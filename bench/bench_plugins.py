@@ -481,8 +481,8 @@ class Bench:
         def import_only(plugin: str) -> Dict[str, Any]:
             # the modules an ADD imports, in its order, and no work: their real
             # cost without -X importtime's own overhead
-            # (with the fallback's lazy pyroute2 in place, as the shim has it)
-            return python("import sys; sys.path.insert(0, %r)\nfrom nodenet_cni.agent.fallback import lazy_imports\nlazy_imports()\n"
+            # (with the fallback's stand-ins in place and no cyclic GC, as its main has it)
+            return python("import gc, sys; gc.disable(); sys.path.insert(0, %r)\nfrom nodenet_cni.agent.fallback import lazy_imports\nlazy_imports()\n"
                           "for m in %r: __import__(m)" % (py.runtime_dir, modules[plugin]))
 
         kinds = ("startup", "bridge imports", "host-local imports", "host-local ADD", "bridge ADD")

@@ -91,3 +91,70 @@ print(json.dumps({"eui": str(eui)}))
 """.strip())
     assert out[0] == {"same": True, "eui": False, "bad": "refused", "last": "10.1.255.255", "v6": "fd00::1"}
     assert out[1] == {"eui": "00-11-22-33-44-55"}  # any other name: netaddr's real __init__
+
+
+def test_pyroute2_config_without_platform_and_multiprocessing():
+    # what the lazy pyroute2.config answers itself must be what its __init__ sets
+    out = run("""
+fallback.lazy_imports()
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+import pyroute2, pyroute2.config as config
+lazy = {"type": type(config).__name__, "platform": "platform" in sys.modules, "mp": "multiprocessing" in sys.modules,
+        "bound": pyroute2.config is config, "preset": {k: config.__dict__[k] for k in ("AF_BRIDGE", "data_plugins_pkgs", "data_plugins_path")}}
+kernel = config.kernel  # any other name: the real __init__, into this very module
+from pyroute2.config import asyncio as config_asyncio  # a submodule as before
+print(json.dumps(lazy))
+print(json.dumps({"same": sys.modules["pyroute2.config"] is config, "kernel": bool(kernel), "mp": "multiprocessing" in sys.modules,
+                  "values": {k: getattr(config, k) for k in lazy["preset"]}, "sub": config_asyncio.__name__}))
+""")
+    assert out[0]["type"] == "_LazyPackage" and out[0]["bound"] is True
+    assert out[0]["platform"] is False and out[0]["mp"] is False
+    assert out[1]["same"] is True and out[1]["kernel"] is True and out[1]["mp"] is True
+    assert out[1]["values"] == out[0]["preset"]
+    assert out[1]["sub"] == "pyroute2.config.asyncio"
+
+
+def test_logging_stand_in_logs_through_the_real_logging():
+    out = run("""
+fallback.lazy_imports()
+import logging
+log = logging.getLogger("pyroute2.netlink")  # what pyroute2's modules do at import
+before = type(sys.modules["logging"]).__name__
+import io
+stream = io.StringIO()
+handler = logging.StreamHandler(stream)  # the first use imports the real module, in sys.modules from then on
+real = sys.modules["logging"]
+real.getLogger("pyroute2").addHandler(handler)
+log.warning("decoding %s", "x")
+print(json.dumps({"before": before, "logged": stream.getvalue(), "real": type(real).__name__, "handler": type(handler) is real.StreamHandler,
+                  "root": logging.getLogger() is real.getLogger(), "level": log.getEffectiveLevel()}))
+""")
+    assert out["before"] == "_LazyLogging"
+    assert out["logged"] == "decoding x\n"
+    assert out["real"] == "module" and out["handler"] is True and out["root"] is True and out["level"] == 30
+
+
+def test_lazy_stdlib_modules_load_on_first_use():
+    out = run("""
+fallback.lazy_imports()
+import traceback, pprint, pkgutil
+lazy = [type(m).__name__ for m in (traceback, pprint, pkgutil)]
+try:
+    1 / 0
+except ZeroDivisionError:
+    text = traceback.format_exc()
+print(json.dumps({"lazy": lazy, "tb": "ZeroDivisionError" in text, "pp": pprint.pformat({"a": 1}),
+                  "real": type(sys.modules["traceback"]).__name__, "tokenize": "tokenize" in sys.modules}))
+""")
+    assert out == {"lazy": ["_LazyModule"] * 3, "tb": True, "pp": "{'a': 1}", "real": "module", "tokenize": True}
+
+
+def test_a_submodule_of_a_stand_in_package_lands_on_the_real_one():
+    out = run("""
+fallback.lazy_imports()
+import logging.handlers
+real = sys.modules["logging"]
+print(json.dumps({"real": type(real).__name__, "bound": real.handlers is sys.modules["logging.handlers"],
+                  "class": logging.handlers.RotatingFileHandler.__name__}))
+""")
+    assert out == {"real": "module", "bound": True, "class": "RotatingFileHandler"}

@@ -284,10 +284,37 @@ def test_store_lock_waits_in_the_kernel_queue_not_by_polling(tmp_path, monkeypat
         with store.locked():
             pass
         waits = [op for op in calls if op != fcntl.LOCK_UN]
-        assert waits == [fcntl.LOCK_EX], "waited by polling: %d flock calls" % len(waits)
+        # one try that finds the lock held, then a blocking wait
+        assert waits == [fcntl.LOCK_EX | fcntl.LOCK_NB, fcntl.LOCK_EX], "waited by polling: %d flock calls" % len(waits)
     finally:
         holder.kill()
         holder.wait()
+        store.close()
+
+
+def test_a_free_store_lock_is_taken_at_once_without_a_timer(tmp_path, monkeypatch):
+    """An exec'd plugin's uncontended lock: one LOCK_NB flock, no SIGALRM timer armed."""
+    import fcntl
+    import signal
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.ipam.store import Store
+
+    store = Store(str(tmp_path), "net", lock_timeout=20)
+    calls, timers = [], []
+    real = fcntl.flock
+
+    def spy(fd, op):
+        calls.append(op)
+        return real(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", spy)
+    monkeypatch.setattr(signal, "setitimer", lambda *a: timers.append(a))
+    try:
+        with store.locked():
+            pass
+        assert [op for op in calls if op != fcntl.LOCK_UN] == [fcntl.LOCK_EX | fcntl.LOCK_NB]
+        assert timers == []
+    finally:
         store.close()
 
 

@@ -76,11 +76,19 @@ def flock_bounded(fd: int, timeout: float) -> bool:
     blocking waiters, instead of polling with LOCK_NB and losing every race to
     them. Other threads (the agent) cannot use signals and poll.
     """
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread() or timeout <= 0:
         return _flock_poll(fd, timeout)
+    # a free lock (the usual case) is taken at once: no timer to arm, and no
+    # `signal` import in an exec'd plugin; a held one is waited for below
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
+            raise
+    import signal
 
     def expire(signum, frame):
         raise _LockWaitExpired()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -124,6 +123,8 @@ def run_group(argv: Sequence[str], stdin: bytes, env: Optional[Mapping[str, str]
 
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the process group `proc` leads (start_new_session: pgid == pid)."""
+    import signal  # with subprocess: only where a plugin is exec'd
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

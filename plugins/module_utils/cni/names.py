@@ -64,10 +64,11 @@ def ifname_problem(name: object) -> Optional[str]:
 # `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` in Go's regexp, where `$` is the end of the
 # text. Python's `$` also matches before a final "\n", so we match the whole
 # string. A network name becomes a directory under dataDir: this is also what
-# keeps "../x" out of it.
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
+# keeps "../x" out of it. A pattern string: re compiles (and caches) it on
+# first use, not at import on every plugin exec.
+NAME_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z"
 
 
 def valid_name(value: object) -> bool:
     """Go's rule for container IDs and network names (pkg/utils cniReg), whole string."""
-    return isinstance(value, str) and NAME_RE.match(value) is not None
+    return isinstance(value, str) and re.match(NAME_PATTERN, value) is not None

@@ -14,6 +14,10 @@ importlib.resources, globs, sets) to re-export its public names, which costs
 more than everything a plugin call needs. A lazy package is the same package
 (same `__path__`, same submodules, the same classes); its `__init__` just
 runs on the first name it does not resolve itself, instead of at import time.
+`pyroute2.config` is one too (answering the few names pyroute2's message
+modules read at import), and `logging`, `traceback`, `pprint` and `pkgutil`
+are stand-ins until first used; `main` also turns the cyclic garbage
+collector off, the process ending after its one call.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+from typing import Dict, Optional
 
 # per package: public names of its __init__ -> the submodule that defines
 # them (the __init__ re-exports them from there); the names our code imports
@@ -64,13 +69,21 @@ class _LazyPackage(types.ModuleType):
             raise AttributeError("module %r has no attribute %r" % (self.__name__, name)) from None
 
 
-def lazy_package(name: str) -> bool:
-    """Put the lazy package `name` in sys.modules; False if it is already imported or absent."""
+def lazy_package(name: str, preset: Optional[Dict[str, object]] = None) -> bool:
+    """Put the lazy package `name` in sys.modules; False if it is already imported or absent.
+
+    `preset`: names the lazy package answers itself, with the very values its
+    `__init__` gives them (tests/unit/test_fallback_imports.py compares).
+    """
     if name in sys.modules:
         return False
     from importlib.machinery import PathFinder  # importlib.util costs more than it gives here
 
-    spec = PathFinder.find_spec(name, sys.path)
+    parent_name, _dot, child = name.rpartition(".")
+    parent = sys.modules.get(parent_name) if parent_name else None
+    if parent_name and parent is None:
+        return False
+    spec = PathFinder.find_spec(name, parent.__path__ if parent is not None else sys.path)
     if spec is None or spec.loader is None or not spec.submodule_search_locations:
         return False
     # what importlib.util.module_from_spec sets on a package
@@ -82,15 +95,23 @@ def lazy_package(name: str) -> bool:
     module.__file__ = spec.origin
     if spec.has_location:
         module.__cached__ = spec.cached
+    if preset:
+        module.__dict__.update(preset)
     sys.modules[name] = module
+    if parent is not None:
+        setattr(parent, child, module)  # as the import system binds a submodule
     return True
 
 
 # Standard-library modules imported at module level by what a plugin call
 # imports, but used only on paths it rarely takes: `inspect` (ast, dis,
 # tokenize, ...) is imported by `dataclasses` for one call, the docstring of
-# a dataclass that has none.
-_LAZY_STDLIB = ("inspect",)
+# a dataclass that has none; `traceback` (linecache, tokenize, textwrap) by
+# pyroute2.netlink to log a message it cannot encode or decode; `pprint` by
+# netaddr.core for two debugging helpers; `pkgutil` (importlib.util) by
+# pyroute2's ifinfmsg to load link-kind plugins from the directories
+# `pyroute2.config` names (none).
+_LAZY_STDLIB = ("inspect", "traceback", "pprint", "pkgutil")
 
 
 class _LazyModule(types.ModuleType):
@@ -99,12 +120,15 @@ class _LazyModule(types.ModuleType):
     (this stand-in forwards to it for whoever kept a reference)."""
 
     def __getattr__(self, name: str) -> object:
-        real = self.__dict__.get("_nodenet_real")
+        return getattr(self._nodenet_real(), name)
+
+    def _nodenet_real(self) -> types.ModuleType:
+        real = self.__dict__.get("_nodenet_module")
         if real is None:
             if sys.modules.get(self.__name__) is self:
                 del sys.modules[self.__name__]
-            real = self.__dict__["_nodenet_real"] = __import__(self.__name__)
-        return getattr(real, name)
+            real = self.__dict__["_nodenet_module"] = __import__(self.__name__)
+        return real
 
 
 def lazy_module(name: str) -> bool:
@@ -115,6 +139,48 @@ def lazy_module(name: str) -> bool:
     return True
 
 
+class _LazyLogger:
+    """What the `logging` stand-in's getLogger(name) gives: the real logger on first use."""
+
+    def __init__(self, logging: _LazyLogging, name: str) -> None:
+        self._nodenet_logging = logging
+        self._nodenet_name = name
+
+    def __getattr__(self, attr: str) -> object:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._nodenet_logging.getLogger(self._nodenet_name), attr)
+
+
+class _LazyLogging(_LazyModule):
+    """`logging` (traceback, string, threading's locks, ...) is imported by
+    pyroute2's message modules to call getLogger(__name__) at import and log
+    on paths a plugin call does not take: their loggers stay stand-ins until
+    one of them is used."""
+
+    def getLogger(self, name: Optional[str] = None) -> object:  # noqa: N802 - logging's name
+        if name and "_nodenet_module" not in self.__dict__:
+            return _LazyLogger(self, name)
+        return self._nodenet_real().getLogger(name)
+
+
+def lazy_logging() -> bool:
+    if "logging" in sys.modules:
+        return False
+    sys.modules["logging"] = _LazyLogging("logging")
+    return True
+
+
+def _pyroute2_config() -> Dict[str, object]:
+    """What pyroute2's message modules read from `pyroute2.config` at import,
+    as its `__init__` sets it. That `__init__` imports platform and
+    multiprocessing (pickle, ...) to fill in names only pyroute2's sockets
+    and NDB use; any other name runs it (lazy_package)."""
+    import socket
+
+    return {"AF_BRIDGE": getattr(socket, "AF_BRIDGE", 7), "data_plugins_pkgs": [], "data_plugins_path": []}
+
+
 def lazy_pyroute2() -> bool:
     return lazy_package("pyroute2")
 
@@ -122,11 +188,20 @@ def lazy_pyroute2() -> bool:
 def lazy_imports() -> None:
     for name in _FAST_NAMES:
         lazy_package(name)
+    lazy_package("pyroute2.config", _pyroute2_config())
+    lazy_logging()
     for name in _LAZY_STDLIB:
         lazy_module(name)
 
 
 def main(name: str) -> int:
+    """One call in this process, which then exits (the shim's exec)."""
+    # No cyclic garbage collection: importing runs it about thirty times
+    # (every 700 new objects: classes, functions, dicts) for garbage there is
+    # none of, and a call makes little; the process ends after one call.
+    import gc
+
+    gc.disable()
     lazy_imports()
     from ..skel import main as skel_main
 

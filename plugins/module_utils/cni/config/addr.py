@@ -29,8 +29,9 @@ from ..spec import ERR_INVALID_NETCONF, CNIError
 IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPIface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
-# What may appear in an address at all; ipaddress does the rest.
-_ADDRESS_CHARS = re.compile(r"[0-9A-Fa-f:.]+\Z")
+# What may appear in an address at all; ipaddress does the rest. (Patterns
+# here are strings: re compiles and caches them on first use, not at import.)
+_ADDRESS_CHARS = r"[0-9A-Fa-f:.]+\Z"
 
 
 def _fail(code: int, where: str, text: str) -> CNIError:
@@ -41,7 +42,7 @@ def parse_address(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) 
     """A bare IPv4/IPv6 address as Go's net.ParseIP reads it; v4-mapped -> IPv4."""
     if not isinstance(value, str):
         raise _fail(code, where, "must be an IP address string, got %r" % (value,))
-    if not _ADDRESS_CHARS.match(value):
+    if not re.match(_ADDRESS_CHARS, value):
         # no zone id, no space, no newline: ipaddress would accept "%..." on IPv6
         raise _fail(code, where, "is not a canonical IP address: %r" % value)
     try:

@@ -41,8 +41,9 @@ MIN_MTU = 68
 MAX_MTU = 65535
 MAX_VLAN = 4094
 
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
-_MAC_DOT_RE = re.compile(r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$")
+# compiled (and cached) by re on first use, not at import on every plugin exec
+_MAC_PATTERN = r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$"
+_MAC_DOT_PATTERN = r"^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$"
 
 
 @dataclass
@@ -178,9 +179,9 @@ def validate_ifname(name: str, key: str, what: str = "") -> str:
 
 def normalize_mac(value: str, where: str = "MAC") -> str:
     """'AA-BB-CC-DD-EE-FF' / 'aabb.ccdd.eeff' -> 'aa:bb:cc:dd:ee:ff'; a unicast 48-bit MAC only."""
-    if _MAC_RE.match(value):
+    if re.match(_MAC_PATTERN, value):
         hexdigits = re.sub(r"[:-]", "", value)
-    elif _MAC_DOT_RE.match(value):
+    elif re.match(_MAC_DOT_PATTERN, value):
         hexdigits = value.replace(".", "")
     else:
         raise CNIError(ERR_INVALID_NETCONF, "invalid %s address %r" % (where, value))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..fileio import atomic_write, open_dir_nofollow
+from ..names import valid_name
 from ..spec import ERR_INVALID_NETCONF, SUPPORTED_VERSIONS, CNIError
-from ..runtime.confdir import CONF_EXTENSIONS, NAME_RE, NetworkConfigList, conf_files, load_conf_file, parse_conf_list, parse_single_conf
+from ..runtime.confdir import CONF_EXTENSIONS, NetworkConfigList, conf_files, load_conf_file, parse_conf_list, parse_single_conf
 from . import lint
 from .part import PartFailed
 
@@ -68,7 +69,7 @@ class NetconfSpec:
 
 def spec_from_params(p: Mapping[str, Any]) -> NetconfSpec:
     """cni_netconf's options as a spec; a CNIError naming the option when one is invalid."""
-    if not NAME_RE.match(p["name"]):
+    if not valid_name(p["name"]):
         raise CNIError(ERR_INVALID_NETCONF, "name %r is not a valid network name (letters, digits, '_', '.', '-'; not starting with a symbol)" % p["name"])
     if p["cni_version"] not in SUPPORTED_VERSIONS:
         raise CNIError(ERR_INVALID_NETCONF, "cni_version %r is not a CNI spec version (%s)" % (p["cni_version"], ", ".join(SUPPORTED_VERSIONS)))

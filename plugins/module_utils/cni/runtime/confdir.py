@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..config.decode import lookup
-from ..names import NAME_RE
+from ..names import valid_name
 from ..spec import CURRENT_VERSION, ERR_DECODE, ERR_INVALID_NETCONF, ERR_IO, CNIError, parse_version
 
 CONF_EXTENSIONS = (".conf", ".conflist", ".json")
@@ -301,7 +301,7 @@ def parse_single_conf(data: bytes, path: str = "") -> NetworkConfigList:
 def _load_plugin_dir(conf_dir: str, network: str) -> List[str]:
     # The network name becomes a path component; a name that could walk out of
     # the conf dir is not a valid network name anyway (ADD would refuse it).
-    if not NAME_RE.match(network) or network in (".", ".."):
+    if not valid_name(network) or network in (".", ".."):
         return []
     return conf_files(os.path.join(conf_dir, network), (".conf",))
 
