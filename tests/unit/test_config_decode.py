@@ -155,7 +155,7 @@ def test_canonical_spellings_are_kept_by_text_and_failures_are_not(monkeypatch):
     from ansible_collections.nodenet.cni.plugins.module_utils.cni.config import addr
 
     monkeypatch.setattr(addr, "_CANONICAL", {})
-    for _ in range(2):  # worked out, then kept: the same answers
+    for _attempt in range(2):  # worked out, then kept: the same answers
         assert canonical_ip("FD00:0:0::5", "a") == "fd00::5" and canonical_cidr("FD00:0::5/64", "a") == "fd00::5/64"
         assert canonical_ip("::ffff:10.0.0.1", "a") == "10.0.0.1" and canonical_cidr("10.1.2.3/24", "a") == "10.1.2.3/24"
     assert addr._CANONICAL == {("ip", "FD00:0:0::5"): "fd00::5", ("cidr", "FD00:0::5/64"): "fd00::5/64",

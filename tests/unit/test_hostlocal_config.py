@@ -208,7 +208,7 @@ def test_a_range_seen_before_is_canonicalised_once_and_a_bad_one_fails_every_tim
     # the same range at another place of the config keeps its own place in messages
     moved = load(ipam={"type": "host-local", "ranges": [[{"subnet": "10.8.0.0/16"}], [{"subnet": "10.9.0.0/16", "gateway": "10.9.0.254"}]]})
     assert moved.range_sets[1].ranges[0].where == "ipam.ranges[1][0]" and first.range_sets[0].ranges[0].where == "ipam.ranges[0][0]"
-    for _ in range(2):  # nothing kept for a range that fails
+    for _attempt in range(2):  # nothing kept for a range that fails
         fails(ERR_INVALID_NETCONF, "gateway 10.7.0.1 not in network", "ipam.ranges[0][0].gateway",
               ipam={"type": "host-local", "ranges": [[{"subnet": "10.9.0.0/16", "gateway": "10.7.0.1"}]]})
     monkeypatch.setattr(host_local, "_RANGES_MAX", 3)

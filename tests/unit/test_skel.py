@@ -127,7 +127,7 @@ def test_one_call_and_its_in_process_delegates_parse_the_stdin_once(monkeypatch)
     plugin = skel.Plugin(name="fake", add=add, delete=add, check=add, enters_netns=False)
     monkeypatch.setattr(skel, "load_plugin", lambda name: plugin)
     env = dict(BASE_ENV, CNI_COMMAND="ADD")
-    for _ in range(2):
+    for _attempt in range(2):
         code, out, err = skel.run("fake", env, json.dumps(CONF).encode())
         assert code == 0, out + err
         assert call_memo() is None  # nothing kept between calls
@@ -137,7 +137,7 @@ def test_one_call_and_its_in_process_delegates_parse_the_stdin_once(monkeypatch)
     assert raw3 is not raw1 and conf3 is not conf1 and raw3 == raw1  # the next call: afresh
     assert (conf3.name, conf3.cni_version, conf3.type) == (conf1.name, conf1.cni_version, conf1.type)
     assert conf1.name == "net" and conf1.cni_version == "1.0.0"
-    for _ in range(2):  # a netconf that does not parse: the error each time
+    for _attempt in range(2):  # a netconf that does not parse: the error each time
         code, out, _err = skel.run("fake", env, json.dumps(dict(CONF, capabilities=5)).encode())
         assert code == 1 and json.loads(out)["code"] == 7 and "capabilities" in json.loads(out)["msg"]
 

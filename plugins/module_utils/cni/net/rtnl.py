@@ -276,7 +276,10 @@ def _encode(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], msg_t
     return bytes(msg.data)
 
 
-def _template(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], slots: Dict[str, bytes], msg_type: int, flags: int) -> Optional[Tuple[bytes, Tuple[Tuple[str, Tuple[int, ...]], ...]]]:
+_Template = Tuple[bytes, Tuple[Tuple[str, Tuple[int, ...]], ...]]
+
+
+def _template(build: Callable[[Dict[str, Any]], Any], kwarg: Dict[str, Any], slots: Dict[str, bytes], msg_type: int, flags: int) -> Optional[_Template]:
     """(the encoding with sentinels, where each slot's value goes), or None when not proven (see above)."""
     first, second = dict(kwarg), dict(kwarg)
     pairs = {}
