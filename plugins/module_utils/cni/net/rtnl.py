@@ -846,9 +846,10 @@ class Rtnl:
 
     def read_link(self, index: int = 0, ifname: str = "") -> List[Any]:
         """`link("get", ...)` for net/link.py's LinkInfo: the kernel leaves the
-        statistics out, and pyroute2 decodes only the attributes LinkInfo
-        reads (a link message carries some forty; the rest are dropped from
-        the buffer before decoding)."""
+        statistics out, and only the attributes LinkInfo reads are decoded (a
+        link message carries some forty): a plain answer into a BriefAnswer
+        (`_brief_answer`), any other by pyroute2 from a buffer holding only
+        those attributes."""
         return self._fast(_read_msg, {"index": index, "ifname": ifname}, "get", _LINK_COMMANDS, marshal=_pyroute2().brief_marshal)
 
     def get_links(self, *indexes: int, **kwarg: Any) -> List[Any]:
