@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.addr import canonical_cidr, canonical_ip
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.bridge import parse_bridge_conf
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.decode import Fields, fold, lookup, present
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.decode import Fields, fold, lookup, member_name, present
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.host_local import format_ip, load_ipam_config
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import (
     parse_netconf,
@@ -47,6 +47,34 @@ def test_gos_fold_maps_long_s_and_kelvin_onto_ascii():
     assert fold("hoſtPort") == fold("hostport") and fold("\u212aey") == fold("key")
     assert lookup({"hoſtPort": 5}, "hostPort") == 5
     assert lookup({"hóstPort": 5}, "hostPort") is None
+
+
+def test_fields_key_index_answers_as_the_member_scan_does():
+    # Fields indexes an object's keys once (decode.key_index) instead of scanning
+    # the members per read: for duplicates, case variants, Go's non-ASCII folds
+    # and nulls in every order, each read gives what lookup/present/member_name give.
+    import itertools
+
+    spellings = ["bridge", "Bridge", "BRIDGE", "bRidge", "bridgeX", "ſbridge"]
+    values = ["a", None, "b", 0, False]
+    docs = []
+    for n in (1, 2, 3):
+        for keys in itertools.permutations(spellings, n):
+            for vals in itertools.product(values, repeat=n):
+                docs.append(dict(zip(keys, vals)))
+    docs += [{"ſbridge": 1, "SBRIDGE": 2}, {"\u212aey": 1, "key": None}, {"key": 1, "KEY": None, "\u212aEY": 3}, {"": 1}, {"hóstPort": 5}]
+    tags = ["bridge", "sbridge", "bridgeX", "key", "", "hostPort"]
+    for doc in docs:
+        f = Fields(doc, "where")
+        for tag in tags:
+            assert f.get(tag) == lookup(doc, tag) and type(f.get(tag)) is type(lookup(doc, tag)), (doc, tag)
+            assert f.present(tag) == present(doc, tag), (doc, tag)
+            assert f.path(tag) == "where." + member_name(doc, tag), (doc, tag)
+    # the documented cases, through the index
+    assert Fields({"bridge": "yy0", "Bridge": "zz0"}).str("bridge") == "zz0"
+    assert Fields({"Bridge": "zz0", "bridge": "yy0", "BRIDGE": None}).str("bridge") == "yy0"
+    assert Fields({"Bridge": "zz0", "bridge": None}).path("bridge") == "Bridge"
+    assert Fields({"snat": None}).present("snat") and not Fields({"snat": None}).has("snat")
 
 
 # -- typed readers -----------------------------------------------------------------
@@ -121,6 +149,28 @@ def test_cidrs_keep_host_bits_and_refuse_netmasks_and_zones():
     for bad in ("10.0.0.1/255.255.255.0", "10.0.0.1/33", "fd00::5%lo/64", "10.0.0.1", "10.0.0.1/ 24", "::ffff:10.0.0.0/120"):
         with pytest.raises(CNIError):
             canonical_cidr(bad, "a")
+
+
+def test_canonical_spellings_are_kept_by_text_and_failures_are_not(monkeypatch):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.config import addr
+
+    monkeypatch.setattr(addr, "_CANONICAL", {})
+    for _attempt in range(2):  # worked out, then kept: the same answers
+        assert canonical_ip("FD00:0:0::5", "a") == "fd00::5" and canonical_cidr("FD00:0::5/64", "a") == "fd00::5/64"
+        assert canonical_ip("::ffff:10.0.0.1", "a") == "10.0.0.1" and canonical_cidr("10.1.2.3/24", "a") == "10.1.2.3/24"
+    assert addr._CANONICAL == {("ip", "FD00:0:0::5"): "fd00::5", ("cidr", "FD00:0::5/64"): "fd00::5/64",
+                               ("ip", "::ffff:10.0.0.1"): "10.0.0.1", ("cidr", "10.1.2.3/24"): "10.1.2.3/24"}
+    assert canonical_ip("10.1.2.3", "a") == "10.1.2.3"  # an address is not answered from a CIDR's entry, nor the other way
+    with pytest.raises(CNIError):
+        canonical_cidr("10.1.2.3", "a")
+    for where in ("x.gw", "y.gw"):  # a failure each time, naming its own field
+        with pytest.raises(CNIError) as e:
+            canonical_ip("010.0.0.1", where)
+        assert where in e.value.msg
+    monkeypatch.setattr(addr, "_CANONICAL_MAX", 4)
+    for i in range(20):
+        canonical_ip("10.0.0.%d" % i)
+    assert 0 < len(addr._CANONICAL) <= 4
 
 
 # -- netconf, prevResult, results -----------------------------------------------------

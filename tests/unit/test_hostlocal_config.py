@@ -192,3 +192,26 @@ def test_requested_ip_outside_is_only_an_add_check():
     # DEL with the same CNI_ARGS must still load (a failed ADD is followed by DEL).
     conf = load({"ranges": [[{"subnet": "10.0.0.0/24"}]]}, cni_args="IP=10.9.0.5")
     assert [format_ip(r.ip) for r in conf.requested_ips] == ["10.9.0.5"]
+
+
+def test_a_range_seen_before_is_canonicalised_once_and_a_bad_one_fails_every_time(monkeypatch):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.config import host_local
+
+    monkeypatch.setattr(host_local, "_RANGES", {})
+    ipam = {"type": "host-local", "ranges": [[{"subnet": "10.9.0.0/16", "gateway": "10.9.0.254"}], [{"subnet": "fd09::/64"}]]}
+    first, again = load(ipam=ipam), load(ipam=ipam)
+    assert [rs.ranges[0] for rs in again.range_sets] == [rs.ranges[0] for rs in first.range_sets]
+    assert all(a.ranges[0] is b.ranges[0] for a, b in zip(first.range_sets, again.range_sets))  # kept, not made again
+    assert span(again.range_sets[0]) == [("10.9.0.1", "10.9.255.254", "10.9.0.254")]
+    monkeypatch.setattr(host_local, "_RANGES", {})
+    assert [rs.ranges[0] for rs in load(ipam=ipam).range_sets] == [rs.ranges[0] for rs in first.range_sets]  # what a fresh parse gives
+    # the same range at another place of the config keeps its own place in messages
+    moved = load(ipam={"type": "host-local", "ranges": [[{"subnet": "10.8.0.0/16"}], [{"subnet": "10.9.0.0/16", "gateway": "10.9.0.254"}]]})
+    assert moved.range_sets[1].ranges[0].where == "ipam.ranges[1][0]" and first.range_sets[0].ranges[0].where == "ipam.ranges[0][0]"
+    for _attempt in range(2):  # nothing kept for a range that fails
+        fails(ERR_INVALID_NETCONF, "gateway 10.7.0.1 not in network", "ipam.ranges[0][0].gateway",
+              ipam={"type": "host-local", "ranges": [[{"subnet": "10.9.0.0/16", "gateway": "10.7.0.1"}]]})
+    monkeypatch.setattr(host_local, "_RANGES_MAX", 3)
+    for i in range(10):
+        load(ipam={"type": "host-local", "ranges": [[{"subnet": "10.%d.0.0/16" % i}]]})
+    assert 0 < len(host_local._RANGES) <= 3

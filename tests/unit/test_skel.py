@@ -2,6 +2,7 @@
 """skel.run: env validation, version gating, VERSION, about text — the pure call, no exec."""
 
 import json
+import os
 
 import pytest
 
@@ -106,3 +107,56 @@ def test_cni_args_parsing_matches_go():
         load_cni_args("ip=10.0.0.2", ["IP"])
     assert e.value.code == 4 and "unknown args" in e.value.msg
     assert load_cni_args("IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.0.0.2", ["IP"]) == {"IP": "10.0.0.2"}
+
+
+def test_one_call_and_its_in_process_delegates_parse_the_stdin_once(monkeypatch):
+    """skel.run opens a memo for the call: a delegate run in-process on the same bytes gets its
+    caller's dict and NetConf; the next call parses afresh; a parse that fails fails every time."""
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.config.netconf import call_memo, parse_netconf
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import Result
+
+    seen = []
+
+    def add(cmd):
+        seen.append((cmd.netconf, parse_netconf(cmd.netconf), parse_netconf(cmd.netconf, lenient=True)))
+        if len(seen) % 2 == 1:  # the caller: run a delegate with the identical bytes, as invoke.delegate does
+            code, out, err = skel.run("fake", dict(cmd.env, CNI_COMMAND="ADD"), cmd.stdin)
+            assert code == 0, out + err
+        return Result(cni_version="1.0.0")
+
+    plugin = skel.Plugin(name="fake", add=add, delete=add, check=add, enters_netns=False)
+    monkeypatch.setattr(skel, "load_plugin", lambda name: plugin)
+    env = dict(BASE_ENV, CNI_COMMAND="ADD")
+    for _attempt in range(2):
+        code, out, err = skel.run("fake", env, json.dumps(CONF).encode())
+        assert code == 0, out + err
+        assert call_memo() is None  # nothing kept between calls
+    (raw1, conf1, lenient1), (raw2, conf2, lenient2), (raw3, conf3, _l3), _fourth = seen
+    assert raw1 is raw2 and conf1 is conf2 and lenient1 is lenient2  # the delegate: its caller's
+    assert conf1 is not lenient1  # a strict and a lenient parse are two parses
+    assert raw3 is not raw1 and conf3 is not conf1 and raw3 == raw1  # the next call: afresh
+    assert (conf3.name, conf3.cni_version, conf3.type) == (conf1.name, conf1.cni_version, conf1.type)
+    assert conf1.name == "net" and conf1.cni_version == "1.0.0"
+    for _attempt in range(2):  # a netconf that does not parse: the error each time
+        code, out, _err = skel.run("fake", env, json.dumps(dict(CONF, capabilities=5)).encode())
+        assert code == 1 and json.loads(out)["code"] == 7 and "capabilities" in json.loads(out)["msg"]
+
+
+def test_a_delegates_shim_header_is_read_again_only_when_the_file_changed(tmp_path, monkeypatch):
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent import shim
+
+    monkeypatch.setattr(skel, "_HEADERS", {})
+    path = tmp_path / "host-local"
+    path.write_text(shim.render_shim("host-local", "/usr/bin/python3", "/opt/rt/a", 4242, "/run/nodenet-cni"))
+    reads = []
+    real = shim.read_header
+    monkeypatch.setattr(shim, "read_header", lambda p: reads.append(p) or real(p))
+    first = skel._shim_header(str(path))
+    assert first == real(str(path)) and first["canonical"] == "host-local" and first["rdir"] == "/opt/rt/a"
+    assert skel._shim_header(str(path)) == first and len(reads) == 1  # unchanged file: not read again
+    replaced = tmp_path / "new"
+    replaced.write_text(shim.render_shim("host-local", "/usr/bin/python3", "/opt/rt/b", 4242, "/run/nodenet-cni"))
+    os.replace(replaced, path)  # an upgrade installs a new shim (a new inode)
+    assert skel._shim_header(str(path))["rdir"] == "/opt/rt/b" and len(reads) == 2
+    path.unlink()
+    assert skel._shim_header(str(path)) is None

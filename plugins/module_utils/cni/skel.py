@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__, invoke
 from .config.decode import decode_json, lookup
-from .config.netconf import validate_name
+from .config.netconf import _CALL, call_memo, validate_name
 from .names import ifname_problem, valid_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
@@ -115,7 +115,33 @@ def load_plugin(name: str) -> Plugin:
 
 
 def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
-    """Serve one CNI call. Returns (exit code, stdout, stderr); never raises."""
+    """Serve one CNI call. Returns (exit code, stdout, stderr); never raises.
+
+    A top-level call opens the memo its in-process delegates share
+    (config.netconf.call_memo: stdin parsed once per call).
+    """
+    if call_memo() is not None:  # a delegate, run in-process within its caller's call
+        return _run(name, env, stdin)
+    _CALL.memo = {}
+    try:
+        return _run(name, env, stdin)
+    finally:
+        _CALL.memo = None
+
+
+def _decode_stdin(stdin: bytes) -> Dict[str, object]:
+    """decode_json(stdin), once per call for the same bytes (a delegate gets its caller's bytes)."""
+    memo = call_memo()
+    if memo is None or not isinstance(stdin, bytes):
+        return decode_json(stdin)
+    key = ("stdin", stdin)
+    raw = memo.get(key)
+    if raw is None:
+        raw = memo[key] = decode_json(stdin)
+    return raw
+
+
+def _run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]:
     version = ""
     cmd: Optional[CmdArgs] = None
     try:
@@ -127,7 +153,7 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
         if command == "VERSION":
             return 0, _version_reply(plugin, stdin) + "\n", ""
         cmd.stdin = stdin  # delegated IPAM gets the identical bytes (pkg/invoke)
-        cmd.netconf = decode_json(stdin)
+        cmd.netconf = _decode_stdin(stdin)
         validate_name(lookup(cmd.netconf, "name"))
         version = cmd.cni_version
         _check_version(plugin, command, version)
@@ -151,12 +177,36 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
 
 def _run_if_ours(path: str, env: Mapping[str, str], stdin: bytes) -> Optional[Tuple[int, str, str]]:
     """A delegate that is our own shim on this runtime runs here (invoke.in_process_runner)."""
-    from .agent.shim import own_runtime_dir, read_header
+    from .agent.shim import own_runtime_dir
 
-    header = read_header(path)
+    header = _shim_header(path)
     if header is None or not header["canonical"] or header["rdir"] != own_runtime_dir():
         return None
     return run(header["canonical"], env, stdin)
+
+
+# A shim's header, kept while the file is the one it was read from (device,
+# inode, size, mtime): an agent delegates to the same host-local on every ADD.
+_HEADERS: Dict[str, Tuple[Tuple[int, int, int, int], Optional[Dict[str, str]]]] = {}
+_HEADERS_MAX = 64
+
+
+def _shim_header(path: str) -> Optional[Dict[str, str]]:
+    from .agent.shim import read_header
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    kept = _HEADERS.get(path)
+    if kept is not None and kept[0] == ident:
+        return kept[1]
+    header = read_header(path)  # replaced after the stat: kept under the old identity, so read again next time
+    if len(_HEADERS) >= _HEADERS_MAX:
+        _HEADERS.clear()
+    _HEADERS[path] = (ident, header)
+    return header
 
 
 invoke.in_process_runner = _run_if_ours

@@ -11,6 +11,7 @@ converters (pkg/types/internal/convert.go, types/020, 040, 100).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass, field
@@ -90,9 +91,20 @@ def dumps(obj: Any) -> str:
 # on the way out (to_dict).
 
 
+# A call asks the family of the same few addresses and routes many times
+# (every result check and route loop): each text is parsed once. A text that
+# does not parse raises every time (lru_cache keeps no exception).
+@functools.lru_cache(maxsize=512)
 def ip_family(address: str) -> int:
     """4 or 6 for an address with or without prefix."""
     return ipaddress.ip_interface(address).version
+
+
+@functools.lru_cache(maxsize=512)
+def _route_dst(dst: str) -> Tuple[int, int]:
+    """(family, prefix length) of a route destination."""
+    net = ipaddress.ip_network(dst, strict=False)
+    return net.version, net.prefixlen
 
 
 @dataclass
@@ -162,10 +174,10 @@ class Route:
 
     @property
     def version(self) -> int:
-        return ipaddress.ip_network(self.dst, strict=False).version
+        return _route_dst(self.dst)[0]
 
     def is_default(self) -> bool:
-        return ipaddress.ip_network(self.dst, strict=False).prefixlen == 0
+        return _route_dst(self.dst)[1] == 0
 
     def to_dict(self, extras: bool = True) -> Dict[str, Any]:
         out: Dict[str, Any] = {"dst": self.dst}

@@ -59,8 +59,30 @@ def format_address(ip: IPAddr) -> str:
     return ip.compressed
 
 
+# Canonical spellings already worked out, by the text as given: a call reads
+# the same few addresses (its result, prevResult, routes) again and again.
+# Only successes are kept (the answer depends on the text alone); a text
+# that fails fails every time, with its own field name.
+_CANONICAL: dict = {}
+_CANONICAL_MAX = 1024
+
+
+def _kept(kind: str, value: Any) -> Any:
+    return _CANONICAL.get((kind, value)) if isinstance(value, str) else None
+
+
+def _keep(kind: str, value: str, canonical: str) -> str:
+    if len(_CANONICAL) >= _CANONICAL_MAX:
+        _CANONICAL.clear()
+    _CANONICAL[(kind, value)] = canonical
+    return canonical
+
+
 def canonical_ip(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> str:
-    return format_address(parse_address(value, where, code))
+    kept = _kept("ip", value)
+    if kept is not None:
+        return kept
+    return _keep("ip", value, format_address(parse_address(value, where, code)))
 
 
 def parse_interface(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> Tuple[IPAddr, int]:
@@ -79,5 +101,8 @@ def parse_interface(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF
 
 
 def canonical_cidr(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> str:
+    kept = _kept("cidr", value)
+    if kept is not None:
+        return kept
     ip, prefix = parse_interface(value, where, code)
-    return "%s/%d" % (format_address(ip), prefix)
+    return _keep("cidr", value, "%s/%d" % (format_address(ip), prefix))

@@ -54,6 +54,8 @@ def fold(key: str) -> str:
 
 
 _MISSING = object()
+_FOLDED: Dict[str, str] = {}  # field tag -> fold(tag)
+_FOLDED_MAX = 1024
 
 
 def lookup(raw: Mapping[str, Any], key: str) -> Any:
@@ -90,6 +92,23 @@ def _find(raw: Mapping[str, Any], key: str, keep_null: bool = False, want_name: 
     return name if want_name else found
 
 
+def key_index(raw: Mapping[str, Any]) -> Dict[str, Any]:
+    """`_find`'s answers for every field of `raw` at once, from one pass over its members.
+
+    folded key -> (value, name): the last non-null member naming the field
+    and its key as spelled, or (_MISSING, "") when only null members name
+    it. A field no member names has no entry.
+    """
+    index: Dict[str, Any] = {}
+    for k, v in raw.items():
+        folded = k.upper() if k.isascii() else fold(k)
+        if v is not None:
+            index[folded] = (v, k)
+        elif folded not in index:
+            index[folded] = (_MISSING, "")
+    return index
+
+
 def json_type(value: Any) -> str:
     """A value as Go's error messages describe it: `string "x"`, `number 5`, `object`..."""
     if value is None:
@@ -110,14 +129,30 @@ class Fields:
 
     Every reader returns the default for an absent or null member and raises
     CNIError(code) naming the field for a wrong type.
+
+    The members are indexed by their folded key on the first read
+    (`key_index`), so each read is one dict lookup instead of a pass over
+    every member; `raw` is not to be changed after the first read.
     """
 
-    __slots__ = ("raw", "where", "code")
+    __slots__ = ("raw", "where", "code", "_index")
 
     def __init__(self, raw: Mapping[str, Any], where: str = "", code: int = ERR_INVALID_NETCONF) -> None:
         self.raw = raw
         self.where = where
         self.code = code
+        self._index: Optional[Dict[str, Any]] = None
+
+    def _entry(self, key: str) -> Any:
+        index = self._index
+        if index is None:
+            index = self._index = key_index(self.raw)
+        folded = _FOLDED.get(key)
+        if folded is None:
+            folded = fold(key)
+            if len(_FOLDED) < _FOLDED_MAX:  # our own field tags: a few dozen (error paths add others)
+                _FOLDED[key] = folded
+        return index.get(folded)
 
     @classmethod
     def of(cls, value: Any, where: str, code: int = ERR_INVALID_NETCONF) -> "Fields":
@@ -131,7 +166,8 @@ class Fields:
     # -- paths and errors ----------------------------------------------------
     def path(self, key: str) -> str:
         """The field's path, spelled as the document spells it (`...[0].HostPort`)."""
-        key = member_name(self.raw, key)
+        entry = self._entry(key)
+        key = entry[1] if entry is not None and entry[1] else key
         return "%s.%s" % (self.where, key) if self.where else key
 
     def error(self, key: str, text: str, code: Optional[int] = None) -> CNIError:
@@ -142,7 +178,10 @@ class Fields:
 
     # -- readers -------------------------------------------------------------
     def get(self, key: str) -> Any:
-        return lookup(self.raw, key)
+        index = self._index
+        folded = _FOLDED.get(key)
+        entry = self._entry(key) if index is None or folded is None else index.get(folded)  # _entry, its common case inline
+        return None if entry is None or entry[0] is _MISSING else entry[0]
 
     def has(self, key: str) -> bool:
         """Set to something other than null."""
@@ -150,7 +189,7 @@ class Fields:
 
     def present(self, key: str) -> bool:
         """Named by some member, null included."""
-        return present(self.raw, key)
+        return self._entry(key) is not None
 
     def _scalar(self, key: str, default: Any, fits: Callable[[Any], bool], want: str) -> Any:
         # Go: null (or absent) leaves the field unset; a wrong JSON type is an error
@@ -161,15 +200,26 @@ class Fields:
             raise self._wrong(key, want, value)
         return value
 
+    # str/bool/int are _scalar written out: they are most of a config's reads
     def str(self, key: str, default: str = "") -> str:
-        return self._scalar(key, default, lambda v: isinstance(v, str), "a string")
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._wrong(key, "a string", value)
+        return value
 
     def opt_str(self, key: str) -> Optional[str]:
         """A Go *string: None when unset."""
         return self.str(key) if self.has(key) else None
 
     def bool(self, key: str, default: bool = False) -> bool:
-        return self._scalar(key, default, lambda v: isinstance(v, bool), "a boolean")
+        value = self.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._wrong(key, "a boolean", value)
+        return value
 
     def int(self, key: str, default: int = 0) -> int:
         return self._scalar(key, default, lambda v: isinstance(v, int) and not isinstance(v, bool) and INT_MIN <= v <= INT_MAX, "an integer")

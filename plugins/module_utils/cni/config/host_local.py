@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..spec import DNS, ERR_INVALID_ENV, ERR_INVALID_NETCONF, CNIError, Route, ip_family, version_ge
 from .addr import parse_address
-from .decode import Fields, lookup
+from .decode import Fields
 from .netconf import NetConf, load_cni_args
 from .result import parse_route
 
@@ -365,13 +365,36 @@ def _range_set(index: int, items: Any, where: str) -> RangeSet:
 
 def _range(item: Any, where: str, fail) -> Range:
     """Go's Range.Canonicalize: defaults and sanity of one range."""
-    from netaddr import IPAddress
-
     if item is None:
         item = {}  # Go: a null element is a zero Range (and fails "missing subnet")
     if not isinstance(item, dict):
         raise fail("must be an object, got %s" % _json_type(item), where)
-    item = {key: lookup(item, key) for key in ("subnet", "rangeStart", "rangeEnd", "gateway")}  # Go's key rule
+    fields = Fields(item)  # Go's key rule
+    item = {key: fields.get(key) for key in ("subnet", "rangeStart", "rangeEnd", "gateway")}
+    # A node's calls carry the same ranges again and again: each one is
+    # canonicalised once (a Range is never changed after this; a range that
+    # fails raises every time, nothing is kept for it).
+    key = (item["subnet"], item["rangeStart"], item["rangeEnd"], item["gateway"], where)
+    cacheable = all(value is None or isinstance(value, str) for value in key)
+    if cacheable:
+        kept = _RANGES.get(key)
+        if kept is not None:
+            return kept
+    r = _canonical_range(item, where, fail)
+    if cacheable:
+        if len(_RANGES) >= _RANGES_MAX:
+            _RANGES.clear()
+        _RANGES[key] = r
+    return r
+
+
+_RANGES: Dict[Tuple[Optional[str], ...], Range] = {}
+_RANGES_MAX = 256
+
+
+def _canonical_range(item: Dict[str, Any], where: str, fail) -> Range:
+    from netaddr import IPAddress
+
     sub_where = where + ".subnet"
     if item.get("subnet") in (None, ""):
         raise fail("missing subnet", sub_where)

@@ -12,6 +12,7 @@ Go key rules (config.decode).
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -43,10 +44,14 @@ class NetConf:
     prev_result: Optional[Result] = None
     # Set instead of raising when parsed for DEL (`lenient`): what did not parse.
     problems: List[CNIError] = field(default_factory=list)
+    _fields: Optional[Fields] = field(default=None, repr=False, compare=False)
 
     @property
     def fields(self) -> Fields:
-        return Fields(self.raw)
+        """The top-level object's readers (made once: its key index is built on the first read)."""
+        if self._fields is None or self._fields.raw is not self.raw:
+            self._fields = Fields(self.raw)
+        return self._fields
 
     @property
     def ipam_type(self) -> str:
@@ -68,6 +73,18 @@ def validate_name(name: Any) -> str:
     return name
 
 
+# One CNI call (skel.run, with the delegates it runs in-process on the same
+# thread) parses its stdin once: a delegate gets the identical bytes, and so
+# the dict and the NetConf its caller made (neither is changed after parsing).
+# `memo` is set by skel.run for the duration of a top-level call.
+_CALL = threading.local()
+
+
+def call_memo() -> Optional[Dict[Any, Any]]:
+    """The current call's memo, or None outside skel.run."""
+    return getattr(_CALL, "memo", None)
+
+
 def parse_netconf(raw: Dict[str, Any], lenient: bool = False) -> NetConf:
     """The keys every plugin shares (types.NetConf). Every error names the field.
 
@@ -75,9 +92,25 @@ def parse_netconf(raw: Dict[str, Any], lenient: bool = False) -> NetConf:
     runtimeConfig, args - may fail to parse; it is recorded in `problems`
     and read as unset, so a DEL can still remove what it finds (a failing
     DEL strands the rest of libcni's chain).
+
+    Within one call the same dict is parsed once (`call_memo`); a parse
+    that fails raises every time.
     """
+    memo = call_memo()
+    if memo is None:
+        return _parse_netconf(raw, lenient)
+    key = ("netconf", id(raw), lenient)
+    kept = memo.get(key)
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    conf = _parse_netconf(raw, lenient)
+    memo[key] = (raw, conf)
+    return conf
+
+
+def _parse_netconf(raw: Dict[str, Any], lenient: bool) -> NetConf:
     f = Fields(raw)
-    conf = NetConf(cni_version=f.str("cniVersion"), name=validate_name(f.get("name")), type=f.str("type"), raw=raw)
+    conf = NetConf(cni_version=f.str("cniVersion"), name=validate_name(f.get("name")), type=f.str("type"), raw=raw, _fields=f)
     conf.capabilities = f.bool_map("capabilities")
     conf.ipam = f.obj("ipam")
     conf.ipam.str("type")  # a non-string type is a config error on every verb

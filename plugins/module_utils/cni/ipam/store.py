@@ -132,10 +132,19 @@ def is_lease_name(name: str) -> bool:
 
 def _read_text(path: str) -> Optional[str]:
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # no file object: an ADD reads last_reserved_ip.N every time
+        try:
+            data = b""
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
     except OSError:
         return None  # gone meanwhile or unreadable: Go skips it too
+    return data.decode("utf-8", "surrogateescape")
 
 
 def lease_key(text: str) -> str:
@@ -263,7 +272,7 @@ class Store:
         self._changed = False  # this hold of the lock changed the directory or rescanned it
         self._stale = False  # the directory holds a lease the index does not know
         try:
-            if create:
+            if create and not os.path.isdir(self.dir):  # one stat when it exists (makedirs: stat, mkdir, stat)
                 os.makedirs(self.dir, mode=DIR_MODE, exist_ok=True)
             # Root writes leases here: a symlink in place of the network dir
             # (or of `lock`) would choose where they go. Refused, not followed.

@@ -95,26 +95,41 @@ class NetlinkOp:
         self.ignored = 0
 
 
-@contextlib.contextmanager
-def netlink_op(what: str, ignore: Sequence[int] = (), reasons: Optional[Mapping[int, str]] = None) -> Iterator[NetlinkOp]:
+def netlink_op(what: str, ignore: Sequence[int] = (), reasons: Optional[Mapping[int, str]] = None) -> "NetlinkOpContext":
     """The one wrapper around netlink calls.
 
     A NetlinkError in the body becomes `netlink_failure(what, e)`, or the
     CNIError message `reasons[errno]` when given; an errno in `ignore` ends
     the body quietly and is left in `.ignored` for the caller to act on.
     """
-    from pyroute2.netlink.exceptions import NetlinkError
+    return NetlinkOpContext(what, ignore, reasons)
 
-    op = NetlinkOp()
-    try:
-        yield op
-    except NetlinkError as e:
-        if e.code in ignore:
-            op.ignored = e.code
-            return
-        if reasons and e.code in reasons:
-            raise CNIError(ERR_INTERNAL, reasons[e.code]) from None
-        raise netlink_failure(what, e) from None
+
+class NetlinkOpContext:
+    """netlink_op's context manager (a class, not a generator: a call makes some twenty)."""
+
+    __slots__ = ("what", "ignore", "reasons", "op")
+
+    def __init__(self, what: str, ignore: Sequence[int] = (), reasons: Optional[Mapping[int, str]] = None) -> None:
+        self.what, self.ignore, self.reasons = what, ignore, reasons
+        self.op = NetlinkOp()
+
+    def __enter__(self) -> NetlinkOp:
+        return self.op
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> bool:
+        if exc is None:
+            return False
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        if not isinstance(exc, NetlinkError):
+            return False
+        if exc.code in self.ignore:
+            self.op.ignored = exc.code
+            return True
+        if self.reasons and exc.code in self.reasons:
+            raise CNIError(ERR_INTERNAL, self.reasons[exc.code]) from None
+        raise netlink_failure(self.what, exc) from None
 
 
 # ---------------------------------------------------------------------------
