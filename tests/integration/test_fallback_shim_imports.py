@@ -30,7 +30,7 @@ from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent.shim import 
 REPORT = (
     "import atexit, gc, sys\n"
     "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: gc:%d %s\\n' % (gc.isenabled(), ' '.join(sorted("
-    "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith('.fallback') else n for n, m in list(sys.modules.items()))))))\n"
+    "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith(('.fallback', '.lazy')) else n for n, m in list(sys.modules.items()))))))\n"
 )
 
 NOT_IMPORTED = (
@@ -64,7 +64,7 @@ NOT_IMPORTED = (
     "signal",
 )
 
-# stand-ins (agent/fallback.py) that a call never needs to make real
+# stand-ins (agent/fallback.py, lazy.py) that a call never needs to make real
 STAND_INS = {
     "pyroute2": "_LazyPackage",
     "pyroute2.config": "_LazyPackage",

@@ -14,13 +14,17 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CNI = os.path.join(ROOT, "plugins", "module_utils", "cni")
 
+# The package loaded under the installed runtime's name (nodenet_cni), as the
+# shim's fallback command imports it, without anything else of the collection.
 PRELUDE = """
 import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("fallback", %r)
-fallback = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fallback)
+spec = importlib.util.spec_from_file_location("nodenet_cni", %r, submodule_search_locations=[%r])
+package = importlib.util.module_from_spec(spec)
+sys.modules["nodenet_cni"] = package
+spec.loader.exec_module(package)
+from nodenet_cni.agent import fallback
 installed = fallback.lazy_pyroute2()
-""" % os.path.join(CNI, "agent", "fallback.py")
+""" % (os.path.join(CNI, "__init__.py"), CNI)
 
 
 def run(code):

@@ -11,10 +11,8 @@ importlib.resources, globs, sets), which costs more than a plugin call or a
 module needs. A lazy package is the same package (same `__path__`, same
 submodules, the same classes); its `__init__` just runs on the first name it
 does not resolve itself, instead of at import time. The modules' node_libs
-uses it; agent/fallback.py has the same machinery (written first, for the
-shim's in-process fallback, and kept loadable as a lone file by its tests),
-which should import it from here once those tests allow. Standard library
-only.
+uses it, and so does agent/fallback.py (the shim's in-process fallback).
+Standard library only.
 """
 
 from __future__ import annotations

@@ -22,85 +22,11 @@ collector off, the process ending after its one call.
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 from typing import Dict, Optional
 
-# per package: public names of its __init__ -> the submodule that defines
-# them (the __init__ re-exports them from there); the names our code imports
-_FAST_NAMES = {
-    "pyroute2": {
-        "IPRoute": "pyroute2.iproute",
-        "NetNS": "pyroute2.iproute",
-        "NetlinkError": "pyroute2.netlink.exceptions",
-    },
-    "netaddr": {
-        "IPAddress": "netaddr.ip",
-        "IPNetwork": "netaddr.ip",
-        "IPRange": "netaddr.ip",
-        "AddrFormatError": "netaddr.core",
-        "AddrConversionError": "netaddr.core",
-    },
-}
-
-
-class _LazyPackage(types.ModuleType):
-    def __getattr__(self, name: str) -> object:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        module = _FAST_NAMES.get(self.__name__, {}).get(name)
-        if module is not None:
-            value = getattr(__import__(module, fromlist=[name]), name)
-            setattr(self, name, value)
-            return value
-        path = getattr(self, "__path__", [""])[0]
-        if os.path.exists(os.path.join(path, name + ".py")) or os.path.isdir(os.path.join(path, name)):
-            raise AttributeError(name)  # a submodule: the import system loads it (`from pyroute2 import netns`)
-        # anything else: the real __init__, once, into this very module
-        spec = self.__spec__
-        if spec is None or spec.loader is None or self.__dict__.get("_nodenet_full"):
-            raise AttributeError(name)
-        self.__dict__["_nodenet_full"] = True
-        spec.loader.exec_module(self)
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            raise AttributeError("module %r has no attribute %r" % (self.__name__, name)) from None
-
-
-def lazy_package(name: str, preset: Optional[Dict[str, object]] = None) -> bool:
-    """Put the lazy package `name` in sys.modules; False if it is already imported or absent.
-
-    `preset`: names the lazy package answers itself, with the very values its
-    `__init__` gives them (tests/unit/test_fallback_imports.py compares).
-    """
-    if name in sys.modules:
-        return False
-    from importlib.machinery import PathFinder  # importlib.util costs more than it gives here
-
-    parent_name, _dot, child = name.rpartition(".")
-    parent = sys.modules.get(parent_name) if parent_name else None
-    if parent_name and parent is None:
-        return False
-    spec = PathFinder.find_spec(name, parent.__path__ if parent is not None else sys.path)
-    if spec is None or spec.loader is None or not spec.submodule_search_locations:
-        return False
-    # what importlib.util.module_from_spec sets on a package
-    module = _LazyPackage(name)
-    module.__spec__ = spec
-    module.__loader__ = spec.loader
-    module.__package__ = name
-    module.__path__ = list(spec.submodule_search_locations)
-    module.__file__ = spec.origin
-    if spec.has_location:
-        module.__cached__ = spec.cached
-    if preset:
-        module.__dict__.update(preset)
-    sys.modules[name] = module
-    if parent is not None:
-        setattr(parent, child, module)  # as the import system binds a submodule
-    return True
+from ..lazy import _FAST_NAMES, lazy_package
 
 
 # Standard-library modules imported at module level by what a plugin call
