@@ -49,6 +49,22 @@ def atomic_write(path: str, data: bytes, mode: int) -> None:
         raise
 
 
+def read_bytes(path: str) -> bytes:
+    """A small file's whole content through os.open/os.read (a buffered file
+    object costs more than the read; a call reads a few sysctls and lease
+    files). Raises OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return data
+            data += chunk
+    finally:
+        os.close(fd)
+
+
 def open_dir_nofollow(path: str) -> int:
     """An O_RDONLY fd of the directory `path`, refusing a symlink in its place.
 
@@ -82,12 +98,8 @@ def flock_bounded(fd: int, timeout: float) -> bool:
         return _flock_poll(fd, timeout)
     # a free lock (the usual case) is taken at once: no timer to arm, and no
     # `signal` import in an exec'd plugin; a held one is waited for below
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if _try_flock(fd):
         return True
-    except OSError as e:
-        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
-            raise
     import signal
 
     def expire(signum, frame):
@@ -114,16 +126,23 @@ POLL_FIRST = 0.0002
 POLL_MAX = 0.002
 
 
+def _try_flock(fd: int) -> bool:
+    """One LOCK_NB try: True when taken, False when someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
+            raise
+        return False
+
+
 def _flock_poll(fd: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     delay = POLL_FIRST
     while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _try_flock(fd):
             return True
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR):
-                raise
         if time.monotonic() >= deadline:
             return False
         time.sleep(delay)

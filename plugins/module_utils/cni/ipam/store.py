@@ -64,7 +64,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from ..fileio import flock_bounded, open_dir_nofollow
+from ..fileio import flock_bounded, open_dir_nofollow, read_bytes
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
 
 LOCK_FILE = "lock"
@@ -132,16 +132,7 @@ def is_lease_name(name: str) -> bool:
 
 def _read_text(path: str) -> Optional[str]:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # no file object: an ADD reads last_reserved_ip.N every time
-        try:
-            data = b""
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            os.close(fd)
+        data = read_bytes(path)  # no file object: an ADD reads last_reserved_ip.N every time
     except OSError:
         return None  # gone meanwhile or unreadable: Go skips it too
     return data.decode("utf-8", "surrogateescape")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..fileio import read_bytes
 from ..spec import ERR_INTERNAL, CNIError
 
 PROC_SYS = "/proc/sys"
@@ -31,18 +32,7 @@ def sysctl_path(name: str) -> str:
 def read_sysctl(name: str) -> Optional[str]:
     """The value, stripped; None when the key does not exist (e.g. no IPv6)."""
     try:
-        # os.open/os.read: a buffered text file object costs more than the read (a call reads a few)
-        fd = os.open(sysctl_path(name), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            data = b""
-            while True:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            os.close(fd)
-        return data.decode("utf-8", "replace").strip()
+        return read_bytes(sysctl_path(name)).decode("utf-8", "replace").strip()
     except FileNotFoundError:
         return None
     except OSError as e:
