@@ -151,26 +151,27 @@ def test_cidrs_keep_host_bits_and_refuse_netmasks_and_zones():
             canonical_cidr(bad, "a")
 
 
-def test_canonical_spellings_are_kept_by_text_and_failures_are_not(monkeypatch):
+def test_canonical_spellings_are_kept_by_text_and_failures_are_not():
     from ansible_collections.nodenet.cni.plugins.module_utils.cni.config import addr
 
-    monkeypatch.setattr(addr, "_CANONICAL", {})
+    ips, cidrs = addr._canonical_ip_text, addr._canonical_cidr_text
+    ips.cache_clear()
+    cidrs.cache_clear()
     for _attempt in range(2):  # worked out, then kept: the same answers
         assert canonical_ip("FD00:0:0::5", "a") == "fd00::5" and canonical_cidr("FD00:0::5/64", "a") == "fd00::5/64"
         assert canonical_ip("::ffff:10.0.0.1", "a") == "10.0.0.1" and canonical_cidr("10.1.2.3/24", "a") == "10.1.2.3/24"
-    assert addr._CANONICAL == {("ip", "FD00:0:0::5"): "fd00::5", ("cidr", "FD00:0::5/64"): "fd00::5/64",
-                               ("ip", "::ffff:10.0.0.1"): "10.0.0.1", ("cidr", "10.1.2.3/24"): "10.1.2.3/24"}
+    assert (ips.cache_info().currsize, ips.cache_info().hits) == (2, 2)
+    assert (cidrs.cache_info().currsize, cidrs.cache_info().hits) == (2, 2)
     assert canonical_ip("10.1.2.3", "a") == "10.1.2.3"  # an address is not answered from a CIDR's entry, nor the other way
     with pytest.raises(CNIError):
         canonical_cidr("10.1.2.3", "a")
+    kept = ips.cache_info().currsize
     for where in ("x.gw", "y.gw"):  # a failure each time, naming its own field
         with pytest.raises(CNIError) as e:
             canonical_ip("010.0.0.1", where)
         assert where in e.value.msg
-    monkeypatch.setattr(addr, "_CANONICAL_MAX", 4)
-    for i in range(20):
-        canonical_ip("10.0.0.%d" % i)
-    assert 0 < len(addr._CANONICAL) <= 4
+    assert ips.cache_info().currsize == kept  # failures are not kept
+    assert ips.cache_info().maxsize == cidrs.cache_info().maxsize == 1024  # bounded
 
 
 # -- netconf, prevResult, results -----------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import __version__, invoke
 from .config.decode import decode_json, lookup
-from .config.netconf import _CALL, call_memo, validate_name
+from .config.netconf import call_memo, call_scope, validate_name
 from .names import ifname_problem, valid_name
 from .spec import (
     ERR_INCOMPATIBLE_VERSION,
@@ -120,13 +120,8 @@ def run(name: str, env: Mapping[str, str], stdin: bytes) -> Tuple[int, str, str]
     A top-level call opens the memo its in-process delegates share
     (config.netconf.call_memo: stdin parsed once per call).
     """
-    if call_memo() is not None:  # a delegate, run in-process within its caller's call
+    with call_scope():
         return _run(name, env, stdin)
-    _CALL.memo = {}
-    try:
-        return _run(name, env, stdin)
-    finally:
-        _CALL.memo = None
 
 
 def _decode_stdin(stdin: bytes) -> Dict[str, object]:

@@ -20,6 +20,7 @@ do not pay for netaddr; host-local's range math builds on these.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any, Tuple, Union
@@ -59,30 +60,22 @@ def format_address(ip: IPAddr) -> str:
     return ip.compressed
 
 
-# Canonical spellings already worked out, by the text as given: a call reads
-# the same few addresses (its result, prevResult, routes) again and again.
-# Only successes are kept (the answer depends on the text alone); a text
-# that fails fails every time, with its own field name.
-_CANONICAL: dict = {}
-_CANONICAL_MAX = 1024
-
-
-def _kept(kind: str, value: Any) -> Any:
-    return _CANONICAL.get((kind, value)) if isinstance(value, str) else None
-
-
-def _keep(kind: str, value: str, canonical: str) -> str:
-    if len(_CANONICAL) >= _CANONICAL_MAX:
-        _CANONICAL.clear()
-    _CANONICAL[(kind, value)] = canonical
-    return canonical
+# A call reads the same few addresses (its result, prevResult, routes) again
+# and again: each text's canonical spelling is worked out once. The answer
+# depends on the text alone; a text that does not parse raises every time
+# (lru_cache keeps no exception), then again with the caller's field name.
+@functools.lru_cache(maxsize=1024)
+def _canonical_ip_text(value: str) -> str:
+    return format_address(parse_address(value))
 
 
 def canonical_ip(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> str:
-    kept = _kept("ip", value)
-    if kept is not None:
-        return kept
-    return _keep("ip", value, format_address(parse_address(value, where, code)))
+    if isinstance(value, str):
+        try:
+            return _canonical_ip_text(value)
+        except CNIError:
+            pass
+    return format_address(parse_address(value, where, code))
 
 
 def parse_interface(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> Tuple[IPAddr, int]:
@@ -100,9 +93,17 @@ def parse_interface(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF
     return ip, int(prefix)
 
 
+@functools.lru_cache(maxsize=1024)
+def _canonical_cidr_text(value: str) -> str:
+    ip, prefix = parse_interface(value)
+    return "%s/%d" % (format_address(ip), prefix)
+
+
 def canonical_cidr(value: Any, where: str = "", code: int = ERR_INVALID_NETCONF) -> str:
-    kept = _kept("cidr", value)
-    if kept is not None:
-        return kept
+    if isinstance(value, str):
+        try:
+            return _canonical_cidr_text(value)
+        except CNIError:
+            pass
     ip, prefix = parse_interface(value, where, code)
-    return _keep("cidr", value, "%s/%d" % (format_address(ip), prefix))
+    return "%s/%d" % (format_address(ip), prefix)

@@ -11,10 +11,11 @@ Go key rules (config.decode).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..names import valid_name
 from ..spec import (
@@ -76,13 +77,27 @@ def validate_name(name: Any) -> str:
 # One CNI call (skel.run, with the delegates it runs in-process on the same
 # thread) parses its stdin once: a delegate gets the identical bytes, and so
 # the dict and the NetConf its caller made (neither is changed after parsing).
-# `memo` is set by skel.run for the duration of a top-level call.
+# `memo` is set by skel.run (call_scope) for the duration of a top-level call.
 _CALL = threading.local()
 
 
 def call_memo() -> Optional[Dict[Any, Any]]:
     """The current call's memo, or None outside skel.run."""
     return getattr(_CALL, "memo", None)
+
+
+@contextlib.contextmanager
+def call_scope() -> Iterator[None]:
+    """One top-level call's memo on this thread; inside a call (an in-process
+    delegate) the caller's stays."""
+    if call_memo() is not None:
+        yield
+        return
+    _CALL.memo = {}
+    try:
+        yield
+    finally:
+        _CALL.memo = None
 
 
 def parse_netconf(raw: Dict[str, Any], lenient: bool = False) -> NetConf:
