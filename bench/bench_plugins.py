@@ -114,6 +114,16 @@ def load_installer():
     return importlib.import_module("ansible_collections.nodenet.cni.plugins.module_utils.installer")
 
 
+def install_in_sandbox(sandbox, python: str, plugins=("bridge", "host-local", "loopback")):
+    """This checkout's plugins (shims and agent) installed in the sandbox's bin dir
+    for `python`: (bin_dir, runtime dir). The profiling tools' setup."""
+    installer = load_installer()
+    bin_dir = sandbox.dir("bin")
+    names = installer.plugin_names(list(plugins), installer.DEFAULT_PREFIX, reference_names=True, agent=True)
+    digest = installer.install_local(bin_dir, names, python)
+    return bin_dir, installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest)
+
+
 def declare_figures(opts: argparse.Namespace) -> Figures:
     f = Figures()
     f.declare("version_ms", "VERSION exec, median (process start floor)", "ms")

@@ -48,18 +48,14 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 
 
 def parent(opts: argparse.Namespace) -> int:
-    from bench_plugins import load_installer
+    from bench_plugins import install_in_sandbox
     from sandbox import Sandbox, interrupt_on_signals
 
     interrupt_on_signals()
     sandbox = Sandbox()
     sandbox.prefix = sandbox.prefix.replace("nnbench", "nnprof")
     try:
-        installer = load_installer()
-        bin_dir = sandbox.dir("bin")
-        names = installer.plugin_names(["bridge", "host-local", "loopback"], installer.DEFAULT_PREFIX, reference_names=True, agent=True)
-        digest = installer.install_local(bin_dir, names, opts.python)
-        runtime = installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest)
+        bin_dir, runtime = install_in_sandbox(sandbox, opts.python)
         host = sandbox.netns("host")
         count = max(opts.pods, opts.parallel)
         sandbox.netns_many("c", count)

@@ -89,18 +89,14 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 
 
 def parent(opts: argparse.Namespace) -> int:
-    from bench_plugins import load_installer
+    from bench_plugins import install_in_sandbox
     from sandbox import Sandbox, interrupt_on_signals
 
     interrupt_on_signals()
     sandbox = Sandbox()
     sandbox.prefix = sandbox.prefix.replace("nnbench", "nnpfb")
     try:
-        installer = load_installer()
-        bin_dir = sandbox.dir("bin")
-        names = installer.plugin_names(["bridge", "host-local", "loopback"], installer.DEFAULT_PREFIX, reference_names=True, agent=True)
-        digest = installer.install_local(bin_dir, names, opts.python)
-        runtime = installer.runtime_dir_for(installer.default_lib_dir(bin_dir), digest)
+        bin_dir, runtime = install_in_sandbox(sandbox, opts.python)
         host = sandbox.netns("host")
         sandbox.netns_many("c", (opts.pods + 2) * (2 if opts.against else 1))
         argv = ["ip", "netns", "exec", host, sys.executable, "-I", os.path.abspath(__file__), "--pods", str(opts.pods), "--top", str(opts.top),
@@ -140,13 +136,6 @@ def _last_child_usage() -> float:
     return spent
 
 
-def runtime_of(bin_dir: str) -> str:
-    """The runtime dir an installed shim names (its third line)."""
-    with open(os.path.join(bin_dir, "bridge")) as f:
-        line = f.read(4096).splitlines()[2]
-    return line.split("Python runtime in '", 1)[1].split("'", 1)[0]
-
-
 def median(values: List[float]) -> float:
     values = sorted(values)
     return values[len(values) // 2] if values else float("nan")
@@ -162,7 +151,9 @@ def child(opts: argparse.Namespace) -> int:
     body = json.dumps(conf).encode()
     sets = [("this checkout", runtime, bin_dir)]
     if opts.against:
-        sets.append(("--against", runtime_of(opts.against), opts.against))
+        from bench_plugins import load_installer
+
+        sets.append(("--against", load_installer().launcher_runtime_dir(os.path.join(opts.against, "bridge")), opts.against))
     pods = ["/var/run/netns/%sc%d" % (prefix, i) for i in range((opts.pods + 2) * len(sets))]
     ids = [cniconf.new_container_id() for _pod in pods]
     base = [opts.python, "-I", "-S"]
