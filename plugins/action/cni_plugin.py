@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import posixpath
-import shlex
 import sys
 import tempfile
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer
 
 MODULE = "nodenet.cni.cni_plugin"
 INTERNAL_OPTIONS = ("src", "digest")
@@ -48,7 +46,10 @@ class ActionModule(ActionBase):
             if module_args.get("state", "present") == "present":
                 bundle = self._bundle()
                 module_args["digest"] = bundle["digest"]
-                if self._play_context.check_mode or self._runtime_may_be_there(module_args, bundle["digest"]):
+                seen = self._look(module_args, bundle["digest"])
+                if seen == install_check.CURRENT:
+                    return self._up_to_date(result, module_args, bundle["digest"])
+                if self._play_context.check_mode or seen == install_check.UNKNOWN:
                     # first without the bundle: an up-to-date node never receives it
                     first = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
                     if not first.get("bundle_needed"):
@@ -63,21 +64,22 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
-    def _runtime_may_be_there(self, module_args, digest):
-        """False only when the node certainly lacks this bundle's runtime (its MANIFEST
-        is not there: one shell `test`, no module run); True when it may be there or
-        the path cannot be told here (then the module decides, as always)."""
-        bin_dirs = module_args.get("bin_dir")
-        if isinstance(bin_dirs, str):
-            bin_dirs = bin_dirs.split(",")
-        if not isinstance(bin_dirs, list) or not bin_dirs or not isinstance(bin_dirs[0], str):
-            return True
-        lib_dir = module_args.get("lib_dir") or installer.default_lib_dir(bin_dirs[0].strip())
-        if not isinstance(lib_dir, str) or not posixpath.isabs(lib_dir):
-            return True  # ~ or relative: the module's path handling decides
-        manifest = posixpath.join(installer.runtime_dir_for(posixpath.normpath(lib_dir), digest), installer.MANIFEST)
-        done = self._low_level_execute_command("test -f %s" % shlex.quote(manifest))
-        return done.get("rc") != 1  # 1: certainly absent; 0 there, anything else unknown
+    def _look(self, module_args, digest):
+        """One shell command on the node, no module run (module_utils/install_check.py):
+        CURRENT when it proves the module would change nothing, ABSENT when the node
+        certainly lacks this bundle's runtime (its MANIFEST is not there), UNKNOWN
+        otherwise (then the module decides, as always). Under --diff the module runs
+        (it shows the installed state)."""
+        plan = install_check.plan(module_args, digest)
+        if plan is None or self._task.diff:
+            return install_check.UNKNOWN
+        done = self._low_level_execute_command(plan.command())
+        return install_check.verdict(done.get("rc", -1), done.get("stdout", ""), plan)
+
+    def _up_to_date(self, result, module_args, digest):
+        """The module's no-change result, told by _look without a module run."""
+        result.update(install_check.plan(module_args, digest).result)
+        return result
 
     def _bundle(self):
         """The bundle's sources and digest, and where its tar.gz is built once per
