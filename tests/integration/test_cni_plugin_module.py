@@ -329,25 +329,17 @@ def test_bin_dir_is_a_list_like_every_modules_and_installs_into_the_first(bin_di
 
 
 def test_a_node_without_the_runtime_gets_the_bundle_with_the_first_module_run(bin_dir):
-    """One module run per install, not two: a shell `test` for the runtime's MANIFEST
-    says the node lacks it, so the bundle goes along at once; an up-to-date node
-    gets one module run and no bundle."""
+    """One module run per install, not two: the action plugin's shell look at the node
+    finds no MANIFEST of this runtime, so the bundle goes along at once; an up-to-date
+    node gets no module run and no bundle (the look proves it current)."""
 
     def run_verbose():
-        argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps({"bin_dir": [str(bin_dir)]}), "-vvv"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        lines = proc.stdout.splitlines()
-        module_runs = [line for line in lines if "EXEC" in line and "AnsiballZ_cni_plugin" in line and "chmod" not in line and "rm -f" not in line]
-        bundle_puts = [line for line in lines if "PUT" in line and "nodenet-cni-bundle" in line]
-        return proc.stdout, len(module_runs), len(bundle_puts)
+        return run_counted(bin_dir)
 
     out, runs, puts = run_verbose()
     assert "CHANGED" in out and (runs, puts) == (1, 1), out[-3000:]
     out, runs, puts = run_verbose()
-    assert "SUCCESS" in out and (runs, puts) == (1, 0), out[-3000:]
+    assert "SUCCESS" in out and (runs, puts) == (0, 0), out[-3000:]
     # a damaged runtime (MANIFEST there, a file altered): the module asks for the bundle, it comes, the runtime is repaired
     rdir = [os.path.join(str(bin_dir), ".nodenet-cni", d) for d in os.listdir(os.path.join(str(bin_dir), ".nodenet-cni")) if not d.startswith(".")][0]
     target = os.path.join(rdir, "nodenet_cni", "skel.py")
@@ -356,6 +348,66 @@ def test_a_node_without_the_runtime_gets_the_bundle_with_the_first_module_run(bi
         f.write("# altered\n")
     out, runs, puts = run_verbose()
     assert "CHANGED" in out and (runs, puts) == (2, 1), out[-3000:]
+
+
+def run_counted(bin_dir, args: Any = None):
+    """One -vvv ad-hoc run: (stdout, module runs on the node, bundle transfers)."""
+    argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps(args or {"bin_dir": [str(bin_dir)]}), "-vvv"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    module_runs = [line for line in lines if "EXEC" in line and "AnsiballZ_cni_plugin" in line and "chmod" not in line and "rm -f" not in line]
+    bundle_puts = [line for line in lines if "PUT" in line and "nodenet-cni-bundle" in line]
+    return proc.stdout, len(module_runs), len(bundle_puts)
+
+
+def _runtime(bin_dir) -> str:
+    lib = os.path.join(str(bin_dir), ".nodenet-cni")
+    return [os.path.join(lib, d) for d in os.listdir(lib) if not d.startswith(".")][0]
+
+
+def _append(path: str) -> None:
+    os.chmod(path, 0o644)
+    with open(path, "a") as f:
+        f.write("# drifted\n")
+
+
+def _stale_runtime(bin_dir) -> None:
+    stale = os.path.join(str(bin_dir), ".nodenet-cni", "0123456789abcdef")
+    os.mkdir(stale)
+    with open(os.path.join(stale, "MANIFEST.json"), "w") as f:
+        f.write('{"digest": "0123456789abcdef", "files": []}')
+
+
+DRIFTS = {
+    "runtime file modified": lambda b: _append(os.path.join(_runtime(b), "nodenet_cni", "skel.py")),
+    "runtime pyc modified": lambda b: _append(
+        [os.path.join(dp, n) for dp, _d, ns in os.walk(_runtime(b)) for n in ns if n.endswith(".pyc")][0]),
+    "runtime file mode": lambda b: os.chmod(os.path.join(_runtime(b), "nodenet_cni", "skel.py"), 0o666),
+    "runtime dir mode": lambda b: os.chmod(os.path.join(_runtime(b), "nodenet_cni"), 0o775),
+    "runtime file removed": lambda b: os.unlink(os.path.join(_runtime(b), "nodenet_cni", "skel.py")),
+    "file added to the runtime": lambda b: open(os.path.join(_runtime(b), "nodenet_cni", "extra.py"), "w").close(),
+    "a stale runtime beside it": _stale_runtime,
+    "launcher edited": lambda b: _append(str(b / "nodenet-bridge")),
+    "launcher mode": lambda b: os.chmod(str(b / "nodenet-loopback"), 0o700),
+    "launcher removed": lambda b: os.unlink(str(b / "nodenet-agent")),
+}
+
+
+@pytest.mark.parametrize("drift", sorted(DRIFTS))
+def test_a_drifted_node_is_never_taken_for_current(bin_dir, drift):
+    """The action plugin skips the module run only when its shell look proves the node
+    current: each drift here must still reach the module, which repairs it and
+    reports changed; the next run is current again, without a module run."""
+    assert run_counted(bin_dir)[1:] == (1, 1)
+    assert run_counted(bin_dir)[1:] == (0, 0)
+    DRIFTS[drift](bin_dir)
+    out, runs, _puts = run_counted(bin_dir)
+    assert "CHANGED" in out and runs >= 1, out[-3000:]
+    out, runs, puts = run_counted(bin_dir)
+    assert "SUCCESS" in out and (runs, puts) == (0, 0), out[-3000:]
 
 
 def test_the_node_uses_the_controllers_bytecode_and_the_runtime_stays_sealed(bin_dir):
