@@ -27,7 +27,6 @@ when it is called, so tests can load this file on a stock python3.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from importlib.machinery import PathFinder
@@ -108,7 +107,9 @@ def load(bin_dirs: Sequence[str] = DEFAULT_BIN_DIRS, names: Sequence[str] = LIBR
         # appended: the node's own packages keep precedence for everything else
         if rdir not in sys.path:
             sys.path.append(rdir)
-        importlib.invalidate_caches()
+        # a fresh finder for the new entry; not importlib.invalidate_caches(), which makes each of the
+        # AnsiballZ zip's importers (one per package, 25 in cni_node_state) re-read the zip's directory
+        sys.path_importer_cache.pop(rdir, None)
         if all(_importable(n) for n in missing):
             libs = Libraries(runtime_dir=rdir)
             break

@@ -157,6 +157,8 @@ boot:
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files, bridge_state, netconf_file, owned_routes, pod_subnet_file
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
