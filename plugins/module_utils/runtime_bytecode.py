@@ -29,7 +29,9 @@ only its code object comes from the pyc.
 
 The runtime is looked for in the default lib_dir of each `bin_dir` the
 module is given (Ansible's own parameter reader, basic._load_params, before
-AnsibleModule parses them) and of /opt/cni/bin.
+AnsibleModule parses them) and of /opt/cni/bin. Only in a module run that
+AnsiballZ started (its parameters are there): an import anywhere else
+(ansible-test's import test, a unit test) changes nothing.
 """
 
 from __future__ import annotations
@@ -144,8 +146,6 @@ class _Finder:
 
 
 def _bin_dirs() -> list:
-    if getattr(basic, "_ANSIBLE_ARGS", None) is None:
-        return []  # not run by AnsiballZ (an import test, a unit test): never read stdin for parameters
     try:
         params = basic._load_params()  # pylint: disable=protected-access
     except Exception:
@@ -183,6 +183,8 @@ def install() -> bool:
     """Put the finder first on sys.meta_path (once); False when there is no runtime to use."""
     if any(isinstance(f, _Finder) for f in sys.meta_path) or PACKAGE in sys.modules:
         return False
+    if getattr(basic, "_ANSIBLE_ARGS", None) is None:
+        return False  # not a module run by AnsiballZ (an import test, a unit test, a controller-side import)
     runtimes = _runtimes(_bin_dirs())
     if not runtimes:
         return False

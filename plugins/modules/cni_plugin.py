@@ -126,7 +126,11 @@ options:
     type: str
 attributes:
   action:
-    description: The action plugin builds the plugin bundle on the controller and transfers it.
+    description:
+      - The action plugin builds the plugin bundle on the controller and transfers it.
+      - It first looks at the node with one shell command (C(find), C(sha256sum), C(cat)) and judges the listing by
+        this module's rules; a node it proves up to date gets no module run (the same no-change result), anything
+        else (a drift, a missing tool, C(--diff)) gets the module as before.
     support: full
   check_mode:
     description: Predicts C(changed) without writing anything.
