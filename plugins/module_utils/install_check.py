@@ -88,7 +88,8 @@ class Plan:
                 "R=%s; L=%s" % (q(self.rdir), q(self.lib_dir)),
                 'if [ ! -f "$R/%s" ]; then echo %s; exit 0; fi' % (installer.MANIFEST, ABSENT),
                 "echo '== euid'; id -u",
-                "echo '== python'; %s -I -S -c 'import sys; print(sys.version_info[:2] >= (%d, %d))' 2>&1" % ((q(self.interpreter),) + installer.MIN_NODE_PYTHON),
+                "echo '== python'; %s -I -S -c 'import sys; print(sys.version_info[:2] >= (%d, %d))' 2>&1"
+                % ((q(self.interpreter),) + installer.MIN_NODE_PYTHON),
                 "echo '== lib'; find \"$L\" -mindepth 1 -maxdepth 1 -printf '%y %f\\n'",
                 "echo '== launchers'; find " + launchers + " -maxdepth 0 -printf '%y %m %U %p\\n' 2>/dev/null",
                 "echo '== launcher sha256'; sha256sum -- " + launchers + " 2>/dev/null",
@@ -247,4 +248,3 @@ def _current(s: Dict[str, List[str]], p: Plan) -> bool:
             return False
         found.add(rel)
     return found == set(hashes)
-
