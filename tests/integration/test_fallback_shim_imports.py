@@ -31,6 +31,11 @@ REPORT = (
     "import atexit, gc, sys\n"
     "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: gc:%d %s\\n' % (gc.isenabled(), ' '.join(sorted("
     "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith(('.fallback', '.lazy')) else n for n, m in list(sys.modules.items()))))))\n"
+    # the dataclasses whose __init__ was compiled in this process (not taken from agent/fallback_dataclasses.py)
+    "atexit.register(lambda: sys.stderr.write('\\nnodenet-compiled: %s\\n' % ' '.join(sorted("
+    "'%s.%s' % (n, c.__name__) for n, m in list(sys.modules.items()) if n.startswith('nodenet_cni.') for c in list(vars(m).values())"
+    " if isinstance(c, type) and '__dataclass_fields__' in vars(c) and c.__module__ == n"
+    " and getattr(vars(c).get('__init__'), '__code__', None) is not None and vars(c)['__init__'].__code__.co_filename == '<string>'))))\n"
 )
 
 NOT_IMPORTED = (
@@ -103,6 +108,8 @@ def run_fallback(host: NetNS, bin_dir: str, command: str, conf: Dict[str, Any], 
     err = proc.stderr.decode()
     report = [line for line in err.splitlines() if line.startswith("nodenet-modules: ")]
     assert len(report) == 1, err
+    compiled = [line for line in err.splitlines() if line.startswith("nodenet-compiled:")]
+    assert compiled == ["nodenet-compiled: "], compiled  # every dataclass's methods came precompiled
     gc_flag, *entries = report[0].split()[1:]
     assert gc_flag == "gc:0"  # a one-call process: no cyclic collections (agent/fallback.main)
     modules = [e for e in entries if ":" not in e]

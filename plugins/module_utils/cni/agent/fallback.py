@@ -111,6 +111,34 @@ def lazy_pyroute2() -> bool:
     return lazy_package("pyroute2")
 
 
+def fast_dataclasses() -> bool:
+    """Let `dataclasses` take the methods it generates from fallback_dataclasses.py
+    (compiled once, into its pyc) instead of compiling each text again: about
+    60 `exec`s of generated source, a tenth of a call. A text that module lacks
+    (another Python, a dataclass changed since scripts/gen_fallback_dataclasses.py
+    ran) is compiled as before; the functions made are the same (same code, and
+    the globals and defaults `dataclasses` passes). False if nothing was installed."""
+    import dataclasses
+
+    if "exec" in vars(dataclasses):
+        return False
+    from . import fallback_dataclasses
+
+    if fallback_dataclasses.CACHE_TAG != sys.implementation.cache_tag:
+        return False
+    codes = fallback_dataclasses.CODE
+
+    def exec_cached(source: object, globals: Optional[Dict[str, object]] = None, locals: Optional[Dict[str, object]] = None) -> None:
+        code = codes.get(source) if isinstance(source, str) else None
+        if code is None or globals is None or locals is None or "__builtins__" not in globals:
+            return exec(source, globals, locals)  # type: ignore[arg-type]
+        locals["__create_fn__"] = types.FunctionType(code, globals)  # what exec of the text defines
+        return None
+
+    dataclasses.exec = exec_cached  # type: ignore[attr-defined]  # a module global shadows the builtin for dataclasses only
+    return True
+
+
 def lazy_imports() -> None:
     for name in _FAST_NAMES:
         lazy_package(name)
@@ -118,6 +146,7 @@ def lazy_imports() -> None:
     lazy_logging()
     for name in _LAZY_STDLIB:
         lazy_module(name)
+    fast_dataclasses()
 
 
 def main(name: str) -> int:
