@@ -9,8 +9,9 @@ not use must stay out: pyroute2's socket layer (asyncio, ssl), its request
 filters and its other message families, subprocess (IPAM runs in-process),
 ctypes.util, the ipMasq helpers of a config without ipMasq, the real
 pyroute2.config (platform, multiprocessing), logging, traceback, pprint,
-pkgutil and inspect (stand-ins until used: nothing on a call's path uses
-them). No timing is asserted.
+pkgutil, inspect and copy (stand-ins until used: nothing on a call's path
+uses them); and no dataclass's methods compiled in the call (they come
+precompiled from agent/fallback_dataclasses.py). No timing is asserted.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ STAND_INS = {
     "traceback": "_LazyModule",
     "pprint": "_LazyModule",
     "pkgutil": "_LazyModule",
+    "copy": "_LazyModule",
 }
 
 

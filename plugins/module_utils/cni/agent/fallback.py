@@ -15,9 +15,10 @@ more than everything a plugin call needs. A lazy package is the same package
 (same `__path__`, same submodules, the same classes); its `__init__` just
 runs on the first name it does not resolve itself, instead of at import time.
 `pyroute2.config` is one too (answering the few names pyroute2's message
-modules read at import), and `logging`, `traceback`, `pprint` and `pkgutil`
-are stand-ins until first used; `main` also turns the cyclic garbage
-collector off, the process ending after its one call.
+modules read at import), and `logging`, `traceback`, `pprint`, `pkgutil`
+and `copy` are stand-ins until first used; the methods `dataclass`
+generates come precompiled (fast_dataclasses); `main` also turns the
+cyclic garbage collector off, the process ending after its one call.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from ..lazy import _FAST_NAMES, lazy_package
 # pyroute2.netlink to log a message it cannot encode or decode; `pprint` by
 # netaddr.core for two debugging helpers; `pkgutil` (importlib.util) by
 # pyroute2's ifinfmsg to load link-kind plugins from the directories
-# `pyroute2.config` names (none).
-_LAZY_STDLIB = ("inspect", "traceback", "pprint", "pkgutil")
+# `pyroute2.config` names (none); `copy` (and its probe of Jython's
+# `org.python.core`, a failed import) by `dataclasses` for asdict/astuple.
+_LAZY_STDLIB = ("inspect", "traceback", "pprint", "pkgutil", "copy")
 
 
 class _LazyModule(types.ModuleType):
