@@ -9,8 +9,8 @@ not use must stay out: pyroute2's socket layer (asyncio, ssl), its request
 filters and its other message families, subprocess (IPAM runs in-process),
 ctypes.util, the ipMasq helpers of a config without ipMasq, the real
 pyroute2.config (platform, multiprocessing), logging, traceback, pprint,
-pkgutil, inspect and copy (stand-ins until used: nothing on a call's path
-uses them); and no dataclass's methods compiled in the call (they come
+pkgutil, inspect, copy and pyroute2's link-kind plugins (stand-ins until
+used: nothing on a call's path uses them); and no dataclass's methods compiled in the call (they come
 precompiled from agent/fallback_dataclasses.py). No timing is asserted.
 """
 
@@ -82,6 +82,9 @@ STAND_INS = {
     "pkgutil": "_LazyModule",
     "copy": "_LazyModule",
 }
+# pyroute2's link-kind plugins, never looked up by a call (agent/fallback.py, lazy_link_kinds)
+LINK_KINDS = ("bond", "can", "geneve", "gtp", "ipoib", "ipvlan", "team", "tun", "tuntap", "vlan", "vrf", "vti", "vti6", "vxlan", "xfrm")
+STAND_INS.update({"pyroute2.netlink.rtnl.ifinfmsg.plugins." + kind: "_LazyKindModule" for kind in LINK_KINDS})
 
 
 def fallback_code(shim_path: str) -> Tuple[str, str]:

@@ -113,6 +113,70 @@ def lazy_pyroute2() -> bool:
     return lazy_package("pyroute2")
 
 
+# pyroute2's link-kind plugins (bond, can, vxlan, ...: fifteen modules):
+# ifinfmsg imports every one at import to fill its kind -> IFLA_INFO_DATA
+# class table, and a call never looks one up: it encodes only bridge, veth
+# and bridge-port data (ifinfmsg's own classes) and a link it reads keeps of
+# IFLA_LINKINFO only the kind (net/rtnl.py).
+_LINK_KINDS = "pyroute2.netlink.rtnl.ifinfmsg.plugins"
+
+
+class _LazyKindModule(_LazyModule):
+    """Stands in for a link-kind plugin module: its class (the attribute named
+    like the module, what ifinfmsg reads) is a _LazyKind until used; any other
+    attribute imports the real module."""
+
+    def __getattr__(self, name: str) -> object:
+        if name == self.__name__.rpartition(".")[2] and "_nodenet_module" not in self.__dict__:
+            kind = self.__dict__.get("_nodenet_kind")
+            if kind is None:
+                kind = self.__dict__["_nodenet_kind"] = _LazyKindMeta(name, (), {"__module__": self.__name__, "_nodenet_plugin": self})
+            return kind
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._nodenet_real(), name)
+
+    def _nodenet_real(self) -> types.ModuleType:
+        real = self.__dict__.get("_nodenet_module")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            __import__(self.__name__)
+            real = self.__dict__["_nodenet_module"] = sys.modules[self.__name__]
+        return real
+
+
+class _LazyKindMeta(type):
+    """A link kind's class until used: made (called) it makes the real class's
+    instance; any attribute it does not have is the real class's."""
+
+    def _nodenet_real(cls) -> type:
+        plugin = cls.__dict__["_nodenet_plugin"]
+        return getattr(plugin._nodenet_real(), cls.__name__)
+
+    def __call__(cls, *args: object, **kwargs: object) -> object:
+        return cls._nodenet_real()(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> object:
+        return getattr(cls._nodenet_real(), name)
+
+
+def lazy_link_kinds() -> int:
+    """Stand-ins for pyroute2's link-kind plugin modules; how many (0 if ifinfmsg is imported already)."""
+    if "pyroute2.netlink.rtnl.ifinfmsg" in sys.modules or "pyroute2" not in sys.modules:
+        return 0
+    import os
+
+    path = os.path.join(getattr(sys.modules["pyroute2"], "__path__", [""])[0], *_LINK_KINDS.split(".")[1:])
+    try:
+        names = sorted(n[:-3] for n in os.listdir(path) if n.endswith(".py") and not n.startswith("_"))
+    except OSError:
+        return 0
+    for name in names:
+        sys.modules.setdefault(_LINK_KINDS + "." + name, _LazyKindModule(_LINK_KINDS + "." + name))
+    return len(names)
+
+
 def fast_dataclasses() -> bool:
     """Let `dataclasses` take the methods it generates from fallback_dataclasses.py
     (compiled once, into its pyc) instead of compiling each text again: about
@@ -148,6 +212,7 @@ def lazy_imports() -> None:
     lazy_logging()
     for name in _LAZY_STDLIB:
         lazy_module(name)
+    lazy_link_kinds()
     fast_dataclasses()
 
 
