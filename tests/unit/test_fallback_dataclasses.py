@@ -83,10 +83,12 @@ for name in sorted(names):
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == name):
             continue
         init = cls.__init__
-        d = {"fields": [(f.name, str(f.type), "MISSING" if f.default is dataclasses.MISSING else repr(f.default), f.default_factory is not dataclasses.MISSING) for f in dataclasses.fields(cls)],
-             "sig": str(inspect.signature(init)), "defaults": repr(init.__defaults__), "annotations": repr(init.__annotations__),
-             "names": [(m, getattr(cls, m) and getattr(cls, m).__qualname__) for m in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__") if m in vars(cls)],
-             "module": init.__module__, "doc": cls.__doc__}
+        fields = [(f.name, str(f.type), "MISSING" if f.default is dataclasses.MISSING else repr(f.default),
+                   f.default_factory is not dataclasses.MISSING) for f in dataclasses.fields(cls)]
+        methods = [(m, getattr(cls, m) and getattr(cls, m).__qualname__)
+                   for m in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__") if m in vars(cls)]
+        d = {"fields": fields, "sig": str(inspect.signature(init)), "defaults": repr(init.__defaults__),
+             "annotations": repr(init.__annotations__), "names": methods, "module": init.__module__, "doc": cls.__doc__}
         try:
             a, b = cls(), cls()
             d["instance"] = [repr(a), a == b, a != b]
