@@ -9,8 +9,9 @@ not use must stay out: pyroute2's socket layer (asyncio, ssl), its request
 filters and its other message families, subprocess (IPAM runs in-process),
 ctypes.util, the ipMasq helpers of a config without ipMasq, the real
 pyroute2.config (platform, multiprocessing), logging, traceback, pprint,
-pkgutil and inspect (stand-ins until used: nothing on a call's path uses
-them). No timing is asserted.
+pkgutil, inspect, copy and pyroute2's link-kind plugins (stand-ins until
+used: nothing on a call's path uses them); and no dataclass's methods compiled in the call (they come
+precompiled from agent/fallback_dataclasses.py). No timing is asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ REPORT = (
     "import atexit, gc, sys\n"
     "atexit.register(lambda: sys.stderr.write('\\nnodenet-modules: gc:%d %s\\n' % (gc.isenabled(), ' '.join(sorted("
     "'%s:%s' % (n, type(m).__name__) if type(m).__module__.endswith(('.fallback', '.lazy')) else n for n, m in list(sys.modules.items()))))))\n"
+    # the dataclasses whose __init__ was compiled in this process (not taken from agent/fallback_dataclasses.py)
+    "atexit.register(lambda: sys.stderr.write('\\nnodenet-compiled: %s\\n' % ' '.join(sorted("
+    "'%s.%s' % (n, c.__name__) for n, m in list(sys.modules.items()) if n.startswith('nodenet_cni.') for c in list(vars(m).values())"
+    " if isinstance(c, type) and '__dataclass_fields__' in vars(c) and c.__module__ == n"
+    " and getattr(vars(c).get('__init__'), '__code__', None) is not None and vars(c)['__init__'].__code__.co_filename == '<string>'))))\n"
 )
 
 NOT_IMPORTED = (
@@ -74,7 +80,11 @@ STAND_INS = {
     "traceback": "_LazyModule",
     "pprint": "_LazyModule",
     "pkgutil": "_LazyModule",
+    "copy": "_LazyModule",
 }
+# pyroute2's link-kind plugins, never looked up by a call (agent/fallback.py, lazy_link_kinds)
+LINK_KINDS = ("bond", "can", "geneve", "gtp", "ipoib", "ipvlan", "team", "tun", "tuntap", "vlan", "vrf", "vti", "vti6", "vxlan", "xfrm")
+STAND_INS.update({"pyroute2.netlink.rtnl.ifinfmsg.plugins." + kind: "_LazyKindModule" for kind in LINK_KINDS})
 
 
 def fallback_code(shim_path: str) -> Tuple[str, str]:
@@ -103,6 +113,8 @@ def run_fallback(host: NetNS, bin_dir: str, command: str, conf: Dict[str, Any], 
     err = proc.stderr.decode()
     report = [line for line in err.splitlines() if line.startswith("nodenet-modules: ")]
     assert len(report) == 1, err
+    compiled = [line for line in err.splitlines() if line.startswith("nodenet-compiled:")]
+    assert compiled == ["nodenet-compiled: "], compiled  # every dataclass's methods came precompiled
     gc_flag, *entries = report[0].split()[1:]
     assert gc_flag == "gc:0"  # a one-call process: no cyclic collections (agent/fallback.main)
     modules = [e for e in entries if ":" not in e]

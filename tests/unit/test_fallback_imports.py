@@ -162,3 +162,33 @@ print(json.dumps({"real": type(real).__name__, "bound": real.handlers is sys.mod
                   "class": logging.handlers.RotatingFileHandler.__name__}))
 """)
     assert out == {"real": "module", "bound": True, "class": "RotatingFileHandler"}
+
+
+def test_link_kind_plugins_work_through_their_stand_ins():
+    # a vlan link's IFLA_INFO_DATA encoded and decoded by ifinfmsg through the
+    # stand-in class, as with pyroute2 imported normally
+    code = """
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+kinds = sys.modules["pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan"]
+before = type(kinds).__name__
+msg = ifinfmsg()
+msg["index"] = 7
+msg["attrs"] = [["IFLA_IFNAME", "v7"], ["IFLA_LINKINFO", {"attrs": [["IFLA_INFO_KIND", "vlan"], ["IFLA_INFO_DATA", {"attrs": [["IFLA_VLAN_ID", 5]]}]]}]]
+msg.encode()
+back = ifinfmsg(msg.data)
+back.decode()
+data = back.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+from pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan import vlan
+print(json.dumps({"before": before, "data": msg.data.hex(), "id": back.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_ID"),
+                  "cls": type(data).__module__ + "." + type(data).__name__, "same": type(data) is vlan,
+                  "vlan": type(sys.modules["pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan"]).__name__,
+                  "bond": type(sys.modules["pyroute2.netlink.rtnl.ifinfmsg.plugins.bond"]).__name__,
+                  "nla_map": [n for n, _t in kinds.vlan.nla_map][:2]}))
+"""
+    lazy = run("n = fallback.lazy_link_kinds()\nfallback.lazy_imports()\n" + code.replace("print(json.dumps({", "print(json.dumps({'n': n, "))
+    full = run("import pyroute2.netlink.rtnl.ifinfmsg\n" + code)
+    assert lazy.pop("n") == 15 and lazy.pop("before") == "_LazyKindModule" and full.pop("before") == "module"
+    assert lazy.pop("bond") == "_LazyKindModule" and full.pop("bond") == "module"  # the one used is made real, no other
+    assert lazy == full
+    assert full["id"] == 5 and full["cls"] == "pyroute2.netlink.rtnl.ifinfmsg.plugins.vlan.vlan" and full["vlan"] == "module"
+    assert full["nla_map"] == ["IFLA_VLAN_UNSPEC", "IFLA_VLAN_ID"]

@@ -15,9 +15,10 @@ more than everything a plugin call needs. A lazy package is the same package
 (same `__path__`, same submodules, the same classes); its `__init__` just
 runs on the first name it does not resolve itself, instead of at import time.
 `pyroute2.config` is one too (answering the few names pyroute2's message
-modules read at import), and `logging`, `traceback`, `pprint` and `pkgutil`
-are stand-ins until first used; `main` also turns the cyclic garbage
-collector off, the process ending after its one call.
+modules read at import), and `logging`, `traceback`, `pprint`, `pkgutil`
+and `copy` are stand-ins until first used; the methods `dataclass`
+generates come precompiled (fast_dataclasses); `main` also turns the
+cyclic garbage collector off, the process ending after its one call.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from ..lazy import _FAST_NAMES, lazy_package
 # pyroute2.netlink to log a message it cannot encode or decode; `pprint` by
 # netaddr.core for two debugging helpers; `pkgutil` (importlib.util) by
 # pyroute2's ifinfmsg to load link-kind plugins from the directories
-# `pyroute2.config` names (none).
-_LAZY_STDLIB = ("inspect", "traceback", "pprint", "pkgutil")
+# `pyroute2.config` names (none); `copy` (and its probe of Jython's
+# `org.python.core`, a failed import) by `dataclasses` for asdict/astuple.
+_LAZY_STDLIB = ("inspect", "traceback", "pprint", "pkgutil", "copy")
 
 
 class _LazyModule(types.ModuleType):
@@ -111,6 +113,98 @@ def lazy_pyroute2() -> bool:
     return lazy_package("pyroute2")
 
 
+# pyroute2's link-kind plugins (bond, can, vxlan, ...: fifteen modules):
+# ifinfmsg imports every one at import to fill its kind -> IFLA_INFO_DATA
+# class table, and a call never looks one up: it encodes only bridge, veth
+# and bridge-port data (ifinfmsg's own classes) and a link it reads keeps of
+# IFLA_LINKINFO only the kind (net/rtnl.py).
+_LINK_KINDS = "pyroute2.netlink.rtnl.ifinfmsg.plugins"
+
+
+class _LazyKindModule(_LazyModule):
+    """Stands in for a link-kind plugin module: its class (the attribute named
+    like the module, what ifinfmsg reads) is a _LazyKind until used; any other
+    attribute imports the real module."""
+
+    def __getattr__(self, name: str) -> object:
+        if name == self.__name__.rpartition(".")[2] and "_nodenet_module" not in self.__dict__:
+            kind = self.__dict__.get("_nodenet_kind")
+            if kind is None:
+                kind = self.__dict__["_nodenet_kind"] = _LazyKindMeta(name, (), {"__module__": self.__name__, "_nodenet_plugin": self})
+            return kind
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._nodenet_real(), name)
+
+    def _nodenet_real(self) -> types.ModuleType:
+        real = self.__dict__.get("_nodenet_module")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            __import__(self.__name__)
+            real = self.__dict__["_nodenet_module"] = sys.modules[self.__name__]
+        return real
+
+
+class _LazyKindMeta(type):
+    """A link kind's class until used: made (called) it makes the real class's
+    instance; any attribute it does not have is the real class's."""
+
+    def _nodenet_real(cls) -> type:
+        plugin = cls.__dict__["_nodenet_plugin"]
+        return getattr(plugin._nodenet_real(), cls.__name__)
+
+    def __call__(cls, *args: object, **kwargs: object) -> object:
+        return cls._nodenet_real()(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> object:
+        return getattr(cls._nodenet_real(), name)
+
+
+def lazy_link_kinds() -> int:
+    """Stand-ins for pyroute2's link-kind plugin modules; how many (0 if ifinfmsg is imported already)."""
+    if "pyroute2.netlink.rtnl.ifinfmsg" in sys.modules or "pyroute2" not in sys.modules:
+        return 0
+    import os
+
+    path = os.path.join(getattr(sys.modules["pyroute2"], "__path__", [""])[0], *_LINK_KINDS.split(".")[1:])
+    try:
+        names = sorted(n[:-3] for n in os.listdir(path) if n.endswith(".py") and not n.startswith("_"))
+    except OSError:
+        return 0
+    for name in names:
+        sys.modules.setdefault(_LINK_KINDS + "." + name, _LazyKindModule(_LINK_KINDS + "." + name))
+    return len(names)
+
+
+def fast_dataclasses() -> bool:
+    """Let `dataclasses` take the methods it generates from fallback_dataclasses.py
+    (compiled once, into its pyc) instead of compiling each text again: about
+    60 `exec`s of generated source, a tenth of a call. A text that module lacks
+    (another Python, a dataclass changed since scripts/gen_fallback_dataclasses.py
+    ran) is compiled as before; the functions made are the same (same code, and
+    the globals and defaults `dataclasses` passes). False if nothing was installed."""
+    import dataclasses
+
+    if "exec" in vars(dataclasses):
+        return False
+    from . import fallback_dataclasses
+
+    if fallback_dataclasses.CACHE_TAG != sys.implementation.cache_tag:
+        return False
+    codes = fallback_dataclasses.CODE
+
+    def exec_cached(source: object, globals: Optional[Dict[str, object]] = None, locals: Optional[Dict[str, object]] = None) -> None:
+        code = codes.get(source) if isinstance(source, str) else None
+        if code is None or globals is None or locals is None or "__builtins__" not in globals:
+            return exec(source, globals, locals)  # type: ignore[arg-type]
+        locals["__create_fn__"] = types.FunctionType(code, globals)  # what exec of the text defines
+        return None
+
+    dataclasses.exec = exec_cached  # type: ignore[attr-defined]  # a module global shadows the builtin for dataclasses only
+    return True
+
+
 def lazy_imports() -> None:
     for name in _FAST_NAMES:
         lazy_package(name)
@@ -118,6 +212,8 @@ def lazy_imports() -> None:
     lazy_logging()
     for name in _LAZY_STDLIB:
         lazy_module(name)
+    lazy_link_kinds()
+    fast_dataclasses()
 
 
 def main(name: str) -> int:
