@@ -90,6 +90,26 @@ def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
     assert "nnprobe" not in probe_namespaces(lab)
 
 
+
+def test_a_drifted_plugin_runtime_is_repaired_by_the_next_run(lab):
+    """cni_plugin's shell look (no module run on an up-to-date node) must never take a
+    drifted node for current: a runtime file edited on one node is repaired by the
+    next site.yml, which reports that node changed and the other not."""
+    ok(playbook("site.yml", lab, "-e", CLUSTER))
+    drifted, other = LAB_NAME + "-node1", LAB_NAME + "-node2"
+    edit = "f=$(ls /opt/cni/bin/.nodenet-cni/*/nodenet_cni/skel.py) && chmod 0644 $f && echo '# drifted' >> $f && grep -c drifted $f"
+    proc = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, drifted, "-m", "ansible.builtin.shell", "-a", edit])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = playbook("site.yml", lab, "-e", CLUSTER)
+    repaired = ok(proc)
+    assert repaired[drifted]["changed"] > 0 and repaired[other]["changed"] == 0, repaired
+    assert re.search(r"TASK \[nodenet\.cni\.cni_node : Install the nodenet CNI plugins\][^\n]*\n(?:[^\n]*\n)*?changed: \[%s\]" % re.escape(drifted), proc.stdout)
+    check = "grep -c drifted /opt/cni/bin/.nodenet-cni/*/nodenet_cni/skel.py"
+    proc = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, drifted, "-m", "ansible.builtin.shell", "-a", check])
+    assert "\n0" in proc.stdout or proc.stdout.rstrip().endswith("0"), proc.stdout
+    again = ok(playbook("site.yml", lab, "-e", CLUSTER))
+    assert all(again[h]["changed"] == 0 for h in (drifted, other)), again
+
 def test_verify_pings_every_pair_in_both_families(lab):
     proc = playbook("playbooks/verify.yml", lab)
     counts = ok(proc)
