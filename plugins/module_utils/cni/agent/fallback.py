@@ -55,7 +55,8 @@ class _LazyModule(types.ModuleType):
         if real is None:
             if sys.modules.get(self.__name__) is self:
                 del sys.modules[self.__name__]
-            real = self.__dict__["_nodenet_module"] = __import__(self.__name__)
+            __import__(self.__name__)
+            real = self.__dict__["_nodenet_module"] = sys.modules[self.__name__]  # the module itself, also for a dotted name
         return real
 
 
@@ -135,15 +136,6 @@ class _LazyKindModule(_LazyModule):
         if name.startswith("__"):
             raise AttributeError(name)
         return getattr(self._nodenet_real(), name)
-
-    def _nodenet_real(self) -> types.ModuleType:
-        real = self.__dict__.get("_nodenet_module")
-        if real is None:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-            __import__(self.__name__)
-            real = self.__dict__["_nodenet_module"] = sys.modules[self.__name__]
-        return real
 
 
 class _LazyKindMeta(type):
