@@ -36,6 +36,8 @@ import shlex
 from hashlib import sha256
 from typing import Dict, List, Optional
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from . import installer
 
 ABSENT = "absent"
@@ -46,15 +48,14 @@ UNKNOWN = "unknown"
 _OPTIONS = frozenset(("bin_dir", "lib_dir", "plugins", "prefix", "reference_names", "force", "interpreter", "agent", "agent_port", "agent_run_dir", "state"))
 _SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-_TRUE = ("yes", "on", "1", "true", "y", "t")
-_FALSE = ("no", "off", "0", "false", "n", "f")
 
 
 def _bool(value: object) -> Optional[bool]:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    return True if text in _TRUE else False if text in _FALSE else None
+    """The option's boolean as the module's argument spec would read it; None when it would refuse it."""
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        return None
 
 
 class Plan:

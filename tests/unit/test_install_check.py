@@ -122,3 +122,18 @@ def test_output_it_cannot_read_is_unknown(node, rc, stdout):
 )
 def test_arguments_the_module_must_judge_get_no_plan(args):
     assert install_check.plan(args, DIGEST) is None
+
+
+def test_the_look_knows_every_option_of_the_module():
+    """plan() judges only arguments it knows; an option added to the module's argument_spec but not
+    here would be ignored by the look, which could then call a node current that the option changes."""
+    import ast
+
+    path = os.path.join(os.path.dirname(install_check.__file__), os.pardir, "modules", "cni_plugin.py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    spec = [kw.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+            for kw in node.keywords if kw.arg == "argument_spec"]
+    assert len(spec) == 1 and isinstance(spec[0], ast.Call)
+    options = {kw.arg for kw in spec[0].keywords}
+    assert options - {"src", "digest"} == set(install_check._OPTIONS)  # pylint: disable=protected-access
