@@ -164,7 +164,6 @@ def test_a_caller_in_another_namespace_is_never_served_by_this_agent(node, netns
     assert stats(node, cni_bin)["calls"] == 0 and not leases(data_dir)
 
 
-
 def test_a_stdin_too_big_for_the_agent_runs_in_the_shim(node, netns_factory, cni_bin):
     """Over the shim's limit (the agent's request limit less the env), nothing is sent: the plugin runs here."""
     max_stdin = int(python_in(node, cni_bin, "from nodenet_cni.agent import MAX_STDIN; print(MAX_STDIN)"))
@@ -179,6 +178,7 @@ def test_a_stdin_too_big_for_the_agent_runs_in_the_shim(node, netns_factory, cni
     conf["pad"] = "y" * (1 << 20)
     shim(node, cni_bin, "nodenet-loopback", "VERSION", conf).ok()
     assert stats(node, cni_bin)["calls"] == after["calls"] + 1
+
 
 def test_two_agents_in_two_namespaces_each_serve_their_own(netns_factory, cni_bin, tmp_path):
     nodes = [netns_factory("two%d" % i) for i in range(2)]
