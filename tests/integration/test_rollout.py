@@ -131,3 +131,37 @@ def test_the_role_refuses_nodes_outside_the_group_once_for_all(lab, tmp_path):
     assert proc.returncode != 0 and "but %s not in it" % names[1] in proc.stdout, proc.stdout[-3000:]
     assert recap(proc)[names[0]]["failed"] == 1, proc.stdout[-3000:]
     assert "Read this node" not in proc.stdout, "the check did not stop the play"
+
+
+def test_a_probe_without_an_answer_fails_the_play_and_leaves_nothing(lab, tmp_path):
+    """Probes are checks: when a probe pod gets no answer from the reference node's probe, the play
+    fails and says from where, and the probes (namespace, lease) are removed all the same. The lost
+    answer is made real: one node's netns drops every forwarded packet (its own nft table, removed
+    by exact name afterwards), so the cross-node ping dies there whichever node is the reference."""
+    ok(playbook("site.yml", lab, "-e", CLUSTER))
+    listed = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, "k8s_nodes", "--list-hosts"]).stdout.split()
+    blocked = sorted(n for n in listed if n.startswith(LAB_NAME))[1]
+    table = "nntest%s" % secrets.token_hex(2)
+
+    def nft(*args: str) -> subprocess.CompletedProcess:
+        return run([os.path.join(VENV_BIN, "ansible"), "-i", lab, blocked, "-m", "ansible.builtin.command",
+                    "-a", json.dumps({"argv": ["nft", *args]})])
+
+    added = nft("add table inet %s { chain probe_block { type filter hook forward priority -300; policy drop; }; }" % table)
+    try:
+        assert added.returncode == 0, added.stdout + added.stderr
+        proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
+        assert proc.returncode != 0, proc.stdout[-4000:]
+        fatal = proc.stdout[proc.stdout.find("fatal:"):][:3000]
+        assert re.search(r"pod network check failed on %s[-\w]*: no answer from" % LAB_NAME, proc.stdout), fatal
+        assert any(c["failed"] for h, c in recap(proc).items() if h.startswith(LAB_NAME)), proc.stdout[-3000:]
+    finally:
+        removed = nft("delete table inet %s" % table)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "nnprobe" not in probe_namespaces(lab), "a failed probe left its pod behind"
+    leases = on_nodes(lab, "ls -A /var/lib/cni/networks/podnet", tmp_path / "leases")
+    for name, listing in leases.items():
+        assert not [f for f in listing.split() if f[0].isdigit() or ":" in f], (name, listing)
+    # with the drop gone the same run passes again, quietly
+    again = ok(playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always"))
+    assert all(c["changed"] == 0 for h, c in again.items() if h.startswith(LAB_NAME)), again
