@@ -54,13 +54,12 @@ trap '' PIPE
 shopt -s extglob
 here=({interpreter} -I -S -c 'import sys; sys.path.insert(0, "{rdir}"); from {package}.agent.fallback import main; raise SystemExit(main("{canonical}"))')
 {{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null || exec "${{here[@]}}"
-IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} && $key == +([0-9])-+([0-9]) ]] || exec 3>&- "${{here[@]}}"
-{{ IFS= read -r token <"{run_dir}/agent-$key.token"; }} 2>/dev/null || exec 3>&- "${{here[@]}}"
 IFS= read -r -N {max_stdin_plus} stdin
-((${{#stdin}} <= {max_stdin})) || exec 3>&- "${{here[@]}}" < <(printf '%s' "$stdin"; exec cat)
 env=()
 for name in ${{!CNI_@}} ${{!NODENET_CNI_@}}; do env+=("$name=${{!name}}"); done
 [[ -v PATH ]] && env+=("PATH=$PATH")
+IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} && $key == +([0-9])-+([0-9]) ]] && ((${{#stdin}} <= {max_stdin})) &&
+  {{ IFS= read -r token <"{run_dir}/agent-$key.token"; }} 2>/dev/null || exec 3>&- "${{here[@]}}" < <(printf '%s' "$stdin"; exec cat)
 # From here the call is the agent's: its answer, or code 11, never a second run.
 {{ printf '%s\0' "$token" {canonical} "${{env[@]}}" "" "$stdin" >&3; }} 2>/dev/null
 if IFS=' ' read -r -t {answer_timeout} code olen elen <&3 && [[ $code == +([0-9]) && $olen == +([0-9]) && $elen == +([0-9]) ]]; then
