@@ -180,7 +180,6 @@ def test_a_stdin_too_big_for_the_agent_runs_in_the_shim(node, netns_factory, cni
     assert stats(node, cni_bin)["calls"] == after["calls"] + 1
 
 
-
 FOREIGN_LISTENER = r"""
 import socket, sys
 srv = socket.socket()
@@ -216,6 +215,7 @@ def test_a_listener_that_is_not_the_agent_gets_nothing_and_the_shim_runs_the_plu
         if listener.poll() is None:
             listener.kill()
             listener.wait(timeout=30)
+
 
 def test_two_agents_in_two_namespaces_each_serve_their_own(netns_factory, cni_bin, tmp_path):
     nodes = [netns_factory("two%d" % i) for i in range(2)]
