@@ -164,6 +164,59 @@ def test_a_caller_in_another_namespace_is_never_served_by_this_agent(node, netns
     assert stats(node, cni_bin)["calls"] == 0 and not leases(data_dir)
 
 
+def test_a_stdin_too_big_for_the_agent_runs_in_the_shim(node, netns_factory, cni_bin):
+    """Over the shim's limit (the agent's request limit less the env), nothing is sent: the plugin runs here."""
+    max_stdin = int(python_in(node, cni_bin, "from nodenet_cni.agent import MAX_STDIN; print(MAX_STDIN)"))
+    before = stats(node, cni_bin)
+    conf = {"cniVersion": "0.4.0", "name": "big", "type": "nodenet-loopback", "pad": "x" * (max_stdin + 1)}
+    version = shim(node, cni_bin, "nodenet-loopback", "VERSION", conf).ok()
+    assert version.json["cniVersion"] == "0.4.0"  # the stdin the shim had read reached the plugin
+    after = stats(node, cni_bin)
+    # the shim greeted, saw the size and hung up before sending: the agent served nothing
+    assert after["calls"] == before["calls"]
+    # a large stdin under the limit goes to the agent, whole
+    conf["pad"] = "y" * (1 << 20)
+    shim(node, cni_bin, "nodenet-loopback", "VERSION", conf).ok()
+    assert stats(node, cni_bin)["calls"] == after["calls"] + 1
+
+
+FOREIGN_LISTENER = r"""
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 1021))
+srv.listen(8)
+print("listening", flush=True)
+srv.settimeout(120)
+conn, _ = srv.accept()
+conn.sendall(b"not-an-agent/1 1-1\n")
+conn.settimeout(60)
+got = b""
+while True:
+    chunk = conn.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+print("received %d bytes" % len(got), flush=True)
+"""
+
+
+def test_a_listener_that_is_not_the_agent_gets_nothing_and_the_shim_runs_the_plugin(netns_factory, cni_bin):
+    """Something else on the agent's port: the shim has read stdin, sends nothing, and runs the call itself with that stdin."""
+    ns = netns_factory("fgn")
+    listener = subprocess.Popen(["ip", "netns", "exec", ns.name, "/usr/bin/python3", "-I", "-c", FOREIGN_LISTENER], stdout=subprocess.PIPE)
+    try:
+        assert listener.stdout is not None and listener.stdout.readline() == b"listening\n"
+        version = shim(ns, cni_bin, "nodenet-loopback", "VERSION", {"cniVersion": "0.4.0", "name": "fgn"}).ok()
+        assert version.json["cniVersion"] == "0.4.0"  # the stdin the shim had read reached the plugin
+        out, _err = listener.communicate(timeout=60)
+        assert out == b"received 0 bytes\n"  # no token, no call
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait(timeout=30)
+
+
 def test_two_agents_in_two_namespaces_each_serve_their_own(netns_factory, cni_bin, tmp_path):
     nodes = [netns_factory("two%d" % i) for i in range(2)]
     for ns in nodes:

@@ -2,7 +2,7 @@
 """The shims' in-process fallback imports only what a call needs.
 
 A bridge + host-local ADD and DEL run exactly as a shim runs them when no
-agent answers (the python command of the installed shim's `run_here`,
+agent answers (the python command of the installed shim's `here` array,
 in a test "host" namespace without an agent), and report which modules the
 interpreter had loaded when it exited. The heavy parts a plugin call does
 not use must stay out: pyroute2's socket layer (asyncio, ssl), its request
@@ -91,10 +91,10 @@ def fallback_code(shim_path: str) -> Tuple[str, str]:
     """(interpreter, python code) of the shim's in-process fallback, as installed."""
     with open(shim_path) as f:
         text = f.read()
-    line = next(line for line in text.splitlines() if line.strip().startswith("exec ") and " -I -S -c '" in line)
+    line = next(line for line in text.splitlines() if line.startswith("here=(") and " -I -S -c '" in line)
     code = line.split(" -c '", 1)[1].rsplit("'", 1)[0]
     header = read_header(shim_path)
-    assert header is not None and line.strip().startswith("exec %s -I -S -c" % header["interpreter"])
+    assert header is not None and line.startswith("here=(%s -I -S -c" % header["interpreter"])
     return header["interpreter"], code
 
 

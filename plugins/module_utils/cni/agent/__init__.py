@@ -27,6 +27,9 @@ ANSWER_TIMEOUT = 150
 # Seconds a shim waits for the greeting before running the plugin itself
 # (nothing was sent yet, so the call cannot run twice).
 GREETING_TIMEOUT = 5
+# The largest stdin a shim sends to the agent (its request limit is 16 MiB
+# with the env); a larger one runs in the shim itself.
+MAX_STDIN = 15 << 20
 # The pseudo-plugin a root client asks for the agent's counters.
 STATS = ".stats"
 

@@ -13,7 +13,8 @@ served by the resident agent. Protocol (one TCP connection per call):
     agent -> shim   "<exit code> <stdout bytes> <stderr bytes>\\n" stdout stderr
 
 Everything before the request is sent may fall back to running the plugin
-here (the agent never saw the call); after it, the agent's answer or a
+here (the agent never saw the call; so does a stdin over MAX_STDIN, which
+the agent's request limit would refuse); after it, the agent's answer or a
 code 11 error is final: a call never runs twice.
 """
 
@@ -23,7 +24,7 @@ import os
 import re
 from typing import Dict, Optional
 
-from . import ANSWER_TIMEOUT, GREETING, GREETING_TIMEOUT
+from . import ANSWER_TIMEOUT, GREETING, GREETING_TIMEOUT, MAX_STDIN
 
 LAUNCHER_MARK = "# Managed by nodenet.cni.cni_plugin; do not edit."
 PACKAGE_NAME = "nodenet_cni"
@@ -37,6 +38,11 @@ _HEADER_PATTERN = (
 )
 _header_re: Optional["re.Pattern[str]"] = None  # compiled on first use: an exec'd plugin that delegates reads one header
 
+# Bash parses each command as it reaches it, and the parse is a good part
+# of a shim's cost: the path of a served call is a few cheap commands (glob
+# patterns, not regexes, which bash compiles at every test; no function
+# definitions; stdin read with -N, in blocks, not byte by byte as -d does
+# from a pipe); what only a fallback needs is never parsed on that path.
 _SHIM = r"""#!/bin/bash
 {mark}
 # CNI plugin '{canonical}', Python runtime in '{rdir}'
@@ -45,23 +51,21 @@ _SHIM = r"""#!/bin/bash
 # per namespace); only when no agent answers does the plugin run here.
 LC_ALL=C
 trap '' PIPE
-run_here() {{
-  exec 3>&-
-  exec {interpreter} -I -S -c 'import sys; sys.path.insert(0, "{rdir}"); from {package}.agent.fallback import main; raise SystemExit(main("{canonical}"))'
-}}
-{{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null || run_here
-IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} && $key =~ ^[0-9]+-[0-9]+$ ]] || run_here
-{{ IFS= read -r token <"{run_dir}/agent-$key.token"; }} 2>/dev/null || run_here
-IFS= read -r -d '' stdin
+shopt -s extglob
+here=({interpreter} -I -S -c 'import sys; sys.path.insert(0, "{rdir}"); from {package}.agent.fallback import main; raise SystemExit(main("{canonical}"))')
+{{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null || exec "${{here[@]}}"
+IFS= read -r -N {max_stdin_plus} stdin
 env=()
 for name in ${{!CNI_@}} ${{!NODENET_CNI_@}}; do env+=("$name=${{!name}}"); done
 [[ -v PATH ]] && env+=("PATH=$PATH")
+IFS=' ' read -r -t {greeting_timeout} hello key <&3 && [[ $hello == {greeting} && $key == +([0-9])-+([0-9]) ]] && ((${{#stdin}} <= {max_stdin})) &&
+  {{ IFS= read -r token <"{run_dir}/agent-$key.token"; }} 2>/dev/null || exec 3>&- "${{here[@]}}" < <(printf '%s' "$stdin"; exec cat)
 # From here the call is the agent's: its answer, or code 11, never a second run.
 {{ printf '%s\0' "$token" {canonical} "${{env[@]}}" "" "$stdin" >&3; }} 2>/dev/null
-if IFS=' ' read -r -t {answer_timeout} code olen elen <&3 && [[ $code =~ ^[0-9]+$ && $olen =~ ^[0-9]+$ && $elen =~ ^[0-9]+$ ]]; then
+if IFS=' ' read -r -t {answer_timeout} code olen elen <&3 && [[ $code == +([0-9]) && $olen == +([0-9]) && $elen == +([0-9]) ]]; then
   out='' err=''
-  ((olen == 0)) || IFS= read -r -d '' -N "$olen" out <&3
-  ((elen == 0)) || IFS= read -r -d '' -N "$elen" err <&3
+  ((olen == 0)) || IFS= read -r -N "$olen" out <&3
+  ((elen == 0)) || IFS= read -r -N "$elen" err <&3
   if ((${{#out}} == olen && ${{#err}} == elen)); then
     [[ -z $err ]] || printf '%s' "$err" >&2
     printf '%s' "$out"
@@ -113,6 +117,8 @@ def render_shim(canonical: str, interpreter: str, runtime_dir: str, port: int, r
         greeting=GREETING,
         greeting_timeout=GREETING_TIMEOUT,
         answer_timeout=ANSWER_TIMEOUT,
+        max_stdin=MAX_STDIN,
+        max_stdin_plus=MAX_STDIN + 1,
         **_launcher_fields(interpreter, runtime_dir, port, run_dir),
     )
 
