@@ -291,3 +291,83 @@ def delegate(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str
     except ValueError as e:
         raise CNIError(ERR_INTERNAL, "failed to decode result of %s: %s" % (plugin_type, e))
     return parse_result(obj, "%s result" % plugin_type)
+
+
+# Set by the agent (agent/overlap.py): runs `job` on one of its helper
+# threads, which stay in the agent's own network namespace, and returns a
+# handle whose result() waits for it; None when no helper is free. Unset
+# (the exec'd fallback, libcni) every delegate runs when it is collected.
+BackgroundRunner = Callable[[Callable[[], object]], Optional["BackgroundJob"]]
+background_runner: Optional[BackgroundRunner] = None
+
+
+class BackgroundJob:
+    """What background_runner returns (agent/overlap.py)."""
+
+    def result(self) -> object:  # pragma: no cover - the interface
+        raise NotImplementedError
+
+
+class PendingDelegate:
+    """A delegate call (bridge's IPAM DEL) that may run while its caller works.
+
+    In the agent it starts at once on a helper thread, so host-local's file
+    work overlaps the kernel deleting the veth pair; anywhere else (or with
+    no helper free) it runs when collected, in Go's order. Exactly one of
+    result() or discard() settles it; both wait for a call that is running.
+    Never an ADD: one started early would have to be undone when the
+    caller fails first, and overlapping it gains nothing measurable
+    (bench/README.md, "Overlapping IPAM with the kernel's veth work").
+    """
+
+    def __init__(self, command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str]) -> None:
+        if command == "ADD":
+            raise ValueError("an IPAM ADD is never started ahead of its caller")
+        self.command, self.plugin_type, self.stdin, self.env = command, plugin_type, stdin, env
+        self._job: Optional[BackgroundJob] = None
+        self._settled = False
+        if background_runner is not None:
+            from .config.netconf import call_memo
+
+            self._job = background_runner(self._in_background(call_memo()))
+
+    def _in_background(self, memo: Optional[Dict[object, object]]) -> Callable[[], object]:
+        def job() -> object:
+            from .config.netconf import call_scope
+
+            # the caller's per-call memo: stdin decoded and parsed once, as on one thread
+            with call_scope(memo):
+                return delegate(self.command, self.plugin_type, self.stdin, self.env)
+
+        return job
+
+    @property
+    def started(self) -> bool:
+        return self._job is not None
+
+    def result(self) -> Optional[Result]:
+        """None (the delegate's result is only an ADD's); raises its error. Runs it now if it has not run."""
+        if self._settled:
+            raise RuntimeError("PendingDelegate collected twice")
+        self._settled = True
+        if self._job is None:
+            return delegate(self.command, self.plugin_type, self.stdin, self.env)
+        self._job.result()
+        return None
+
+    def discard(self) -> None:
+        """The caller failed unexpectedly: wait for a delegate that runs (its error
+        is dropped: the caller's wins); one that never started never runs."""
+        if self._settled:
+            return
+        self._settled = True
+        if self._job is not None:
+            try:
+                self._job.result()
+            except Exception:  # noqa: BLE001 - the caller's error is the one the runtime sees
+                pass
+
+
+def delegate_later(command: str, plugin_type: str, stdin: bytes, env: Mapping[str, str]) -> PendingDelegate:
+    """`delegate`, started now on an agent helper thread if there is one (see PendingDelegate)."""
+    return PendingDelegate(command, plugin_type, stdin, env)

@@ -132,8 +132,18 @@ class Agent:
             raise
         sock.listen(256)
         self.listener = sock
+        self._start_helpers()
         for _worker in range(self.workers):
             self._spawn_worker()
+
+    def _start_helpers(self) -> None:
+        """IPAM helper threads (agent/overlap.py), one per worker, started here:
+        on the main thread, which never leaves the agent's network namespace."""
+        from .. import invoke
+        from .overlap import Helpers
+
+        if invoke.background_runner is None:
+            invoke.background_runner = Helpers(self.workers).start
 
     def serve_forever(self) -> None:
         """Wait for SIGTERM/SIGINT (the workers serve), then shut down."""
