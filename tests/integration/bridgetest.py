@@ -246,7 +246,8 @@ data = sys.stdin.buffer.read()
 conf = json.loads(data) if data.strip() else {}
 cmd = os.environ.get("CNI_COMMAND", "")
 with open(LOG, "a") as f:
-    f.write(json.dumps({"command": cmd, "stdin": data.decode(), "env": {k: v for k, v in os.environ.items() if k.startswith("CNI_")}}) + "\n")
+    f.write(json.dumps({"command": cmd, "stdin": data.decode(), "env": {k: v for k, v in os.environ.items() if k.startswith("CNI_")},
+                        "netns": os.readlink("/proc/self/ns/net")}) + "\n")
 fake = (conf.get("ipam") or {}).get("fake") or {}
 fail = (fake.get("fail") or {}).get(cmd)
 if fail:

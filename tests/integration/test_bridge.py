@@ -522,6 +522,47 @@ def test_a_failing_ipam_add_leaves_nothing(fake, host_ns, container_ns, data_dir
     assert link_names(container_ns) == ["lo"] and [n for n in link_names(host_ns) if n.startswith("veth")] == []
 
 
+def test_del_gives_ipam_the_identical_stdin_and_env_in_the_runtime_s_netns(fake, host_ns, container_ns):
+    """In the agent the IPAM DEL runs on a helper thread while the veth is deleted: still
+    exec'd with the runtime's stdin and env, in the namespace the runtime exec'd bridge in."""
+    bridge, log = fake
+    result = {"ips": [{"address": "10.61.0.6/24", "gateway": "10.61.0.1"}]}
+    conf = bridge_conf("1.1.0", fake_ipam(result), isGateway=True)
+    res = bridge.add(conf, container_ns, container_id="del-env")
+    stdin = json.dumps(dict(conf, prevResult=res), indent=2).encode()
+    bridge("DEL", None, container_ns, stdin=stdin, container_id="del-env", cni_args="IgnoreUnknown=1;K8S_POD_NAME=y").ok()
+    add, delete = fake_calls(log)
+    assert delete["command"] == "DEL" and delete["stdin"].encode() == stdin
+    assert delete["env"]["CNI_ARGS"] == "IgnoreUnknown=1;K8S_POD_NAME=y" and delete["env"]["CNI_CONTAINERID"] == "del-env"
+    assert delete["env"]["CNI_NETNS"] == container_ns.path and delete["env"]["CNI_IFNAME"] == "eth0"
+    assert add["netns"] == delete["netns"] == "net:[%d]" % os.stat(host_ns.path).st_ino  # never the pod's
+    assert link_names(container_ns) == ["lo"] and [n for n in link_names(host_ns) if n.startswith("veth")] == []
+
+
+def test_a_failing_ipam_del_is_the_error_and_the_veth_is_removed_all_the_same(fake, host_ns, container_ns):
+    bridge, log = fake
+    result = {"ips": [{"address": "10.61.0.7/24", "gateway": "10.61.0.1"}]}
+    conf = bridge_conf("1.1.0", fake_ipam(result, fail={"DEL": {"code": 11, "msg": "store busy, try again"}}), isGateway=True)
+    res = bridge.add(conf, container_ns)
+    run = bridge.delete(conf, container_ns, res)
+    assert run.rc == 1 and run.json["code"] == 11 and run.json["msg"] == "store busy, try again"
+    assert link_names(container_ns) == ["lo"] and [n for n in link_names(host_ns) if n.startswith("veth")] == []
+    assert [c["command"] for c in fake_calls(log)] == ["ADD", "DEL"]
+
+
+def test_when_both_the_link_and_the_ipam_del_fail_the_ipam_error_is_reported(fake, host_ns, container_ns):
+    """Deleting `lo` fails (the kernel refuses): with IPAM failing too, IPAM's error wins, as before."""
+    bridge, log = fake
+    conf = bridge_conf("1.1.0", fake_ipam(fail={"DEL": {"code": 11, "msg": "store busy, try again"}}), isGateway=True)
+    run = bridge.delete(conf, container_ns, ifname="lo")
+    assert run.rc == 1 and run.json["code"] == 11 and run.json["msg"] == "store busy, try again"
+    ok = bridge_conf("1.1.0", fake_ipam(), isGateway=True)
+    run = bridge.delete(ok, container_ns, ifname="lo")
+    assert run.rc == 1 and run.json["code"] != 11 and "lo" in run.json["msg"], run
+    assert [c["command"] for c in fake_calls(log)] == ["DEL", "DEL"]
+    assert link_names(container_ns) == ["lo"]
+
+
 @pytest.mark.parametrize("backend", ["nftables", "iptables"])
 def test_gc_releases_ipam_and_ipmasq_of_stale_attachments(backend, fake, host_ns, netns_factory):
     bridge, log = fake

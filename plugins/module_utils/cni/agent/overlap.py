@@ -130,6 +130,11 @@ class Helpers:
             else:
                 self.idle.append(helper)
 
+    def counts(self) -> Tuple[int, int]:
+        """(helpers not retired, of them idle)."""
+        with self.lock:
+            return len(self.all) - self.retired, len(self.idle)
+
     def stop(self) -> None:
         """End the idle helpers (tests and a clean exit; busy ones end with the process)."""
         with self.lock:
