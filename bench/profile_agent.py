@@ -42,8 +42,6 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--dump", default="", help="with --profile: also write the raw cProfile stats to this file (pstats)")
     ap.add_argument("--plugin", choices=("bridge", "host-local"), default="bridge",
                     help="what the runtime calls (host-local: directly, as the bench's host-local figures)")
-    ap.add_argument("--sequential", action="store_true",
-                    help="no IPAM helper threads (the agent starts them: bridge's IPAM overlaps the veth work)")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--child", nargs=3, metavar=("RUNTIME", "HOSTNS", "PREFIX"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
@@ -65,8 +63,6 @@ def parent(opts: argparse.Namespace) -> int:
                 "--plugin", opts.plugin]
         if opts.profile:
             argv += ["--profile", opts.profile]
-        if opts.sequential:
-            argv += ["--sequential"]
         if opts.dump:
             argv += ["--dump", os.path.abspath(opts.dump)]
         argv += ["--child", runtime, host, sandbox.prefix]
@@ -94,12 +90,6 @@ def child(opts: argparse.Namespace) -> int:
         skel.load_plugin(name)
     import netaddr  # noqa: F401
     import pyroute2  # noqa: F401
-
-    if not opts.sequential:
-        from nodenet_cni import invoke
-        from nodenet_cni.agent.overlap import Helpers
-
-        invoke.background_runner = Helpers(max(1, opts.parallel)).start  # as Agent.start does, on this (main) thread
 
     bin_dir, data = os.environ["NNPROF_BIN"], os.environ["NNPROF_DATA"]
     conf = cniconf.netconf(data)

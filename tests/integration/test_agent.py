@@ -238,42 +238,6 @@ def test_two_agents_in_two_namespaces_each_serve_their_own(netns_factory, cni_bi
         assert "eth0" not in links(ctr)
 
 
-def test_bridge_dels_with_failing_ipam_leave_every_ipam_helper_idle(node, netns_factory, cni_bin, data_dir, tmp_path):
-    """A DEL's IPAM runs on one of the agent's helper threads (one per worker) while the
-    kernel deletes the veth; a failing one, or more DELs than helpers, never keeps one."""
-    fail = tmp_path / "failbin"
-    fail.mkdir()
-    (fail / "failing-ipam").write_text(
-        "#!/bin/bash\n"
-        "cat >/dev/null\n"
-        "echo '{\"code\":11,\"msg\":\"store busy\"}'\n"
-        "exit 1\n"
-    )
-    os.chmod(str(fail / "failing-ipam"), 0o755)
-    before = stats(node, cni_bin)
-    assert before["ipam_helpers"] == before["ipam_helpers_idle"] > 0
-    ctrs = [netns_factory("hctr%d" % i) for i in range(3)]
-    conf = bridge_conf(data_dir)
-    for i, ctr in enumerate(ctrs):
-        shim(node, cni_bin, "nodenet-bridge", "ADD", conf, ctr, container_id="h%d" % i).ok()
-    failing = dict(conf, ipam=dict(conf["ipam"], type="failing-ipam"))
-    callers = [threading.Thread(target=lambda i=i: shim(node, cni_bin, "nodenet-bridge", "DEL", failing, ctrs[i % 3], cni_path=str(fail),
-                                                       container_id="nobody%d" % i)) for i in range(before["ipam_helpers"] + 4)]
-    for caller in callers:
-        caller.start()
-    for caller in callers:
-        caller.join(timeout=300)
-    run = shim(node, cni_bin, "nodenet-bridge", "DEL", failing, ctrs[0], cni_path=str(fail), container_id="h0")
-    assert run.rc == 1 and run.json["code"] == 11 and run.json["msg"] == "store busy"
-    assert links(ctrs[0]) == ["lo"] and len(leases(data_dir)) == 3  # the veth went all the same, the lease stays
-    for i, ctr in enumerate(ctrs):
-        shim(node, cni_bin, "nodenet-bridge", "DEL", conf, ctr, container_id="h%d" % i).ok()
-    assert not leases(data_dir) and [name for name in links(node) if name.startswith("veth")] == []
-    after = stats(node, cni_bin)
-    assert after["ipam_helpers"] == after["ipam_helpers_idle"] == before["ipam_helpers"]
-    assert after["errors"] == before["ipam_helpers"] + 4 + 1
-
-
 @pytest.fixture
 def paused_ipam(tmp_path, cni_bin):
     """An IPAM plugin that runs our host-local, then (ADD only) holds until released.

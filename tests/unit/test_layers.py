@@ -30,7 +30,7 @@ LAYERS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "runtime": (("runtime",), ("spec", "config", "invoke")),
     "skel": (("skel",), ("spec", "config", "invoke", "agent protocol")),
     "plugin": (("plugin",), ("spec", "config", "invoke", "ipam", "net", "skel")),
-    "agent": (("agent.server", "agent.client", "agent.fallback", "agent.overlap"), ("spec", "config", "invoke", "skel", "agent protocol")),
+    "agent": (("agent.server", "agent.client", "agent.fallback"), ("spec", "config", "invoke", "skel", "agent protocol")),
     "node": (("node",), ("spec", "config", "invoke", "ipam", "net", "runtime", "agent", "agent protocol")),
 }
 # The module side, beside the package in module_utils: what it may take from cni.

@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, token_path
 
@@ -116,7 +116,6 @@ class Agent:
         }
         self.listener: Optional[socket.socket] = None
         self.stopping = False
-        self.helpers: Optional[Any] = None  # agent/overlap.py Helpers, once started
 
     # -- lifecycle --------------------------------------------------------
 
@@ -133,19 +132,8 @@ class Agent:
             raise
         sock.listen(256)
         self.listener = sock
-        self._start_helpers()
         for _worker in range(self.workers):
             self._spawn_worker()
-
-    def _start_helpers(self) -> None:
-        """IPAM helper threads (agent/overlap.py), one per worker, started here:
-        on the main thread, which never leaves the agent's network namespace."""
-        from .. import invoke
-        from .overlap import Helpers
-
-        if invoke.background_runner is None:
-            self.helpers = Helpers(self.workers)
-            invoke.background_runner = self.helpers.start
 
     def serve_forever(self) -> None:
         """Wait for SIGTERM/SIGINT (the workers serve), then shut down."""
@@ -296,10 +284,7 @@ class Agent:
         conn.settimeout(None)
         if plugin == STATS:
             with self.lock:
-                counters = dict(self.stats)
-            if self.helpers is not None:
-                counters["ipam_helpers"], counters["ipam_helpers_idle"] = self.helpers.counts()
-            out = json.dumps(counters, sort_keys=True)
+                out = json.dumps(self.stats, sort_keys=True)
             _send(conn, encode_answer(0, out + "\n", ""))
             return
         with self.lock:

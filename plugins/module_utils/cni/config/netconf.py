@@ -87,15 +87,13 @@ def call_memo() -> Optional[Dict[Any, Any]]:
 
 
 @contextlib.contextmanager
-def call_scope(adopt: Optional[Dict[Any, Any]] = None) -> Iterator[None]:
+def call_scope() -> Iterator[None]:
     """One top-level call's memo on this thread; inside a call (an in-process
-    delegate) the caller's stays. `adopt`: the memo of the call this thread
-    works for (the agent's IPAM helper thread, invoke.delegate_later); its
-    entries are never changed once made, so two threads may share it."""
+    delegate) the caller's stays."""
     if call_memo() is not None:
         yield
         return
-    _CALL.memo = adopt if adopt is not None else {}
+    _CALL.memo = {}
     try:
         yield
     finally:

@@ -282,18 +282,19 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
     """Best effort: remove what exists, succeed for what is already gone, repeatable."""
     conf = parse_bridge_conf(args.netconf, args.args, strict=False)
     errors: List[CNIError] = []
-    # In the agent the IPAM DEL runs on a helper thread while the kernel
-    # deletes the veth pair (~20 ms, the thread asleep); elsewhere after it.
-    ipam = invoke.delegate_later("DEL", conf.ipam_type, args.stdin, args.env) if conf.is_layer3 else None
-    try:
-        _del_container_link(args, errors)
-    except BaseException:
-        if ipam is not None:
-            ipam.discard()  # waited for, never left running
-        raise
-    if ipam is not None:
+    if args.netns and netns_exists(args.netns):
         try:
-            ipam.result()
+            with links.ipr_in_netns(args.netns) as ctr:
+                # the container end takes the host end with it
+                links.delete_link(ctr, args.ifname)
+        except NetnsGone:
+            pass  # nothing of ours is left in it (Go: NSPathNotExistErr)
+        except CNIError as e:
+            if netns_exists(args.netns):
+                errors.append(e)
+    if conf.is_layer3:
+        try:
+            invoke.delegate("DEL", conf.ipam_type, args.stdin, args.env)
         except CNIError as e:
             errors.insert(0, e)
     if conf.mac_spoof_check:
@@ -314,19 +315,6 @@ def cmd_del(args: CmdArgs) -> Optional[Result]:
     if errors:
         raise errors[0]
     return None
-
-
-def _del_container_link(args: CmdArgs, errors: List[CNIError]) -> None:
-    if args.netns and netns_exists(args.netns):
-        try:
-            with links.ipr_in_netns(args.netns) as ctr:
-                # the container end takes the host end with it
-                links.delete_link(ctr, args.ifname)
-        except NetnsGone:
-            pass  # nothing of ours is left in it (Go: NSPathNotExistErr)
-        except CNIError as e:
-            if netns_exists(args.netns):
-                errors.append(e)
 
 
 # ---------------------------------------------------------------------------
