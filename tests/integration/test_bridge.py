@@ -523,8 +523,8 @@ def test_a_failing_ipam_add_leaves_nothing(fake, host_ns, container_ns, data_dir
 
 
 def test_del_gives_ipam_the_identical_stdin_and_env_in_the_runtime_s_netns(fake, host_ns, container_ns):
-    """In the agent the IPAM DEL runs on a helper thread while the veth is deleted: still
-    exec'd with the runtime's stdin and env, in the namespace the runtime exec'd bridge in."""
+    """The IPAM DEL gets the runtime's stdin and env and runs in the namespace the runtime
+    exec'd bridge in (in the agent: the agent's, never a pod's a worker entered)."""
     bridge, log = fake
     result = {"ips": [{"address": "10.61.0.6/24", "gateway": "10.61.0.1"}]}
     conf = bridge_conf("1.1.0", fake_ipam(result), isGateway=True)
