@@ -69,8 +69,10 @@ def on_nodes(inventory: str, command: str, tree) -> Dict[str, str]:
 
 
 def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
-    first = ok(playbook("site.yml", lab, "-e", CLUSTER))
+    first_proc = playbook("site.yml", lab, "-e", CLUSTER)
+    first = ok(first_proc)
     nodes = [h for h in first if h.startswith(LAB_NAME)]
+    assert "Look up the packages the plugins need" in first_proc.stdout, "a new node's packages were not looked up"
     assert len(nodes) == 2 and all(first[h]["changed"] > 0 for h in nodes), first
     assert "nnprobe" not in probe_namespaces(lab), "a probe pod was left behind"
     # each node's subnets are persisted (the converge run's first part), and they are the ones its bridge serves
@@ -80,8 +82,11 @@ def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
         served = sorted(str(ipaddress.ip_interface("%s/%d" % (a["local"], a["prefixlen"])).network)
                         for a in json.loads(bridge[name])[0]["addr_info"] if a["scope"] == "global")
         assert sorted(persisted[name].split()) == served and len(served) == 2, (name, persisted[name], served)
-    second = ok(playbook("site.yml", lab, "-e", CLUSTER))
+    second_proc = playbook("site.yml", lab, "-e", CLUSTER)
+    second = ok(second_proc)
     assert all(second[h]["changed"] == 0 and second[h]["failed"] == 0 for h in nodes), second
+    # the fact cache remembers the packages are present: the re-run does not look them up again
+    assert "Look up the packages the plugins need" not in second_proc.stdout, second_proc.stdout[-3000:]
     # asked for, probes run on unchanged nodes too, and are still quiet
     proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
     always = ok(proc)
