@@ -134,8 +134,19 @@ def boot_sysctls(sysctls: Mapping[str, Any], entry: Mapping[str, Any]) -> Dict[s
 
 
 def probe_addresses(attach_result: Mapping[str, Any]) -> Dict[str, List[str]]:
-    """A cni_attach result's pod addresses and gateways, without prefix."""
-    ips = ((attach_result or {}).get("result") or {}).get("ips") or []
+    """A cni_attach result's pod addresses and gateways, without prefix: the
+    module's registered result, or the probe's raw task, on whose stdout the
+    plugin runtime's attach entry point printed that result as JSON
+    (roles/cni_node/tasks/probe_attach.yml)."""
+    attached = attach_result or {}
+    if "result" not in attached and attached.get("stdout"):
+        try:
+            attached = json.loads(attached["stdout"])
+        except ValueError as e:
+            raise AnsibleFilterError("probe_addresses: the probe's output is not the attach result JSON (%s): %r" % (e, attached["stdout"][:200])) from e
+        if not isinstance(attached, dict):
+            raise AnsibleFilterError("probe_addresses: the probe's output is not the attach result JSON: %r" % attached)
+    ips = (attached.get("result") or {}).get("ips") or []
     return {
         "ips": [ip["address"].split("/")[0] for ip in ips],
         "gateways": [ip["gateway"] for ip in ips if ip.get("gateway")],

@@ -2,6 +2,7 @@
 """The cni_node role's derived data: filter plugins (no logic in Jinja)."""
 
 import base64
+import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -137,6 +138,14 @@ def test_probe_addresses_targets_and_results():
     attached = {"result": {"ips": [{"address": "10.244.0.2/24", "gateway": "10.244.0.1"},
                                    {"address": "fd00:10:244::2/64", "gateway": "fd00:10:244::1"}]}}
     assert probe_addresses(attached) == {"ips": ["10.244.0.2", "fd00:10:244::2"], "gateways": ["10.244.0.1", "fd00:10:244::1"]}
+    # site.yml's raw probe: the same result as JSON on stdout (over ssh with a tty: \r\n after it)
+    raw = {"rc": 0, "stdout": json.dumps(dict(attached, changed=True, trace=[])) + "\r\n", "stdout_lines": ["..."]}
+    assert probe_addresses(raw) == probe_addresses(attached)
+    # a module result with a command's output keeps its own "result"
+    assert probe_addresses(dict(attached, stdout="PING ...")) == probe_addresses(attached)
+    with pytest.raises(AnsibleFilterError, match="not the attach result JSON"):
+        probe_addresses({"rc": 0, "stdout": "Traceback (most recent call last):"})
+    assert probe_addresses({"skipped": True}) == {"ips": [], "gateways": []}
     hv = HostVars(a={"cni_node_probe_ips": ["10.244.0.2"]}, b={"cni_node_probe_ips": ["10.244.1.2", "fd00:10:244:1::2"]})
     targets = probe_targets(["10.244.0.1"], ["a", "b"], hv, "a")
     assert targets == [{"name": "gateway", "ip": "10.244.0.1"}, {"name": "b", "ip": "10.244.1.2"}, {"name": "b", "ip": "fd00:10:244:1::2"}]

@@ -5,6 +5,7 @@
 """The node half: what the collection's modules do on a node (their back-ends).
 
 attach        cni_attach: a throw-away pod through the runtime chain, with its trace
+attach_cli    cni_attach's work without a module run: JSON request on stdin, result on stdout (site.yml's probes)
 facts         cni_facts: plugins, versions, the active config, leaks and their remedies
 lint          the network list checked with the plugins' own parsers (cni_netconf, cni_facts)
 netconf_file  the conf file as declared state: render, compare, atomic write, exclusive
