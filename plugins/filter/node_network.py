@@ -133,19 +133,28 @@ def boot_sysctls(sysctls: Mapping[str, Any], entry: Mapping[str, Any]) -> Dict[s
     return out
 
 
+def _attach_output(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    for line in reversed(raw.get("stdout_lines") or str(raw["stdout"]).splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError as e:
+                raise AnsibleFilterError("probe_addresses: the probe's output is not the attach result JSON (%s): %r" % (e, line[:200])) from e
+            if isinstance(value, dict):
+                return value
+    raise AnsibleFilterError("probe_addresses: the probe's output holds no attach result JSON: %r" % str(raw["stdout"])[:200])
+
+
 def probe_addresses(attach_result: Mapping[str, Any]) -> Dict[str, List[str]]:
     """A cni_attach result's pod addresses and gateways, without prefix: the
     module's registered result, or the probe's raw task, on whose stdout the
-    plugin runtime's attach entry point printed that result as JSON
-    (roles/cni_node/tasks/probe_attach.yml)."""
+    plugin runtime's attach entry point printed that result as JSON, one line
+    (roles/cni_node/tasks/probe_attach.yml; its last line that is a JSON
+    object: over SSH with a tty the node's stderr is in stdout too)."""
     attached = attach_result or {}
     if "result" not in attached and attached.get("stdout"):
-        try:
-            attached = json.loads(attached["stdout"])
-        except ValueError as e:
-            raise AnsibleFilterError("probe_addresses: the probe's output is not the attach result JSON (%s): %r" % (e, attached["stdout"][:200])) from e
-        if not isinstance(attached, dict):
-            raise AnsibleFilterError("probe_addresses: the probe's output is not the attach result JSON: %r" % attached)
+        attached = _attach_output(attached)
     ips = (attached.get("result") or {}).get("ips") or []
     return {
         "ips": [ip["address"].split("/")[0] for ip in ips],

@@ -138,13 +138,19 @@ def test_probe_addresses_targets_and_results():
     attached = {"result": {"ips": [{"address": "10.244.0.2/24", "gateway": "10.244.0.1"},
                                    {"address": "fd00:10:244::2/64", "gateway": "fd00:10:244::1"}]}}
     assert probe_addresses(attached) == {"ips": ["10.244.0.2", "fd00:10:244::2"], "gateways": ["10.244.0.1", "fd00:10:244::1"]}
-    # site.yml's raw probe: the same result as JSON on stdout (over ssh with a tty: \r\n after it)
-    raw = {"rc": 0, "stdout": json.dumps(dict(attached, changed=True, trace=[])) + "\r\n", "stdout_lines": ["..."]}
-    assert probe_addresses(raw) == probe_addresses(attached)
+    # site.yml's raw probe: the same result as JSON on stdout, one line
+    line = json.dumps(dict(attached, changed=True, trace=[]))
+    assert probe_addresses({"rc": 0, "stdout": line + "\n", "stdout_lines": [line]}) == probe_addresses(attached)
+    # over SSH with a tty: stderr in stdout too, \r\n line ends
+    merged = "a warning on stderr\r\n" + line + "\r\n"
+    assert probe_addresses({"rc": 0, "stdout": merged, "stdout_lines": merged.splitlines()}) == probe_addresses(attached)
+    assert probe_addresses({"rc": 0, "stdout": merged}) == probe_addresses(attached)
     # a module result with a command's output keeps its own "result"
     assert probe_addresses(dict(attached, stdout="PING ...")) == probe_addresses(attached)
-    with pytest.raises(AnsibleFilterError, match="not the attach result JSON"):
+    with pytest.raises(AnsibleFilterError, match="holds no attach result JSON"):
         probe_addresses({"rc": 0, "stdout": "Traceback (most recent call last):"})
+    with pytest.raises(AnsibleFilterError, match="not the attach result JSON"):
+        probe_addresses({"rc": 0, "stdout": '{"result": '})
     assert probe_addresses({"skipped": True}) == {"ips": [], "gateways": []}
     hv = HostVars(a={"cni_node_probe_ips": ["10.244.0.2"]}, b={"cni_node_probe_ips": ["10.244.1.2", "fd00:10:244:1::2"]})
     targets = probe_targets(["10.244.0.1"], ["a", "b"], hv, "a")
