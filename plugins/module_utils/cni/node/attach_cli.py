@@ -112,7 +112,8 @@ def run(params: Dict[str, Any]) -> Tuple[int, Dict[str, Any]]:
         ran = attach.run_in_netns(outcome.netns, req.command, req.command_timeout)
         result.update(cmd=ran["cmd"], rc=ran["rc"], stdout=ran["stdout"], stderr=ran["stderr"], stdout_lines=ran["stdout_lines"])
         if ran["timed_out"]:
-            return EXIT_FAILED, dict(result, failed=True, msg="command: killed after %d seconds (command_timeout); the attachment is kept" % req.command_timeout)
+            msg = "command: killed after %d seconds (command_timeout); the attachment is kept" % req.command_timeout
+            return EXIT_FAILED, dict(result, failed=True, msg=msg)
         if ran["rc"] != 0:
             return EXIT_FAILED, dict(result, failed=True, msg="command: exited with rc %s; the attachment is kept" % ran["rc"])
     return 0, result
