@@ -289,21 +289,29 @@ class Agent:
             return
         with self.lock:
             self.stats["in_flight"] = int(self.stats["in_flight"]) + 1  # type: ignore[call-overload]
-        code, out, err = 1, "", ""
-        try:
-            if not self._at_home():
-                code, out, err = 1, '{"code":11,"msg":"nodenet agent worker is not in the agent\'s network namespace; try again"}\n', ""
-            else:
-                from .. import skel
+        from .. import fileio
 
-                code, out, err = skel.run(plugin, env, stdin)
+        code, out, err = 1, "", ""
+        # A lease file the call replaces or removes is freed after the answer
+        # (freeing can wait on the disk: fileio.hold_freed_inodes).
+        fileio.hold_freed_inodes()
+        try:
+            try:
+                if not self._at_home():
+                    code, out, err = 1, '{"code":11,"msg":"nodenet agent worker is not in the agent\'s network namespace; try again"}\n', ""
+                else:
+                    from .. import skel
+
+                    code, out, err = skel.run(plugin, env, stdin)
+            finally:
+                with self.lock:
+                    self.stats["in_flight"] = int(self.stats["in_flight"]) - 1  # type: ignore[call-overload]
+                    self.stats["calls"] = int(self.stats["calls"]) + 1  # type: ignore[call-overload]
+                    if code != 0:
+                        self.stats["errors"] = int(self.stats["errors"]) + 1  # type: ignore[call-overload]
+            _send(conn, encode_answer(code, out, err))
         finally:
-            with self.lock:
-                self.stats["in_flight"] = int(self.stats["in_flight"]) - 1  # type: ignore[call-overload]
-                self.stats["calls"] = int(self.stats["calls"]) + 1  # type: ignore[call-overload]
-                if code != 0:
-                    self.stats["errors"] = int(self.stats["errors"]) + 1  # type: ignore[call-overload]
-        _send(conn, encode_answer(code, out, err))
+            fileio.free_held_inodes()
 
     def _count(self, what: str) -> None:
         with self.lock:
