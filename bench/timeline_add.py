@@ -146,6 +146,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--show", type=int, default=2)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--json", default="")
+    ap.add_argument("--checkout", default="", help="time another checkout's plugins (a tree with collections/ansible_collections/nodenet/cni, as ab_add.py takes)")
     opts = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("timeline_add: needs root (network namespaces)")
@@ -160,7 +161,13 @@ def main(argv: List[str]) -> int:
     sandbox.prefix = sandbox.prefix.replace("nnbench", "nntline")
     agent = None
     try:
-        bin_dir, runtime = install_in_sandbox(sandbox, opts.python)
+        if opts.checkout:
+            bin_dir = sandbox.dir("bin")
+            collections = os.path.join(os.path.abspath(opts.checkout), "collections")
+            runtime = json.loads(subprocess.run([sys.executable, "-c", ab_add.INSTALL, collections, bin_dir, opts.python], check=True, timeout=120,
+                                                capture_output=True, text=True).stdout)
+        else:
+            bin_dir, runtime = install_in_sandbox(sandbox, opts.python)
         shim_log = os.path.join(sandbox.root, "shim.log")
         agent_log = os.path.join(sandbox.root, "agent.json")
         stamp_shim(os.path.join(bin_dir, "bridge"), shim_log)
