@@ -180,7 +180,7 @@ def main(argv: List[str]) -> int:
             agent_pids = {}
             for v in variants:
                 if v.proc is not None:
-                    out = subprocess.run(["pgrep", "-P", str(v.proc.pid)], capture_output=True, text=True).stdout.split()
+                    out = subprocess.run(["pgrep", "-P", str(v.proc.pid)], capture_output=True, text=True, check=False).stdout.split()
                     agent_pids[v.label] = [v.proc.pid] + [int(p) for p in out]
             print("gate: agents %s; waiting for %s" % (agent_pids, opts.gate), flush=True)
             deadline = time.monotonic() + 600
@@ -212,7 +212,8 @@ def main(argv: List[str]) -> int:
                     pairs = [a["wall"] / b["wall"] for a, b in zip(v.samples[command], base.samples[command])]
                     ratio = "  paired ratio to %s: %.3f" % (base.label, statistics.median(pairs))
                 on_cpu, queued = (x / max(1, len(walls)) for x in agent_cpu[v.label][command])
-                print("%s %-6s wall median %.2f (q1 %.2f q3 %.2f p95 %.2f) ms; exec tree cpu median %.2f ms; agent threads per call: %.2f ms on cpu, %.2f ms runnable waiting%s" % (
+                print("%s %-6s wall median %.2f (q1 %.2f q3 %.2f p95 %.2f) ms; exec tree cpu median %.2f ms; "
+                      "agent threads per call: %.2f ms on cpu, %.2f ms runnable waiting%s" % (
                     command, v.label, statistics.median(walls), q(walls, .25), q(walls, .75), q(walls, .95), statistics.median(cpus), on_cpu, queued, ratio))
                 report["variants"].setdefault(v.label, {})[command] = {"wall": walls, "cpu": cpus}
         if opts.json:

@@ -126,7 +126,8 @@ def stamp_shim(path: str, log: str) -> None:
     for line in lines:
         out.append(line)
         if line.startswith("shopt -s extglob"):
-            out.append("tl=\"shim.bash_up $EPOCHREALTIME \"; trap 'printf \"%s\\n\" \"$CNI_COMMAND:$CNI_CONTAINERID $tl shim.exit $EPOCHREALTIME\" >>" + log + "' EXIT")
+            trap = "trap 'printf \"%s\\n\" \"$CNI_COMMAND:$CNI_CONTAINERID $tl shim.exit $EPOCHREALTIME\" >>" + log + "' EXIT"
+            out.append("tl=\"shim.bash_up $EPOCHREALTIME \"; " + trap)
             continue
         for prefix, label in SHIM_STAMPS:
             if line.startswith(prefix):
@@ -146,7 +147,8 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--show", type=int, default=2)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--json", default="")
-    ap.add_argument("--checkout", default="", help="time another checkout's plugins (a tree with collections/ansible_collections/nodenet/cni, as ab_add.py takes)")
+    ap.add_argument("--checkout", default="",
+                    help="time another checkout's plugins (a tree with collections/ansible_collections/nodenet/cni, as ab_add.py takes)")
     opts = ap.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("timeline_add: needs root (network namespaces)")
@@ -172,8 +174,9 @@ def main(argv: List[str]) -> int:
         agent_log = os.path.join(sandbox.root, "agent.json")
         stamp_shim(os.path.join(bin_dir, "bridge"), shim_log)
         sys.path.insert(0, os.path.dirname(runtime))
-        header = json.loads(subprocess.run([opts.python, "-I", "-c", "import json,sys; sys.path.insert(0, %r); from nodenet_cni.agent.shim import read_header; print(json.dumps(read_header(%r)))"
-                                            % (runtime, os.path.join(bin_dir, "nodenet-agent"))], capture_output=True, text=True, check=True).stdout)
+        code = "import json,sys; sys.path.insert(0, %r); from nodenet_cni.agent.shim import read_header; print(json.dumps(read_header(%r)))" % (
+            runtime, os.path.join(bin_dir, "nodenet-agent"))
+        header = json.loads(subprocess.run([opts.python, "-I", "-c", code], capture_output=True, text=True, check=True).stdout)
         host = sandbox.netns("host")
         subprocess.run(["ip", "netns", "exec", host, "ip", "link", "set", "lo", "up"], check=True, timeout=30)
         agent = subprocess.Popen(["ip", "netns", "exec", host, opts.python, "-I", "-c", WRAPPER, runtime, header["port"], header["run_dir"], agent_log],
@@ -271,7 +274,8 @@ def summarize(calls: Dict[str, Dict[str, Any]]) -> None:
     walls = [c["wall"] for c in calls.values()]
     print("wall median %.2f ms (q1 %.2f, q3 %.2f)" % (statistics.median(walls), sorted(walls)[len(walls) // 4], sorted(walls)[3 * len(walls) // 4]))
     print("%-60s %9s %9s %9s %5s" % ("step (in order of median start)", "start ms", "dur ms", "cpu ms", "n"))
-    rows = sorted(((statistics.median(x[0] for x in v), statistics.median(x[1] for x in v), statistics.median(x[2] for x in v), len(v), k) for k, v in by_label.items()))
+    rows = sorted((statistics.median(x[0] for x in v), statistics.median(x[1] for x in v), statistics.median(x[2] for x in v), len(v), k)
+                  for k, v in by_label.items())
     for start, dur, cpu, n, label in rows:
         if n >= len(calls) // 2:
             print("%-60s %9.3f %9.3f %9.3f %5d" % (label, start, dur, cpu, n))

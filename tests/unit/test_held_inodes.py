@@ -21,7 +21,8 @@ NET = "holdnet"
 
 
 def conf_for(data_dir):
-    raw = {"cniVersion": "1.0.0", "name": NET, "type": "host-local", "ipam": {"type": "host-local", "dataDir": data_dir, "ranges": [[{"subnet": "10.9.0.0/24"}]]}}
+    ipam = {"type": "host-local", "dataDir": data_dir, "ranges": [[{"subnet": "10.9.0.0/24"}]]}
+    raw = {"cniVersion": "1.0.0", "name": NET, "type": "host-local", "ipam": ipam}
     return load_ipam_config(parse_netconf(raw), "")
 
 
