@@ -212,9 +212,10 @@ def main(argv: List[str]) -> int:
                     pairs = [a["wall"] / b["wall"] for a, b in zip(v.samples[command], base.samples[command])]
                     ratio = "  paired ratio to %s: %.3f" % (base.label, statistics.median(pairs))
                 on_cpu, queued = (x / max(1, len(walls)) for x in agent_cpu[v.label][command])
-                print("%s %-6s wall median %.2f (q1 %.2f q3 %.2f p95 %.2f) ms; exec tree cpu median %.2f ms; "
-                      "agent threads per call: %.2f ms on cpu, %.2f ms runnable waiting%s" % (
-                    command, v.label, statistics.median(walls), q(walls, .25), q(walls, .75), q(walls, .95), statistics.median(cpus), on_cpu, queued, ratio))
+                fmt = ("%s %-6s wall median %.2f (q1 %.2f q3 %.2f p95 %.2f) ms; exec tree cpu median %.2f ms; "
+                       "agent threads per call: %.2f ms on cpu, %.2f ms runnable waiting%s")
+                print(fmt % (command, v.label, statistics.median(walls), q(walls, .25), q(walls, .75), q(walls, .95), statistics.median(cpus),
+                             on_cpu, queued, ratio))
                 report["variants"].setdefault(v.label, {})[command] = {"wall": walls, "cpu": cpus}
         if opts.json:
             with open(opts.json, "w") as f:
