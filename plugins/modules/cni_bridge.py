@@ -133,6 +133,8 @@ bridge:
   sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
 """
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed

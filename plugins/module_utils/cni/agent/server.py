@@ -347,7 +347,7 @@ def _runtime_digest() -> str:
         return ""
 
 
-def _print_status(port: int, run_dir: str) -> int:
+def _print_status(port: int, run_dir: str, expect_digest: Optional[str] = None) -> int:
     from .client import AgentUnreachable, stats
 
     try:
@@ -360,6 +360,8 @@ def _print_status(port: int, run_dir: str) -> int:
         return 1
     counters["running"] = True
     sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
+    if expect_digest and counters.get("digest") != expect_digest:
+        return 4
     return 0
 
 
@@ -369,6 +371,7 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
     parser.add_argument("--run-dir", default=run_dir)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--status", action="store_true", help="print the running agent's counters as JSON (exit 3: none runs here)")
+    parser.add_argument("--expect-digest", metavar="DIGEST", help="with --status: exit 4 when the running agent serves another runtime")
     opts = parser.parse_args(argv)
     if os.environ.get("CNI_COMMAND"):
         # exec'd as if it were a plugin (a bin-dir scan): answer like one, never start serving
@@ -378,7 +381,7 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
         _log("must run as root")
         return 1
     if opts.status:
-        return _print_status(opts.port, opts.run_dir)
+        return _print_status(opts.port, opts.run_dir, opts.expect_digest)
     sys.setswitchinterval(SWITCH_INTERVAL)
     agent = Agent(opts.port, opts.run_dir, opts.workers)
     # Import the plugins now, so the first call pays nothing.
