@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import cniconf  # noqa: E402
-from sandbox import Sandbox, interrupt_on_signals, netns_path  # noqa: E402
+from sandbox import Sandbox, interrupt_on_signals, netns_path, stop_process  # noqa: E402
 
 CLONE_NEWNET = 0x40000000
 GO_BIN = "/usr/lib/cni"
@@ -225,12 +225,7 @@ def main(argv: List[str]) -> int:
         setns(HOME_FD)
         for v in variants:
             if v.proc is not None:
-                v.proc.terminate()
-                try:
-                    v.proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    v.proc.kill()
-                    v.proc.wait(timeout=30)
+                stop_process(v.proc)
         sandbox.close()
 
 
