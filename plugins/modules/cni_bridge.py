@@ -151,9 +151,10 @@ def main() -> None:
     except CNIError as e:
         module.fail_json(msg=e.msg)
 
-    from pyroute2 import IPRoute
+    # the agent's synchronous rtnetlink socket on pyroute2's messages (no event loop per call, no pyroute2.iproute import)
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.rtnl import Rtnl
 
-    with IPRoute() as ipr:
+    with Rtnl() as ipr:
         try:
             result = bridge_state.reconcile(ipr, spec, module.params["state"] == "present", module.check_mode, module._diff)
         except PartFailed as e:

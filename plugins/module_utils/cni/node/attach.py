@@ -237,12 +237,14 @@ def create_netns(name: str) -> str:
 def set_lo_up(name: str) -> None:
     """A pod's lo is up, as containerd's own cni-loopback network leaves it
     (a new namespace starts with lo down)."""
-    from pyroute2 import IPRoute
+    from ..net.link import ipr_in_netns
 
     try:
-        with IPRoute(netns=name) as ipr:
+        # an rtnetlink socket opened inside the namespace (setns on this thread, and back), no
+        # helper process: pyroute2's IPRoute(netns=...) forks one for each handle
+        with ipr_in_netns(os.path.join(NETNS_DIR, name)) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-    except Exception as e:  # pyroute2 re-raises netns errors by class name
+    except Exception as e:  # NetlinkError, OSError, CNIError (no such namespace), IndexError (no lo)
         raise AttachError("cannot set lo up in network namespace %s: %s" % (name, e), "name")
 
 
