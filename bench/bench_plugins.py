@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 import cniconf  # noqa: E402
 import report  # noqa: E402
 from report import Figures, median, p95  # noqa: E402
-from sandbox import Sandbox, interrupt_on_signals, netns_path  # noqa: E402
+from sandbox import Sandbox, interrupt_on_signals, netns_path, stop_process  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "worker.py")
@@ -222,12 +222,7 @@ class Bench:
             self.figures.set("agent_rss_mb", "py", int(status["VmHWM"].split()[0]) / 1024.0)
         except (OSError, KeyError, ValueError):
             pass
-        self.agent.terminate()
-        try:
-            self.agent.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.agent.kill()
-            self.agent.wait(timeout=30)
+        stop_process(self.agent, timeout=120)
         self.agent = None
 
     def pods(self, impl: Impl, tag: str, count: int) -> List[Pod]:

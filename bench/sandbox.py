@@ -77,6 +77,17 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_DIR, name)
 
 
+def stop_process(proc: "subprocess.Popen", timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL when it has not exited within `timeout` seconds (an agent
+    finishing its calls in flight)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def interrupt_on_signals() -> None:
     """Turn SIGTERM/SIGHUP into KeyboardInterrupt so `finally` blocks run."""
 

@@ -24,7 +24,17 @@ the runtime's pyc of the same file, but only when
 
 Otherwise (no runtime, another Python, another version of the collection, a
 damaged runtime, anything unexpected) that module is compiled from the zip,
-as without this. The module keeps its name, package and __file__ (the zip's);
+as without this.
+
+It also stops zipimport compiling each module of the zip twice. Python's
+zipimporter (3.8-3.12) finds a module's spec through its get_filename,
+which compiles the module's source only to learn which file it came from,
+and the import compiles it again; and our finder asks the zip for the spec
+of each `cni` module it then runs from a pyc. For the modules imported
+after this one, get_filename names the file from the zip's directory
+instead, the way the compiling version picks it (a package's
+`__init__.py` before a module's `.py`), when the zip holds only sources for
+that name, as AnsiballZ's does; anything else asks the original. The module keeps its name, package and __file__ (the zip's);
 only its code object comes from the pyc.
 
 The runtime is looked for in the default lib_dir of each `bin_dir` the
@@ -42,6 +52,7 @@ import json
 import marshal
 import os
 import sys
+import zipimport
 
 from ansible.module_utils import basic
 
@@ -179,12 +190,42 @@ def _runtimes(bin_dirs) -> list:
     return found
 
 
+def _zip_filename(original):
+    """zipimporter.get_filename without compiling (see the module's docstring)."""
+
+    def get_filename(self, fullname):
+        try:
+            path = zipimport._get_module_path(self, fullname)  # pylint: disable=protected-access
+            files = self._files  # pylint: disable=protected-access
+            found = [suffix for suffix, _bytecode, _package in zipimport._zip_searchorder if path + suffix in files]  # pylint: disable=protected-access
+        except Exception:
+            found = []
+        if found and not any(suffix.endswith(".pyc") for suffix in found):
+            return self.archive + zipimport.path_sep + path + found[0]
+        return original(self, fullname)
+
+    get_filename.nodenet_original = original
+    return get_filename
+
+
+def patch_zipimport() -> bool:
+    """Install the non-compiling get_filename (once); False where zipimport is not the one it knows."""
+    current = zipimport.zipimporter.get_filename
+    if hasattr(current, "nodenet_original"):
+        return True
+    if not all(hasattr(zipimport, name) for name in ("_get_module_path", "_zip_searchorder", "path_sep", "_get_module_code")):
+        return False
+    zipimport.zipimporter.get_filename = _zip_filename(current)
+    return True
+
+
 def install() -> bool:
     """Put the finder first on sys.meta_path (once); False when there is no runtime to use."""
     if any(isinstance(f, _Finder) for f in sys.meta_path) or PACKAGE in sys.modules:
         return False
     if getattr(basic, "_ANSIBLE_ARGS", None) is None:
         return False  # not a module run by AnsiballZ (an import test, a unit test, a controller-side import)
+    patch_zipimport()
     runtimes = _runtimes(_bin_dirs())
     if not runtimes:
         return False

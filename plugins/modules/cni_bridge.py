@@ -133,6 +133,8 @@ bridge:
   sample: {"exists": true, "kind": "bridge", "up": true, "mtu": 1500, "addresses": ["10.244.1.1/24"]}
 """
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import bridge_state
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
@@ -149,9 +151,10 @@ def main() -> None:
     except CNIError as e:
         module.fail_json(msg=e.msg)
 
-    from pyroute2 import IPRoute
+    # the agent's synchronous rtnetlink socket on pyroute2's messages (no event loop per call, no pyroute2.iproute import)
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.rtnl import Rtnl
 
-    with IPRoute() as ipr:
+    with Rtnl() as ipr:
         try:
             result = bridge_state.reconcile(ipr, spec, module.params["state"] == "present", module.check_mode, module._diff)
         except PartFailed as e:

@@ -123,6 +123,8 @@ notes:
   elements: str
 """
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import gc
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError

@@ -149,6 +149,8 @@ data_dirs:
   elements: str
 """
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import netconf_file
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed

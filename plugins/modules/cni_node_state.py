@@ -233,9 +233,10 @@ def main() -> None:
                 module.warn("netconf: %s" % warning)
             done("netconf", res)
         if netlink:
-            from pyroute2 import IPRoute
+            # the agent's synchronous rtnetlink socket on pyroute2's messages (no event loop per call, no pyroute2.iproute import)
+            from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.rtnl import Rtnl
 
-            with IPRoute() as ipr:
+            with Rtnl() as ipr:
                 if "bridge" in specs:
                     done("bridge", bridge_state.reconcile(ipr, specs["bridge"], params["bridge"]["state"] == "present", check, diff))
                 if "routes" in specs:

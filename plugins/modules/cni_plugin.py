@@ -244,6 +244,8 @@ removed:
 import os
 import re
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodenet.cni.plugins.module_utils import installer
 

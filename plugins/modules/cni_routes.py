@@ -115,6 +115,8 @@ removed:
   elements: str
 """
 
+# first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import owned_routes
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
@@ -131,9 +133,10 @@ def main() -> None:
     except CNIError as e:
         module.fail_json(msg=e.msg)
 
-    from pyroute2 import IPRoute
+    # the agent's synchronous rtnetlink socket on pyroute2's messages (no event loop per call, no pyroute2.iproute import)
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.rtnl import Rtnl
 
-    with IPRoute() as ipr:
+    with Rtnl() as ipr:
         try:
             result = owned_routes.reconcile(ipr, desired, module.params, module.check_mode, module._diff)
         except PartFailed as e:

@@ -133,6 +133,35 @@ def test_agent_serves_a_bridge_add_and_del_in_its_namespace(node, netns_factory,
     assert counters["digest"] and runtime_dir(cni_bin).endswith(counters["digest"][:16])
 
 
+def test_lease_files_a_call_drops_are_freed_once_it_answered(node, netns_factory, cni_bin, data_dir):
+    """The worker holds the files a call replaces or removes (last_reserved_ip.0
+    on the second ADD, the lease on DEL) only until its answer is out: the
+    agent ends up holding none of them, and the names are as without it."""
+    ctrs = [netns_factory("ahld%d" % i) for i in range(2)]
+    conf = bridge_conf(data_dir)
+    for i, ctr in enumerate(ctrs):
+        shim(node, cni_bin, "nodenet-bridge", "ADD", conf, ctr, container_id="hold%d" % i).ok()
+    shim(node, cni_bin, "nodenet-bridge", "DEL", conf, ctrs[0], container_id="hold0").ok()
+    net = os.path.join(data_dir, "agtnet")
+    assert leases(data_dir) == ["10.250.7.3"]
+    with open(os.path.join(net, "last_reserved_ip.0")) as f:
+        assert f.read() == "10.250.7.3"
+    fd_dir = "/proc/%d/fd" % stats(node, cni_bin)["pid"]
+
+    def dropped_files_held() -> List[str]:
+        targets = []
+        for fd in os.listdir(fd_dir):
+            try:
+                targets.append(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                pass  # closed meanwhile
+        return [t for t in targets if t.startswith(net) and t.endswith("(deleted)")]
+
+    wait_for(lambda: not dropped_files_held(), "the agent to free the files its calls dropped")
+    shim(node, cni_bin, "nodenet-bridge", "DEL", conf, ctrs[1], container_id="hold1").ok()
+    assert not leases(data_dir)
+
+
 def test_token_is_root_only_and_a_non_root_caller_is_refused(node, netns_factory, cni_bin, data_dir):
     counters = stats(node, cni_bin)
     token = "/run/nodenet-cni/agent-%d-%d.token" % (counters["netns_inode"], counters["pid"])

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -89,6 +90,73 @@ def test_role_runs_the_agent_in_the_node_and_facts_report_it(lab):
     assert re.search(r"ok=\d+\s+changed=0\s", RECAP.search(again).group(0)), again[-3000:]
     assert agent_facts(lab)["pid"] == facts["pid"]
     assert "Agent | Start the lab supervisor" in out
+
+
+FAKE_DIGEST = "e" * 64
+
+# In the node: a second runtime (a copy of the installed one whose MANIFEST says FAKE_DIGEST) and the
+# agent launcher pointed at it, as an upgrade leaves them; prints the copy's path.
+SECOND_RUNTIME = r"""
+import glob, json, os, shutil, sys
+launcher = "/opt/cni/bin/nodenet-agent"
+[manifest] = glob.glob("/opt/cni/bin/.nodenet-cni/*/MANIFEST.json")
+old = os.path.dirname(manifest)
+new = os.path.join(os.path.dirname(old), sys.argv[1][:16])
+shutil.copytree(old, new)
+with open(os.path.join(new, "MANIFEST.json")) as f:
+    data = json.load(f)
+data["digest"] = sys.argv[1]
+with open(os.path.join(new, "MANIFEST.json"), "w") as f:
+    json.dump(data, f)
+with open(launcher) as f:
+    text = f.read()
+with open(launcher, "w") as f:
+    f.write(text.replace(old, new))
+print(new)
+"""
+
+AGENT_TASKS = """
+- hosts: k8s_nodes
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: nodenet.cni.cni_node
+        tasks_from: agent_lab.yml
+"""
+
+
+def in_node(inventory: str, command: str) -> str:
+    argv = [os.path.join(VENV_BIN, "ansible"), "-i", inventory, NODE, "-m", "raw", "-a", command]
+    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_an_agent_on_another_runtime_is_restarted_on_the_installed_one(lab, tmp_path):
+    """The role's one agent task restarts an agent that serves another runtime than the one
+    cni_plugin installed (an upgrade), waits until the new one serves it, and says changed;
+    site.yml then puts the real runtime back and restarts the agent on it again."""
+    before = agent_facts(lab)
+    assert before["running"] and before["current"], before
+    out = in_node(lab, "python3 -I -c %s %s" % (shlex.quote(SECOND_RUNTIME), FAKE_DIGEST))
+    second = [line for line in out.splitlines() if line.startswith("/opt/cni/bin/.nodenet-cni/")][0]
+    try:
+        tasks = tmp_path / "agent.yml"
+        tasks.write_text(AGENT_TASKS)
+        argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", lab, str(tasks), "-e", json.dumps({"cni_node_plugin_install": {"digest": FAKE_DIGEST}})]
+        proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert re.search(r"ok=\d+\s+changed=1\s", RECAP.search(proc.stdout).group(0)), proc.stdout[-3000:]
+        now = agent_facts(lab)
+        assert now["running"] and now["pid"] != before["pid"], now
+        assert now["digest"] == FAKE_DIGEST, now
+        # the real runtime back (site.yml repairs the launcher), and the agent on it
+        playbook("site", lab, "-i", lab, "--skip-tags", "probe")
+        after = agent_facts(lab)
+        assert after["running"] and after["current"] and after["digest"] == before["digest"], after
+        assert after["pid"] != now["pid"]
+    finally:
+        in_node(lab, "rm -rf %s" % shlex.quote(second))
 
 
 def test_the_supervisor_brings_a_killed_agent_back(lab):

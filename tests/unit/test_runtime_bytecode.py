@@ -84,3 +84,49 @@ def test_another_versions_runtime_is_not_used(tmp_path, sources):
 def test_no_runtime_no_finder(tmp_path):
     filename, _names = probe(str(tmp_path / "nothing"))
     assert not filename.startswith("nodenet_cni/")
+
+
+ZIP_PROBE = """
+import builtins, sys, zipimport
+from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode as rb
+zip_path, patch = sys.argv[1], sys.argv[2] == "patch"
+importer = zipimport.zipimporter(zip_path)
+names = ["zpkg", "zpkg.mod", "zpkg.sub", "zpkg.sub.leaf"]
+original = [zipimport.zipimporter(zip_path + "/" + "/".join(n.split(".")[:-1])).get_filename(n) if "." in n else importer.get_filename(n) for n in names]
+if patch:
+    assert rb.patch_zipimport()
+compiled = []
+real_compile = builtins.compile
+def counting(source, filename, *args, **kwargs):
+    if str(filename).startswith(zip_path):
+        compiled.append(filename)
+    return real_compile(source, filename, *args, **kwargs)
+builtins.compile = counting
+sys.path.insert(0, zip_path)
+import zpkg.mod, zpkg.sub.leaf
+builtins.compile = real_compile
+after = [sys.modules[n].__file__ for n in names]
+print(len(compiled), original == after, zpkg.sub.leaf.VALUE)
+"""
+
+
+def test_zip_modules_are_compiled_once(tmp_path):
+    """zipimport (3.8-3.12) compiles a module for its spec's file name and again to run it:
+    with the patch, once, and every module keeps the file name the original would give."""
+    import zipfile
+
+    path = str(tmp_path / "payload.zip")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("zpkg/__init__.py", "")
+        z.writestr("zpkg/mod.py", "X = 1\n")
+        z.writestr("zpkg/sub/__init__.py", "")
+        z.writestr("zpkg/sub/leaf.py", "VALUE = 42\n")
+    runs = {}
+    for mode in ("patch", "plain"):
+        proc = subprocess.run([sys.executable, "-c", ZIP_PROBE, path, mode], capture_output=True, text=True, cwd=ROOT, check=False,
+                              env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "collections")))
+        assert proc.returncode == 0, proc.stderr
+        runs[mode] = proc.stdout.split()
+    assert runs["patch"] == ["4", "True", "42"], runs
+    if sys.version_info < (3, 13):
+        assert runs["plain"][0] == "8", "this Python's zipimport no longer compiles twice: %s" % runs

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import time
+from typing import Optional
 
 # The one naming rule for our in-flight files: atomic_write makes them, and
 # every reader that lists a directory we write into skips them (is_temp_name).
@@ -47,6 +48,53 @@ def atomic_write(path: str, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise
+
+
+# Freeing an inode can wait on the disk: ext4 without a journal and mounted
+# with `discard` (this project's development VM) frees a file's blocks with a
+# synchronous discard inside the rename(2) or unlink(2) that drops the last
+# name. A thread serving a call (the agent's worker) can hold such a file
+# open across that call: the name goes at once, exactly as before, and the
+# kernel frees the inode when the worker closes it, after its answer is out.
+# Keyed by thread; only between hold_freed_inodes() and free_held_inodes().
+_HELD: "dict[int, list[int]]" = {}
+MAX_HELD = 32  # per call (a GC releasing thousands of leases frees the rest at once)
+
+
+def hold_freed_inodes() -> None:
+    """From now on this thread keeps the files it replaces or removes open (see _HELD)."""
+    import _thread  # builtin: costs an exec'd plugin nothing
+
+    _HELD.setdefault(_thread.get_ident(), [])
+
+
+def free_held_inodes() -> None:
+    """Close what this thread held (the kernel frees the inodes now) and stop holding."""
+    import _thread
+
+    for fd in _HELD.pop(_thread.get_ident(), ()):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def hold_before_drop(name: str, dir_fd: Optional[int] = None) -> None:
+    """Before the rename or unlink that drops `name`'s last link: hold the file open
+    when this thread holds freed inodes; otherwise nothing. Never fails (a file
+    that cannot be opened is simply freed by the drop, as without this)."""
+    if not _HELD:
+        return
+    import _thread
+
+    held = _HELD.get(_thread.get_ident())
+    if held is None or len(held) >= MAX_HELD:
+        return
+    try:
+        # O_NONBLOCK: a FIFO planted in its place must not block the open
+        held.append(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dir_fd))
+    except OSError:
+        pass
 
 
 def read_bytes(path: str) -> bytes:

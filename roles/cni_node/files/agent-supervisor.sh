@@ -13,13 +13,14 @@ state=$3
 child=''
 stop() {
   [[ -n $child ]] && kill -TERM "$child" 2>/dev/null && wait "$child"
-  rm -f "$state/agent.pid" "$state/agent-supervisor.pid"
+  rm -f "$state/agent.pid" "$state/agent-supervisor.pid" "$state/agent.out"
   exit 0
 }
 trap stop TERM INT
 echo $$ >"$state/agent-supervisor.pid"
 while [[ -e $lifeline && -x $agent ]]; do
-  "$agent" >/dev/null 2>>"$state/agent.log" &
+  # its stdout is one line, "ready" once it serves (agent_lab.yml waits for it)
+  "$agent" >"$state/agent.out" 2>>"$state/agent.log" &
   child=$!
   echo "$child" >"$state/agent.pid"
   while kill -0 "$child" 2>/dev/null; do

@@ -289,21 +289,29 @@ class Agent:
             return
         with self.lock:
             self.stats["in_flight"] = int(self.stats["in_flight"]) + 1  # type: ignore[call-overload]
-        code, out, err = 1, "", ""
-        try:
-            if not self._at_home():
-                code, out, err = 1, '{"code":11,"msg":"nodenet agent worker is not in the agent\'s network namespace; try again"}\n', ""
-            else:
-                from .. import skel
+        from .. import fileio
 
-                code, out, err = skel.run(plugin, env, stdin)
+        code, out, err = 1, "", ""
+        # A lease file the call replaces or removes is freed after the answer
+        # (freeing can wait on the disk: fileio.hold_freed_inodes).
+        fileio.hold_freed_inodes()
+        try:
+            try:
+                if not self._at_home():
+                    code, out, err = 1, '{"code":11,"msg":"nodenet agent worker is not in the agent\'s network namespace; try again"}\n', ""
+                else:
+                    from .. import skel
+
+                    code, out, err = skel.run(plugin, env, stdin)
+            finally:
+                with self.lock:
+                    self.stats["in_flight"] = int(self.stats["in_flight"]) - 1  # type: ignore[call-overload]
+                    self.stats["calls"] = int(self.stats["calls"]) + 1  # type: ignore[call-overload]
+                    if code != 0:
+                        self.stats["errors"] = int(self.stats["errors"]) + 1  # type: ignore[call-overload]
+            _send(conn, encode_answer(code, out, err))
         finally:
-            with self.lock:
-                self.stats["in_flight"] = int(self.stats["in_flight"]) - 1  # type: ignore[call-overload]
-                self.stats["calls"] = int(self.stats["calls"]) + 1  # type: ignore[call-overload]
-                if code != 0:
-                    self.stats["errors"] = int(self.stats["errors"]) + 1  # type: ignore[call-overload]
-        _send(conn, encode_answer(code, out, err))
+            fileio.free_held_inodes()
 
     def _count(self, what: str) -> None:
         with self.lock:
@@ -339,7 +347,7 @@ def _runtime_digest() -> str:
         return ""
 
 
-def _print_status(port: int, run_dir: str) -> int:
+def _print_status(port: int, run_dir: str, expect_digest: Optional[str] = None) -> int:
     from .client import AgentUnreachable, stats
 
     try:
@@ -352,6 +360,8 @@ def _print_status(port: int, run_dir: str) -> int:
         return 1
     counters["running"] = True
     sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
+    if expect_digest and counters.get("digest") != expect_digest:
+        return 4
     return 0
 
 
@@ -361,6 +371,7 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
     parser.add_argument("--run-dir", default=run_dir)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--status", action="store_true", help="print the running agent's counters as JSON (exit 3: none runs here)")
+    parser.add_argument("--expect-digest", metavar="DIGEST", help="with --status: exit 4 when the running agent serves another runtime")
     opts = parser.parse_args(argv)
     if os.environ.get("CNI_COMMAND"):
         # exec'd as if it were a plugin (a bin-dir scan): answer like one, never start serving
@@ -370,7 +381,7 @@ def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_D
         _log("must run as root")
         return 1
     if opts.status:
-        return _print_status(opts.port, opts.run_dir)
+        return _print_status(opts.port, opts.run_dir, opts.expect_digest)
     sys.setswitchinterval(SWITCH_INTERVAL)
     agent = Agent(opts.port, opts.run_dir, opts.workers)
     # Import the plugins now, so the first call pays nothing.

@@ -64,7 +64,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from ..fileio import flock_bounded, open_dir_nofollow, read_bytes
+from ..fileio import flock_bounded, hold_before_drop, open_dir_nofollow, read_bytes
 from ..spec import ERR_INTERNAL, ERR_TRY_AGAIN, CNIError
 
 LOCK_FILE = "lock"
@@ -488,15 +488,18 @@ class Store:
         return True
 
     def _write_last_reserved(self, ip: str, range_id: int) -> None:
-        path = os.path.join(self.dir, LAST_IP_PREFIX + str(range_id))
+        name = LAST_IP_PREFIX + str(range_id)
+        path = os.path.join(self.dir, name)
         try:
             tmp = self._write_temp(ip)
+            hold_before_drop(name, self._dir_fd)  # the replaced file is freed after the answer (agent)
             os.replace(tmp, path)
         except OSError as e:
             # Go reports this failure; the lease itself is already on disk.
             raise CNIError(ERR_INTERNAL, "failed to write %s: %s" % (path, e.strerror or e))
 
     def release(self, lease: Lease) -> bool:
+        hold_before_drop(lease.path)  # the lease's inode is freed after the answer (agent)
         try:
             os.unlink(lease.path)
         except FileNotFoundError:

@@ -236,16 +236,15 @@ def create_netns(name: str) -> str:
 
 def set_lo_up(name: str) -> None:
     """A pod's lo is up, as containerd's own cni-loopback network leaves it
-    (a new namespace starts with lo down). Through the plugins' own
-    synchronous rtnetlink socket (net/rtnl.py), opened in the probe's netns:
-    pyroute2's IPRoute(netns=) imports and runs its asyncio transport for
-    this one request (a third of a probe attach's CPU)."""
-    from ..net.link import ipr_in_netns, require_link, set_link_up
+    (a new namespace starts with lo down)."""
+    from ..net.link import ipr_in_netns
 
     try:
+        # an rtnetlink socket opened inside the namespace (setns on this thread, and back), no
+        # helper process: pyroute2's IPRoute(netns=...) forks one for each handle
         with ipr_in_netns(os.path.join(NETNS_DIR, name)) as ipr:
-            set_link_up(ipr, require_link(ipr, "lo"))
-    except Exception as e:  # CNIError from net/, pyroute2's NetlinkError, OSError
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    except Exception as e:  # NetlinkError, OSError, CNIError (no such namespace), IndexError (no lo)
         raise AttachError("cannot set lo up in network namespace %s: %s" % (name, e), "name")
 
 

@@ -43,11 +43,11 @@ def load_state(path: str) -> Dict[str, Any]:
 
 def restore(state: Dict[str, Any], out: TextIO) -> None:
     """Bridge first (pods attach to it), then the routes to the other nodes."""
-    from pyroute2 import IPRoute
+    from ..net.rtnl import Rtnl
 
     bridge = state.get("bridge")
     routes = state.get("routes")
-    with IPRoute() as ipr:
+    with Rtnl() as ipr:
         if isinstance(bridge, dict) and bridge.get("name"):
             spec = bridge_state.BridgeSpec(
                 name=bridge["name"],

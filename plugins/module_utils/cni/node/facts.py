@@ -398,6 +398,7 @@ def gather(req: FactsRequest, plugin_exec: Optional[PluginExec] = None, ipr_fact
 
 
 def _iproute() -> Any:
-    from pyroute2 import IPRoute
+    """The agent's synchronous rtnetlink socket (net/rtnl.py): pyroute2's messages, no event loop per call."""
+    from ..net.rtnl import Rtnl
 
-    return IPRoute()
+    return Rtnl()
