@@ -173,6 +173,24 @@ def probe_targets(gateways: Sequence[str], peers: Sequence[str], hostvars: Any, 
     return targets
 
 
+def probe_batch_targets(attached: Mapping[str, Any], reference: str, reference_attached: Mapping[str, Any], node: str) -> List[str]:
+    """site.yml's probe (roles/cni_node/tasks/probe_batch.yml): what this node's
+    probe pings, as files/probe-ping.sh's NAME=IP arguments: its own gateways,
+    then the reference node's probe addresses (none when this node is the
+    reference). Both from the attach results as registered (probe_addresses);
+    a failed or skipped attach has no addresses."""
+
+    def addresses(result: Mapping[str, Any]) -> Dict[str, List[str]]:
+        if not result or result.get("failed") or result.get("skipped"):
+            return {"ips": [], "gateways": []}
+        return probe_addresses(result)
+
+    targets = ["gateway=%s" % gw for gw in addresses(attached)["gateways"]]
+    if reference and reference != node:
+        targets += ["%s=%s" % (reference, ip) for ip in addresses(reference_attached)["ips"]]
+    return targets
+
+
 def probe_results(lines: Sequence[str], targets: Sequence[Mapping[str, str]]) -> Dict[str, bool]:
     """The ping task's lines ("ok <ip>" / "failed <ip>", files/probe-ping.sh) -> {'<name> <ip>': reachable}.
 
@@ -266,6 +284,7 @@ class FilterModule:
             "probe_hosts": probe_hosts,
             "probe_reference": probe_reference,
             "probe_targets": probe_targets,
+            "probe_batch_targets": probe_batch_targets,
             "probe_results": probe_results,
             "probe_failures": probe_failures,
             "node_table": node_table,

@@ -15,6 +15,7 @@ from ansible_collections.nodenet.cni.plugins.filter.node_network import (
     node_table,
     peer_routes,
     probe_addresses,
+    probe_batch_targets,
     probe_failures,
     probe_hosts,
     probe_reference,
@@ -162,6 +163,22 @@ def test_probe_addresses_targets_and_results():
     # a target the task printed nothing for (it died early) did not answer
     assert probe_results(["ok 10.244.0.1"], targets) == {"gateway 10.244.0.1": True, "b 10.244.1.2": False, "b fd00:10:244:1::2": False}
     assert probe_results([], []) == {}
+
+
+def test_probe_batch_targets_from_the_registered_attach_results():
+    """site.yml's probe: own gateways, then the reference probe's addresses, as probe-ping's NAME=IP arguments."""
+    own = {"rc": 0, "stdout": json.dumps({"result": {"ips": [{"address": "10.244.1.2/24", "gateway": "10.244.1.1"},
+                                                             {"address": "fd00:10:244:1::2/64", "gateway": "fd00:10:244:1::1"}]}})}
+    ref = {"changed": False, "result": {"ips": [{"address": "10.244.0.2/24", "gateway": "10.244.0.1"},
+                                                {"address": "fd00:10:244::2/64", "gateway": "fd00:10:244::1"}]}}
+    assert probe_batch_targets(own, "a", ref, "b") == ["gateway=10.244.1.1", "gateway=fd00:10:244:1::1", "a=10.244.0.2", "a=fd00:10:244::2"]
+    # the reference itself pings only its gateways
+    assert probe_batch_targets(own, "b", {}, "b") == ["gateway=10.244.1.1", "gateway=fd00:10:244:1::1"]
+    # a reference attach that failed (its output no result) or was skipped gives no addresses, not an error
+    assert probe_batch_targets(own, "a", {"failed": True, "rc": 1, "stdout": "Traceback"}, "b") == probe_batch_targets(own, "b", {}, "b")
+    assert probe_batch_targets(own, "a", {"skipped": True}, "b") == probe_batch_targets(own, "b", {}, "b")
+    with pytest.raises(AnsibleFilterError, match="holds no attach result JSON"):
+        probe_batch_targets({"rc": 0, "stdout": "nothing"}, "a", ref, "b")
 
 
 def test_probe_hosts_and_reference():
