@@ -5,8 +5,9 @@
 """roles/cni_node/files/probe-ping.sh, the probes' ping step, run as the role runs it.
 
 One command per node pings every target from the probe pod's namespace at
-once and says, per target, "ok" or "failed"; the `probe_results` filter
-then judges. Here the "probe" is a namespace this test makes: its loopback
+once and says, per target, "ok" or "failed"; verify.yml's `probe_results`
+filter then judges, site.yml's probe has the script judge (--judge NODE:
+a message naming the node and every target without an answer, exit 1). Here the "probe" is a namespace this test makes: its loopback
 addresses answer, an address it has no route to does not (nothing can
 leave it: the namespace has no other link).
 """
@@ -22,11 +23,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPT = os.path.join(REPO, "roles", "cni_node", "files", "probe-ping.sh")
 
 
-def run_as_the_role(netns: str, ips):
+def run_as_the_role(netns: str, ips, judge: str = ""):
     with open(SCRIPT, encoding="utf-8") as f:
         text = f.read()
-    # the role's command (raw): /bin/bash -c <script> probe-ping <netns> <ip>...
-    return subprocess.run(["/bin/bash", "-c", text, "probe-ping", netns] + list(ips), capture_output=True, text=True, timeout=60, check=False)
+    # the role's command (raw): /bin/bash -c <script> probe-ping [--judge <node>] <netns> <ip>|<name>=<ip>...
+    options = ["--judge", judge] if judge else []
+    return subprocess.run(["/bin/bash", "-c", text, "probe-ping", *options, netns] + list(ips), capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_every_target_gets_a_verdict(netns_factory):
@@ -45,3 +47,18 @@ def test_a_probe_that_is_gone_fails_every_target(netns_factory):
     probe.delete()
     done = run_as_the_role(name, ["127.0.0.1"])
     assert done.stdout.splitlines() == ["failed 127.0.0.1"]
+
+
+def test_the_judge_names_the_node_and_every_target_without_an_answer(netns_factory):
+    probe = netns_factory("probe")
+    probe.run(["ip", "link", "set", "lo", "up"])
+    done = run_as_the_role(probe.name, ["gateway=127.0.0.1", "peer-1=::1", "peer-2=192.0.2.9", "peer-2=192.0.2.10"], judge="node-a")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = done.stdout.splitlines()
+    assert sorted(lines[:4]) == ["failed 192.0.2.10", "failed 192.0.2.9", "ok 127.0.0.1", "ok ::1"]
+    assert lines[4:] == ["pod network check failed on node-a: no answer from peer-2 192.0.2.9, peer-2 192.0.2.10"]
+    # every answer: the verdicts only, exit 0 (also with nothing to ping)
+    done = run_as_the_role(probe.name, ["gateway=127.0.0.1", "peer-1=::1"], judge="node-a")
+    assert done.returncode == 0 and sorted(done.stdout.splitlines()) == ["ok 127.0.0.1", "ok ::1"], (done.stdout, done.stderr)
+    done = run_as_the_role(probe.name, [], judge="node-a")
+    assert done.returncode == 0 and done.stdout == "", (done.stdout, done.stderr)
