@@ -102,6 +102,8 @@ class ActionModule(ActionBase):
 
     def _interpreter(self, task_vars):
         """The Python a module run would use on this node: ansible_python_interpreter, else the discovered one."""
+        if self._task.delegate_to:  # the delegated host's variables
+            task_vars = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to) or {}
         configured = task_vars.get("ansible_python_interpreter")
         if configured is not None:
             configured = self._templar.template(configured)
