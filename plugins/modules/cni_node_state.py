@@ -147,7 +147,11 @@ pod_subnets:
   type: dict
   sample: {changed: true, path: /etc/nodenet/pod_subnet, subnets: [10.244.1.0/24, "fd00:10:244:1::/64"], reasons: [missing]}
 changed_parts:
-  description: The parts that changed (would change, in check mode), in order.
+  description:
+    - The parts that changed (would change, in check mode), in order.
+    - In check mode on a node without pyroute2 or netaddr (cni_plugin, in check mode too, has not installed the plugin
+      runtime that carries them), the parts that need them are not observed and are reported as changing, each as
+      C({changed: true, predicted: true}), with a warning.
   returned: always
   type: list
   elements: str
@@ -188,8 +192,19 @@ def main() -> None:
             params[part], error = node_state.part_params(part, module.params[part], module.params["bin_dir"])
             if error:
                 module.fail_json(msg=error)
+    predicted = []
     needed = state_cli.libraries(params)
-    if needed:
+    if needed and module.check_mode:
+        # --check on a node cni_plugin has not set up yet (its check mode installs nothing): the parts
+        # that need pyroute2 or netaddr cannot be observed here, so they are predicted to change
+        missing = node_libs.load(module.params["bin_dir"], needed).missing
+        predicted = [part for part in PARTS if part in params and set(state_cli.libraries({part: None})) & set(missing)]
+        for part in predicted:
+            del params[part]
+        if predicted:
+            module.warn("check mode: %s not inspected, reported as changing: %s not importable on this node yet (the plugin "
+                        "runtime cni_plugin installs carries them)" % (", ".join(predicted), " and ".join(missing)))
+    elif needed:
         node_libs.require(module, module.params["bin_dir"], needed)
     try:
         specs = state_cli.check_parts(params)
@@ -200,6 +215,11 @@ def main() -> None:
         module.warn(warning)
     if result.pop("failed", False):
         module.fail_json(**result)
+    if predicted:
+        for part in predicted:
+            result[part] = dict(changed=True, predicted=True)
+        result["changed_parts"] = [part for part in PARTS if part in result["changed_parts"] or part in predicted]
+        result["changed"] = True
     module.exit_json(**result)
 
 

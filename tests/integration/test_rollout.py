@@ -68,6 +68,19 @@ def on_nodes(inventory: str, command: str, tree) -> Dict[str, str]:
     return {name: json.loads((tree / name).read_text())["stdout"] for name in os.listdir(str(tree))}
 
 
+def test_check_mode_on_new_nodes_predicts_and_changes_nothing(lab, tmp_path):
+    """What an operator runs first on a new cluster: `site.yml --check --diff`. Nothing is installed
+    under --check, so the node state cannot be observed with the plugin runtime's libraries: the run
+    must still pass, report every node changing, and leave the nodes untouched."""
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "--check", "--diff")
+    checked = ok(proc)
+    nodes = [h for h in checked if h.startswith(LAB_NAME)]
+    assert len(nodes) == 2 and all(checked[h]["changed"] > 0 for h in nodes), checked
+    assert "not inspected, reported as changing" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+    left = on_nodes(lab, "sh -c 'find /etc/nodenet /opt/cni/bin -mindepth 1 2>/dev/null; ip -br link show cni0 2>/dev/null; true'", tmp_path / "left")
+    assert all(out.strip() == "" for out in left.values()), left
+
+
 def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
     first_proc = playbook("site.yml", lab, "-e", CLUSTER)
     first = ok(first_proc)
