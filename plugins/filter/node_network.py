@@ -105,9 +105,26 @@ def subnet_requests(hosts: Sequence[str], hostvars: Any, delegated: Sequence[Map
         elif res.get("content"):
             content = base64.b64decode(res["content"]).decode("utf-8", "replace")
         elif res.get("rc") == 0:
-            content = str(res.get("stdout") or "")
+            # without the package look-up's lines (subnets.yml reads both in one command)
+            content = "".join(line for line in str(res.get("stdout") or "").splitlines(True) if not line.startswith(PACKAGE_LINE))
         out[name] = {"explicit": hv.get("cni_node_pod_subnet") or "", "persisted": content}
     return out
+
+
+PACKAGE_LINE = "package "
+
+
+def packages_missing(read: Mapping[str, Any], packages: Sequence[str]) -> List[str]:
+    """The packages of `packages` that the node's look-up (subnets.yml's read,
+    a registered raw whose output has a "package <status> <name>" line per
+    package dpkg knows) did not report installed: all of them when there was
+    no look-up or no dpkg (the package manager then decides)."""
+    installed = set()
+    for line in str((read or {}).get("stdout") or "").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] == PACKAGE_LINE.strip() and fields[1] == "installed":
+            installed.add(fields[2])
+    return [name for name in packages or [] if str(name) not in installed]
 
 
 def host_local_ranges(entry: Mapping[str, Any]) -> List[List[Dict[str, str]]]:
@@ -278,6 +295,7 @@ class FilterModule:
             "node_addresses": node_addresses,
             "peer_routes": peer_routes,
             "subnet_requests": subnet_requests,
+            "packages_missing": packages_missing,
             "host_local_ranges": host_local_ranges,
             "boot_sysctls": boot_sysctls,
             "probe_addresses": probe_addresses,

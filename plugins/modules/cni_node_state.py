@@ -69,9 +69,24 @@ options:
         C(restore), C(command), C(systemd_dir), C(unit), C(state).
       - Needs nothing but the node's python3; with only this part, pyroute2 and netaddr are not loaded.
     type: dict
+  runtime_dir:
+    description:
+      - For the action plugin only (the module ignores it); the C(nodenet.cni.cni_node) role passes the C(runtime_dir)
+        that M(nodenet.cni.cni_plugin) returned.
+      - When set and that directory on the node holds a plugin runtime with this collection's node-state entry point
+        (of the same protocol version), the action runs this module's own code there, one C(python3 -I -S) on the node
+        with the options on its stdin, instead of a module run (no AnsiballZ payload). The options are checked on the
+        controller first, with this module's argument specs and messages.
+      - Otherwise (unset or empty, no runtime there, an older runtime without the entry point, another protocol
+        version) the module runs as usual. Results, check mode, diff mode, warnings and failures are the same either way.
+    type: path
+    version_added: "0.2.0"
 attributes:
   check_mode:
     description: Observes and compares every part and predicts C(changed), touching nothing.
+    support: full
+  action:
+    description: An action plugin checks the options on the controller and, with O(runtime_dir), runs the work without a module run.
     support: full
   diff_mode:
     description: >-
@@ -132,7 +147,11 @@ pod_subnets:
   type: dict
   sample: {changed: true, path: /etc/nodenet/pod_subnet, subnets: [10.244.1.0/24, "fd00:10:244:1::/64"], reasons: [missing]}
 changed_parts:
-  description: The parts that changed (would change, in check mode), in order.
+  description:
+    - The parts that changed (would change, in check mode), in order.
+    - In check mode on a node without pyroute2 or netaddr (cni_plugin, in check mode too, has not installed the plugin
+      runtime that carries them), the parts that need them are not observed and are reported as changing, each as
+      C({changed: true, predicted: true}), with a warning.
   returned: always
   type: list
   elements: str
@@ -155,105 +174,52 @@ boot:
   type: dict
 """
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import UnsupportedError
 # first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
 from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.nodenet.cni.plugins.module_utils import node_libs
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import boot_files, bridge_state, netconf_file, owned_routes, pod_subnet_file
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.node.part import PartFailed
-from ansible_collections.nodenet.cni.plugins.module_utils.cni.spec import CNIError
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
 
-PARTS = ("pod_subnets", "netconf", "bridge", "routes", "boot")
-ARGUMENT_SPEC = dict({part: dict(type="dict") for part in PARTS}, pod_subnets=dict(type="dict", options=pod_subnet_file.ARGUMENT_SPEC))
-PART_SPECS = dict(
-    pod_subnets=(pod_subnet_file.ARGUMENT_SPEC, []),
-    netconf=(netconf_file.ARGUMENT_SPEC, netconf_file.REQUIRED_IF),
-    bridge=(bridge_state.ARGUMENT_SPEC, []),
-    routes=(owned_routes.ARGUMENT_SPEC, []),
-    boot=(boot_files.ARGUMENT_SPEC, boot_files.REQUIRED_IF),
-)
-
-
-def part_params(module, part):
-    """A part's options validated by its module's own argument spec; fails naming `<part>.<option>`."""
-    spec, required_if = PART_SPECS[part]
-    result = ArgumentSpecValidator(spec, required_if=required_if).validate(module.params[part])
-    if result.error_messages:
-        messages = [("unsupported options: " if isinstance(e, UnsupportedError) else "") + e.msg for e in result.errors.errors]
-        module.fail_json(msg="%s: %s" % (part, "; ".join(messages)))
-    params = result.validated_parameters
-    params["bin_dir"] = module.params["bin_dir"]
-    return params
-
-
-def check_part(module, part, params):
-    """The part's spec, from its back-end's own checks (CNIError/BootFilesError name the option)."""
-    try:
-        if part == "pod_subnets":
-            return pod_subnet_file.desired_from_params(params)
-        if part == "netconf":
-            return netconf_file.spec_from_params(params)
-        if part == "bridge":
-            return bridge_state.spec_from_params(params)
-        if part == "routes":
-            return owned_routes.desired_from_params(params)
-        return boot_files.BootSpec.from_params(params)
-    except (CNIError, boot_files.BootFilesError, pod_subnet_file.PodSubnetsError) as e:
-        module.fail_json(msg="%s.%s" % (part, e.msg))
+PARTS = state_cli.PARTS
+ARGUMENT_SPEC = node_state.ARGUMENT_SPEC
+PART_SPECS = state_cli.PART_SPECS
 
 
 def main() -> None:
     module = node_libs.node_module(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, libraries=())
-    wanted = [part for part in PARTS if module.params[part] is not None]
-    params = {part: part_params(module, part) for part in wanted}
-    netlink = "bridge" in params or "routes" in params
-    if netlink or "netconf" in params:
-        node_libs.require(module, module.params["bin_dir"], node_libs.LIBRARIES if netlink else ["netaddr"])
-    specs = {part: check_part(module, part, params[part]) for part in wanted}
-
-    check, diff = module.check_mode, module._diff
-    result = dict(changed=False, changed_parts=[])
-    diffs = []
-
-    def done(part, res):
-        part_diff = res.pop("diff", None)
-        if part_diff:
-            diffs.extend(part_diff if isinstance(part_diff, list) else [part_diff])
-        result[part] = res
-        if res["changed"]:
-            result["changed_parts"].append(part)
-
+    params = {}
+    for part in PARTS:
+        if module.params[part] is not None:
+            params[part], error = node_state.part_params(part, module.params[part], module.params["bin_dir"])
+            if error:
+                module.fail_json(msg=error)
+    predicted = []
+    needed = state_cli.libraries(params)
+    if needed and module.check_mode:
+        # --check on a node cni_plugin has not set up yet (its check mode installs nothing): the parts
+        # that need pyroute2 or netaddr cannot be observed here, so they are predicted to change
+        missing = node_libs.load(module.params["bin_dir"], needed).missing
+        predicted = [part for part in PARTS if part in params and set(state_cli.libraries({part: None})) & set(missing)]
+        for part in predicted:
+            del params[part]
+        if predicted:
+            module.warn("check mode: %s not inspected, reported as changing: %s not importable on this node yet (the plugin "
+                        "runtime cni_plugin installs carries them)" % (", ".join(predicted), " and ".join(missing)))
+    elif needed:
+        node_libs.require(module, module.params["bin_dir"], needed)
     try:
-        if "pod_subnets" in specs:
-            done("pod_subnets", pod_subnet_file.reconcile(specs["pod_subnets"], check, diff))
-        if "netconf" in specs:
-            res, warnings = netconf_file.reconcile(specs["netconf"], params["netconf"], check, diff)
-            for warning in warnings:
-                module.warn("netconf: %s" % warning)
-            done("netconf", res)
-        if netlink:
-            # the agent's synchronous rtnetlink socket on pyroute2's messages (no event loop per call, no pyroute2.iproute import)
-            from ansible_collections.nodenet.cni.plugins.module_utils.cni.net.rtnl import Rtnl
-
-            with Rtnl() as ipr:
-                if "bridge" in specs:
-                    done("bridge", bridge_state.reconcile(ipr, specs["bridge"], params["bridge"]["state"] == "present", check, diff))
-                if "routes" in specs:
-                    done("routes", owned_routes.reconcile(ipr, specs["routes"], params["routes"], check, diff))
-        if "boot" in specs:
-            try:
-                done("boot", boot_files.reconcile(specs["boot"], check, diff))
-            except boot_files.BootFilesError as e:
-                raise PartFailed(e.msg, names_option=True) from e
-    except PartFailed as e:
-        failed = next(part for part in PARTS if part in specs and part not in result)
-        result.pop("changed")
-        module.fail_json(msg=e.in_part(failed), changed=bool(result["changed_parts"]), failed_part=failed, **dict(result, **{failed: e.extra}))
-
-    result["changed"] = bool(result["changed_parts"])
-    if diff:
-        result["diff"] = diffs
+        specs = state_cli.check_parts(params)
+    except state_cli.PartInputError as e:
+        module.fail_json(msg=e.msg)
+    result, warnings = state_cli.converge(params, specs, module.check_mode, module._diff)
+    for warning in warnings:
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    if predicted:
+        for part in predicted:
+            result[part] = dict(changed=True, predicted=True)
+        result["changed_parts"] = [part for part in PARTS if part in result["changed_parts"] or part in predicted]
+        result["changed"] = True
     module.exit_json(**result)
 
 

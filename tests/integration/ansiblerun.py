@@ -22,10 +22,10 @@ VENV_BIN = os.path.dirname(sys.executable)
 NODE_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
-def node_python_args() -> List[str]:
+def node_python_args(interpreter: Optional[str] = None) -> List[str]:
     """The implicit localhost runs modules on ansible_playbook_python (the
     venv) whatever ANSIBLE_PYTHON_INTERPRETER says; an extra var beats it."""
-    return ["-e", "ansible_python_interpreter=" + NODE_PYTHON]
+    return ["-e", "ansible_python_interpreter=" + (interpreter or NODE_PYTHON)]
 
 
 def ansible_env() -> Dict[str, str]:
@@ -41,8 +41,8 @@ def ansible_env() -> Dict[str, str]:
     return env
 
 
-def _ansible_argv(module: str, args: Dict[str, Any], tree: str, check: bool, diff: bool) -> List[str]:
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args()
+def _ansible_argv(module: str, args: Dict[str, Any], tree: str, check: bool, diff: bool, interpreter: Optional[str] = None) -> List[str]:
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "--tree", tree] + node_python_args(interpreter)
     if args:  # "{}" would be taken as raw params
         argv += ["-a", json.dumps(args)]
     return argv + (["--check"] if check else []) + (["--diff"] if diff else [])
@@ -58,6 +58,7 @@ def run_module(
     bin_dir: Optional[str] = None,
     prefix: Sequence[str] = (),
     env: Optional[Dict[str, str]] = None,
+    interpreter: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The module's result dict for localhost (raises if ansible itself broke).
 
@@ -66,14 +67,15 @@ def run_module(
     cni_plugin installed the plugins and their runtime) is passed as the
     module's bin_dir option unless `args` has one. `netns` runs it under
     `ip netns exec`, `prefix` under any other argv (e.g. nsenter); `env` is
-    added to ansible's environment.
+    added to ansible's environment; `interpreter` is the node's Python
+    (default: its python3).
     """
     if bin_dir is not None and "bin_dir" not in args:
         args = dict(args, bin_dir=[bin_dir])
     if netns:
         prefix = [*prefix, "ip", "netns", "exec", netns]
     tree = tempfile.mkdtemp(prefix="nnt-ansible-")
-    argv = list(prefix) + _ansible_argv(module, args, tree, check, diff)
+    argv = list(prefix) + _ansible_argv(module, args, tree, check, diff, interpreter)
     full_env = ansible_env()
     full_env.update(env or {})
     proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -85,5 +87,6 @@ def run_module(
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     out["_stdout"] = proc.stdout  # the --diff text is rendered only on screen
+    out["_stderr"] = proc.stderr  # and the warnings
     out.setdefault("failed", proc.returncode != 0)  # the tree callback drops the flag
     return out

@@ -100,6 +100,26 @@ def test_converges_all_parts_with_check_diff_and_idempotence(node):
     assert res["changed_parts"] == ["routes"] and len(owned_routes(node)) == 2
 
 
+def test_check_mode_on_a_node_without_the_plugin_runtime_predicts_instead_of_failing(node):
+    """`site.yml --check` on a new node: cni_plugin's check mode installs nothing, so the node's python3
+    (stock: no pyroute2, no netaddr) has neither. The parts that need them are reported as changing,
+    unobserved and with a warning; the others are observed as usual; nothing is touched. A real run
+    there still fails naming what to install."""
+    args = parts(node)
+    empty_bin = node.tmp / "bin-without-runtime"
+    empty_bin.mkdir()
+    res = run_module(M, args, netns=node.name, bin_dir=str(empty_bin), check=True, diff=True)
+    assert not res.get("failed") and res["changed"], res
+    assert res["changed_parts"] == ["netconf", "bridge", "routes", "boot"], res
+    assert all(res[p] == {"changed": True, "predicted": True} for p in ("netconf", "bridge", "routes")), res
+    assert res["boot"]["changed"] and "predicted" not in res["boot"], res
+    assert "netconf, bridge, routes not inspected" in res["_stdout"] + res.get("_stderr", ""), res
+    assert bridge_addresses(node) is None and files(node) == [], "check mode must touch nothing"
+    res = run_module(M, args, netns=node.name, bin_dir=str(empty_bin))
+    assert res.get("failed") and res["missing_libraries"] == ["pyroute2", "netaddr"], res
+    assert bridge_addresses(node) is None
+
+
 def test_parts_are_optional(node):
     only_boot = {"boot": parts(node)["boot"]}
     res = run_module(M, only_boot, netns=node.name, bin_dir=node.runtime)

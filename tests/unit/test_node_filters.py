@@ -13,6 +13,7 @@ from ansible_collections.nodenet.cni.plugins.filter.node_network import (
     host_local_ranges,
     node_addresses,
     node_table,
+    packages_missing,
     peer_routes,
     probe_addresses,
     probe_batch_targets,
@@ -127,6 +128,26 @@ def test_subnet_requests_read_by_raw_cat():
     assert out["b"]["persisted"] == "" and out["c"]["persisted"] == "10.244.7.0/24\n"
     subnets = pod_subnets(out, DUAL, 24, 64)
     assert subnets["a"]["subnets"] == ["10.244.5.0/24", "fd00:10:244:5::/64"] and subnets["c"]["subnets"][0] == "10.244.7.0/24"
+
+
+def test_subnet_requests_skip_the_package_lookup_and_packages_missing_reads_it():
+    """subnets.yml's read prints dpkg-query's "package <status> <name>" lines before the file:
+    they are not subnets, and they are what packages_missing reads (over ssh with a tty, \r\n)."""
+    stdout = ("package installed nftables\r\npackage installed iproute2\r\npackage not-installed python3\r\n"
+              "10.244.5.0/24\r\nfd00:10:244:5::/64\r\n")
+    read = {"rc": 0, "stdout": stdout, "failed": False}
+    out = subnet_requests(["a"], HostVars(a={"cni_node_subnet_read": read}))
+    assert out["a"]["persisted"] == "10.244.5.0/24\r\nfd00:10:244:5::/64\r\n"
+    assert pod_subnets(out, DUAL, 24, 64)["a"]["subnets"] == ["10.244.5.0/24", "fd00:10:244:5::/64"]
+    assert packages_missing(read, ["nftables", "iproute2", "python3"]) == ["python3"]
+    assert packages_missing(read, ["iproute2", "nftables"]) == []
+    # no file yet (rc 1): the look-up still counts; a package dpkg does not know prints no line: missing
+    no_file = {"rc": 1, "stdout": "package installed nftables\ncat: /etc/nodenet/pod_subnet: No such file or directory\n"}
+    assert subnet_requests(["a"], HostVars(a={"cni_node_subnet_read": no_file}))["a"]["persisted"] == ""
+    assert packages_missing(no_file, ["nftables", "conntrack"]) == ["conntrack"]
+    # no dpkg (no lines), or no look-up at all: every package goes to the package manager
+    assert packages_missing({"rc": 0, "stdout": "10.244.5.0/24\n"}, ["nftables"]) == ["nftables"]
+    assert packages_missing({}, ["nftables", "iproute2"]) == ["nftables", "iproute2"]
 
 
 def test_host_local_ranges_one_range_set_per_family():
