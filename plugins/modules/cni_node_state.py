@@ -149,7 +149,8 @@ pod_subnets:
 changed_parts:
   description:
     - The parts that changed (would change, in check mode), in order.
-    - In check mode on a node without pyroute2 or netaddr (cni_plugin, in check mode too, has not installed the plugin
+    - >-
+      In check mode on a node without pyroute2 or netaddr (cni_plugin, in check mode too, has not installed the plugin
       runtime that carries them), the parts that need them are not observed and are reported as changing, each as
       C({changed: true, predicted: true}), with a warning.
   returned: always
