@@ -110,7 +110,7 @@ def test_attach_prints_the_module_result_and_remove_leaves_nothing(node, dirs, p
     other = probes.new()
     module = run_on_node("nodenet.cni.cni_attach", dirs.args(name=other, network="mynet"), node)
     assert not module.get("failed"), module.get("msg")
-    assert set(res) == set(module) - {"invocation", "_stdout", "failed", "diff"}, sorted(set(module) ^ set(res))
+    assert set(res) == set(module) - {"invocation", "_stdout", "_stderr", "failed", "diff"}, sorted(set(module) ^ set(res))
     assert module["result"]["ips"][0]["address"] == "10.13.3.9/22"
     rc, gone, err = attach(node, probe_cli, runtime_dir, dict(dirs.args(name=other, network="mynet"), state="absent"))
     assert rc == 0 and gone["changed"] and not netns_exists(other), err
