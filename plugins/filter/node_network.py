@@ -249,16 +249,33 @@ def probe_table(hosts: Sequence[str], hostvars: Any) -> List[str]:
     return lines
 
 
+def node_changed(hv: Mapping[str, Any]) -> bool:
+    """The cni_node role changed something on the node that a probe checks: the
+    plugins, the packages, or a part of the node state other than the persisted
+    subnets and the boot files (from the results the role registered there)."""
+    for key in ("cni_node_plugin_install", "cni_node_packages_result"):
+        if (hv.get(key) or {}).get("changed"):
+            return True
+    state = hv.get("cni_node_state_result") or {}
+    return bool(set(state.get("changed_parts") or []) - {"pod_subnets", "boot"})
+
+
+def node_converged(hv: Mapping[str, Any]) -> bool:
+    """The cni_node role's converge task ran on the node and passed (not yet on a node of a later batch)."""
+    state = hv.get("cni_node_state_result") or {}
+    return bool(state) and not state.get("skipped") and not state.get("failed")
+
+
 def probe_hosts(batch: Sequence[str], hostvars: Any, mode: str = "changed") -> List[str]:
     """The nodes of a roll-out batch to probe: cni_node_probe `always`, `never`,
-    or `changed` (the nodes where the role changed something, cni_node_changed)."""
+    or `changed` (the nodes where the role changed something, node_changed)."""
     if mode not in ("changed", "always", "never"):
         raise AnsibleFilterError("cni_node_probe must be changed, always or never, got %r" % (mode,))
     if mode == "never":
         return []
     if mode == "always":
         return list(batch)
-    return [name for name in batch if _host(hostvars, name).get("cni_node_changed")]
+    return [name for name in batch if node_changed(_host(hostvars, name))]
 
 
 def probe_reference(probing: Sequence[str], hosts: Sequence[str], hostvars: Any) -> str:
@@ -268,7 +285,7 @@ def probe_reference(probing: Sequence[str], hosts: Sequence[str], hostvars: Any)
     if not probing:
         return ""
     for name in hosts:
-        if name not in probing and _host(hostvars, name).get("cni_node_converged"):
+        if name not in probing and node_converged(_host(hostvars, name)):
             return name
     return probing[0]
 

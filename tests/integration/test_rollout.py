@@ -127,6 +127,10 @@ def test_a_drifted_plugin_runtime_is_repaired_by_the_next_run(lab):
     assert repaired[drifted]["changed"] > 0 and repaired[other]["changed"] == 0, repaired
     plugin_task = r"TASK \[nodenet\.cni\.cni_node : Install the nodenet CNI plugins\][^\n]*\n(?:(?!TASK )[^\n]*\n)*?changed: \[%s\]"
     assert re.search(plugin_task % re.escape(drifted), proc.stdout), "the drifted node's cni_plugin task did not change"
+    # cni_node_probe=changed: the repaired node alone is probed, against the unchanged converged one
+    attach = r"TASK \[nodenet\.cni\.cni_node : Attach a probe pod\][^\n]*\n((?:(?!TASK )[^\n]*\n)*)"
+    probed = re.search(attach, proc.stdout)
+    assert probed and "ok: [%s]" % drifted in probed.group(1) and "skipping: [%s]" % other in probed.group(1), proc.stdout[-4000:]
     check = "grep -c drifted /opt/cni/bin/.nodenet-cni/*/nodenet_cni/skel.py"
     proc = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, drifted, "-m", "ansible.builtin.shell", "-a", check])
     assert "\n0" in proc.stdout or proc.stdout.rstrip().endswith("0"), proc.stdout

@@ -203,9 +203,17 @@ def test_probe_batch_targets_from_the_registered_attach_results():
 
 
 def test_probe_hosts_and_reference():
-    hv = HostVars(a={"cni_node_changed": False, "cni_node_converged": True}, b={"cni_node_changed": True, "cni_node_converged": True},
-                  c={"cni_node_changed": True, "cni_node_converged": True})
-    assert probe_hosts(["a", "b", "c"], hv, "changed") == ["b", "c"]
+    """From the results the role registered: a node changed when the plugins, the packages or a node
+    state part other than the persisted subnets and the boot files changed; converged when its
+    converge task ran and passed."""
+    unchanged = {"cni_node_plugin_install": {"changed": False}, "cni_node_packages_result": {"skipped": True, "changed": False},
+                 "cni_node_state_result": {"changed": True, "changed_parts": ["pod_subnets", "boot"]}}
+    hv = HostVars(a=unchanged, b=dict(unchanged, cni_node_plugin_install={"changed": True}),
+                  c=dict(unchanged, cni_node_state_result={"changed": True, "changed_parts": ["bridge"]}),
+                  d=dict(unchanged, cni_node_packages_result={"changed": True}), e={})
+    assert probe_hosts(["a", "b", "c", "d"], hv, "changed") == ["b", "c", "d"]
+    hv = HostVars(a=unchanged, b=dict(unchanged, cni_node_plugin_install={"changed": True}),
+                  c=dict(unchanged, cni_node_state_result={"changed": True, "changed_parts": ["bridge"]}))
     assert probe_hosts(["a", "b", "c"], hv, "always") == ["a", "b", "c"]
     assert probe_hosts(["a", "b", "c"], hv, "never") == []
     with pytest.raises(AnsibleFilterError, match="changed, always or never"):
@@ -214,6 +222,9 @@ def test_probe_hosts_and_reference():
     assert probe_reference(["b", "c"], ["a", "b", "c"], hv) == "a"
     assert probe_reference(["a", "b", "c"], ["a", "b", "c"], hv) == "a"
     assert probe_reference([], ["a"], hv) == ""
+    # a node whose converge task has not run yet (a later batch), was skipped or failed is no reference
+    later = HostVars(x={}, y={"cni_node_state_result": {"skipped": True}}, z={"cni_node_state_result": {"failed": True}}, b=hv["b"])
+    assert probe_reference(["b"], ["x", "y", "z", "b"], later) == "b"
 
 
 def test_node_table_lists_addresses_subnets_and_probes():
