@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 import tempfile
 
-from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer
+from ansible_collections.nodenet.cni.plugins.plugin_utils import node_actions
 
 MODULE = "nodenet.cni.cni_plugin"
 INTERNAL_OPTIONS = ("src", "digest")
 
 
-class ActionModule(ActionBase):
+class ActionModule(node_actions.PluginRuntimeMixin, ActionBase):
 
     TRANSFERS_FILES = True
     _supports_check_mode = True
@@ -44,7 +43,7 @@ class ActionModule(ActionBase):
                 if option in module_args:
                     raise AnsibleActionFail("%s is set by the nodenet.cni.cni_plugin action plugin; do not pass it" % option)
             if module_args.get("state", "present") == "present":
-                bundle = self._bundle()
+                bundle = node_actions.plugin_bundle()
                 module_args["digest"] = bundle["digest"]
                 seen = self._look(module_args, bundle["digest"])
                 if seen == install_check.CURRENT:
@@ -65,35 +64,16 @@ class ActionModule(ActionBase):
         return result
 
     def _look(self, module_args, digest):
-        """One shell command on the node, no module run (module_utils/install_check.py):
-        CURRENT when it proves the module would change nothing, ABSENT when the node
-        certainly lacks this bundle's runtime (its MANIFEST is not there), UNKNOWN
-        otherwise (then the module decides, as always). Under --diff the module runs
-        (it shows the installed state)."""
-        plan = install_check.plan(module_args, digest)
-        if plan is None or self._task.diff:
+        """PluginRuntimeMixin._plugin_look's verdict (CURRENT, ABSENT or UNKNOWN: then the
+        module decides, as always). Under --diff the module runs (it shows the installed state)."""
+        if self._task.diff:
             return install_check.UNKNOWN
-        done = self._low_level_execute_command(plan.command())
-        return install_check.verdict(done.get("rc", -1), done.get("stdout", ""), plan)
+        return self._plugin_look(module_args, digest)[0]
 
     def _up_to_date(self, result, module_args, digest):
         """The module's no-change result, told by _look without a module run."""
         result.update(install_check.plan(module_args, digest).result)
         return result
-
-    def _bundle(self):
-        """The bundle's sources and digest, and where its tar.gz is built once per
-        ansible run (Ansible's private local tmp dir, shared by the forks)."""
-        try:
-            files = installer.collect_sources()
-        except RuntimeError as e:
-            raise AnsibleActionFail(
-                "cannot build the plugin bundle on the controller: %s; install the controller's requirements into the "
-                "Python that runs Ansible: %s -m pip install 'pyroute2>=0.7.3' 'netaddr>=0.10' (the collection's "
-                "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
-            ) from e
-        digest = installer.bundle_digest(files)
-        return {"files": files, "digest": digest, "path": os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32])}
 
     def _ship_bundle(self, bundle):
         """Build the bundle (once per run) and put it in the remote tmp dir."""

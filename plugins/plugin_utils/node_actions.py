@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) nodenet.cni contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller-side steps shared by the collection's action plugins.
+
+cni_plugin, cni_node_state and cni_node_check do some of the same work on
+the controller; each step lives here once, as a mixin of ActionBase methods
+(they run the node's commands through the action's connection):
+
+- PluginRuntimeMixin: the plugin bundle (its sources and digest) and the
+  one-command look whether a node holds exactly the runtime cni_plugin would
+  install (module_utils/install_check.py: its plan and verdict);
+- NodeStateMixin: cni_node_state's work run in the node's plugin runtime
+  (cni/node/state_cli.py), one `python3 -B -I -S` on the node, its answer as
+  the module's result; and the Python a module run would use on the node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from typing import Any, Dict, Optional, Tuple
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.utils.display import Display
+from ansible.vars.clean import remove_internal_keys
+from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
+
+DEFAULT_INTERPRETER = "/usr/bin/python3"
+MODULE_PROFILE = "legacy"  # a module's result serialization (AnsibleModule's default)
+
+display = Display()
+
+
+def plugin_bundle() -> Dict[str, Any]:
+    """The bundle's sources and digest, and where its tar.gz is built once per
+    ansible run (Ansible's private local tmp dir, shared by the forks)."""
+    try:
+        files = installer.collect_sources()
+    except RuntimeError as e:
+        raise AnsibleActionFail(
+            "cannot build the plugin bundle on the controller: %s; install the controller's requirements into the "
+            "Python that runs Ansible: %s -m pip install 'pyroute2>=0.7.3' 'netaddr>=0.10' (the collection's "
+            "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
+        ) from e
+    digest = installer.bundle_digest(files)
+    return {"files": files, "digest": digest, "path": os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32])}
+
+
+class PluginRuntimeMixin:
+    """cni_plugin's look at a node, for an ActionBase."""
+
+    def _plugin_look(self, module_args: Dict[str, Any], digest: str) -> Tuple[str, Optional[install_check.Plan]]:
+        """One shell command on the node, no module run (module_utils/install_check.py):
+        CURRENT when it proves cni_plugin would change nothing for `module_args`, ABSENT when
+        the node certainly lacks this bundle's runtime (its MANIFEST is not there), UNKNOWN
+        otherwise (then only the module can decide); and the plan (None when the arguments
+        are not plain enough to tell here)."""
+        plan = install_check.plan(module_args, digest)
+        if plan is None:
+            return install_check.UNKNOWN, None
+        done = self._low_level_execute_command(plan.command())  # type: ignore[attr-defined]
+        return install_check.verdict(done.get("rc", -1), done.get("stdout", ""), plan), plan
+
+
+class NodeStateMixin:
+    """cni_node_state's work in the node's plugin runtime, for an ActionBase."""
+
+    def _state_in_runtime(self, module_args: Dict[str, Any], task_vars: Dict[str, Any], check: bool, diff: bool) -> Optional[Dict[str, Any]]:
+        """cni_node_state's result for `module_args` (with its runtime_dir) from the node's
+        plugin runtime, as a module run would return it; None where only a module run can
+        give it (AnsibleModule itself would refuse the options, the runtime has no node-state
+        entry point of this protocol, the interpreter is not there)."""
+        module_params, parts, error = node_state.validate(module_args)
+        if module_params is None:
+            return None  # AnsibleModule's own refusal, in its words
+        invocation = {"module_args": module_params}
+        if error:
+            return self._as_module_result(dict(failed=True, msg=error, invocation=invocation))
+        request = {"protocol": state_cli.PROTOCOL, "params": parts, "check": check, "diff": diff}
+        cmd = " ".join(
+            shlex.quote(word) for word in (self._node_interpreter(task_vars), "-B", "-I", "-S", "-c", node_state.BOOTSTRAP,
+                                           module_params["runtime_dir"], str(state_cli.PROTOCOL))
+        )
+        ran = self._low_level_execute_command(cmd, in_data=json.dumps(request).encode())  # type: ignore[attr-defined]
+        rc, stdout, stderr = ran.get("rc"), ran.get("stdout", ""), ran.get("stderr", "")
+        try:
+            answer = json.loads(stdout)
+        except ValueError:
+            answer = None
+        if rc == node_state.FALLBACK_RC and isinstance(answer, dict) and "nodenet_cni_fallback" in answer:
+            display.vvv("cni_node_state: running the module: %s" % answer["nodenet_cni_fallback"],
+                        host=self._play_context.remote_addr)  # type: ignore[attr-defined]
+            return None
+        if rc in (126, 127):  # the interpreter is not there: the module says so, in Ansible's words
+            return None
+        if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+            return self._as_module_result(dict(
+                failed=True, rc=rc, module_stdout=stdout, module_stderr=stderr, invocation=invocation,
+                msg="cni_node_state in the plugin runtime %s gave no result (rc %s): %s"
+                    % (module_params["runtime_dir"], rc, (stderr or stdout).strip()[-2000:])))
+        done = dict(answer["result"], invocation=invocation)
+        if answer.get("warnings"):
+            done["warnings"] = list(answer["warnings"])
+        return self._as_module_result(done)
+
+    def _as_module_result(self, done: Dict[str, Any]) -> Dict[str, Any]:
+        """`done` (what the module's exit_json or fail_json would print) as _execute_module returns a
+        module's result: parsed the same way (a failure is the module's), internal keys removed."""
+        data = self._parse_returned_data({"rc": 0, "stdout": json.dumps(done), "stderr": ""}, MODULE_PROFILE)  # type: ignore[attr-defined]
+        remove_internal_keys(data)
+        return data
+
+    def _node_interpreter(self, task_vars: Dict[str, Any]) -> str:
+        """The Python a module run would use on this node: ansible_python_interpreter, else the discovered one."""
+        task = self._task  # type: ignore[attr-defined]
+        if task.delegate_to:  # the delegated host's variables
+            task_vars = (task_vars.get("ansible_delegated_vars") or {}).get(task.delegate_to) or {}
+        configured = task_vars.get("ansible_python_interpreter")
+        templar = self._templar  # type: ignore[attr-defined]
+        if configured is not None:
+            configured = templar.template(configured)
+        if configured and not str(configured).startswith("auto"):
+            return str(configured)
+        discovered = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
+        if discovered:
+            return str(templar.template(discovered))
+        return DEFAULT_INTERPRETER
