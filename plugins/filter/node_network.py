@@ -13,7 +13,7 @@ import ipaddress
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleError, AnsibleFilterError
 
 FAMILY_KEYS = {4: "ipv4", 6: "ipv6"}
 
@@ -249,11 +249,17 @@ def probe_table(hosts: Sequence[str], hostvars: Any) -> List[str]:
     return lines
 
 
+# the role's registered results of the tasks that install or (re)start what a probe pod goes through
+CHANGE_RESULTS = ("cni_node_plugin_install", "cni_node_packages_result", "cni_node_agent_lab",
+                  "cni_node_agent_systemd_started", "cni_node_agent_systemd_restarted")
+
+
 def node_changed(hv: Mapping[str, Any]) -> bool:
     """The cni_node role changed something on the node that a probe checks: the
-    plugins, the packages, or a part of the node state other than the persisted
-    subnets and the boot files (from the results the role registered there)."""
-    for key in ("cni_node_plugin_install", "cni_node_packages_result"):
+    plugins, the packages, the node agent (started or restarted), or a part of
+    the node state other than the persisted subnets and the boot files (from the
+    results the role registered there; none on a node its check found current)."""
+    for key in CHANGE_RESULTS:
         if (hv.get(key) or {}).get("changed"):
             return True
     state = hv.get("cni_node_state_result") or {}
@@ -261,9 +267,45 @@ def node_changed(hv: Mapping[str, Any]) -> bool:
 
 
 def node_converged(hv: Mapping[str, Any]) -> bool:
-    """The cni_node role's converge task ran on the node and passed (not yet on a node of a later batch)."""
+    """The cni_node role found the node current (its check, cni_node_check) or its converge task
+    ran on the node and passed (neither yet on a node of a later batch)."""
+    if node_current(hv.get("cni_node_check")):
+        return True
     state = hv.get("cni_node_state_result") or {}
     return bool(state) and not state.get("skipped") and not state.get("failed")
+
+
+def node_current(check: Any) -> bool:
+    """The role's check (a registered nodenet.cni.cni_node_check result) found the node current:
+    then the role skipped its install, agent and converge tasks there."""
+    check = check or {}
+    return bool(check.get("current")) and not check.get("skipped") and not check.get("failed")
+
+
+def installed_runtime(check: Any, install: Any) -> Dict[str, Any]:
+    """The plugin runtime as the cni_node role left it on the node, as cni_plugin's result
+    (runtime_dir, digest, ...): the check's (cni_node_check's `plugin`, cni_plugin's no-change
+    result) where the check found the node current, else the install task's (cni_plugin's
+    registered result; {} where neither ran, e.g. `--tags probe`)."""
+    if node_current(check):
+        return dict(check.get("plugin") or {})
+    install = install or {}
+    return {} if install.get("skipped") else dict(install)
+
+
+def plugin_runtime_dir(options: Mapping[str, Any]) -> str:
+    """The runtime dir nodenet.cni.cni_plugin installs for these options with this controller's
+    plugin bundle (install_check's plan of them, the module's own rule); "" where only the
+    module can tell (options it would judge itself)."""
+    from ansible_collections.nodenet.cni.plugins.module_utils import install_check
+    from ansible_collections.nodenet.cni.plugins.plugin_utils.node_actions import plugin_bundle
+
+    try:
+        digest = plugin_bundle()["digest"]
+    except AnsibleError as e:
+        raise AnsibleFilterError("plugin_runtime_dir: %s" % e.message) from e
+    plan = install_check.plan(dict(options or {}), digest)
+    return plan.rdir if plan is not None else ""
 
 
 def probe_hosts(batch: Sequence[str], hostvars: Any, mode: str = "changed") -> List[str]:
@@ -325,4 +367,6 @@ class FilterModule:
             "node_table": node_table,
             "probe_table": probe_table,
             "agent_status": agent_status,
+            "installed_runtime": installed_runtime,
+            "plugin_runtime_dir": plugin_runtime_dir,
         }
