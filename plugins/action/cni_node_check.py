@@ -27,6 +27,7 @@ from __future__ import annotations
 import shlex
 
 from ansible.errors import AnsibleActionFail, AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.nodenet.cni.plugins.filter.node_network import agent_status
 from ansible_collections.nodenet.cni.plugins.module_utils import install_check
@@ -72,21 +73,20 @@ class ActionModule(node_actions.PluginRuntimeMixin, node_actions.NodeStateMixin,
             if state_args is not None and option in state_args:
                 raise AnsibleActionFail("state.%s is the plugin runtime's that the check finds; do not pass it" % option)
 
+        installs_agent = boolean(plugin_args.get("agent", True), strict=False)
+        agent = installs_agent if args["agent"] is None else args["agent"]
+        if agent and not installs_agent:
+            raise AnsibleActionFail("agent: plugin.agent is false, so there is no agent launcher to ask")
+
         digest = node_actions.plugin_bundle()["digest"]
         seen, plan = self._plugin_look(plugin_args, digest)
         if seen != install_check.CURRENT:
-            why = {
-                install_check.ABSENT: "the plugin runtime %s is not installed" % digest[:12],
-            }.get(seen, "the installed plugins are not proven current (cni_plugin would look itself, and repair what differs)")
-            return self._not_current("plugin", why)
+            if seen == install_check.ABSENT:
+                return self._not_current("plugin", "the plugin runtime %s is not installed" % digest[:12])
+            return self._not_current("plugin", "the installed plugins are not proven current (cni_plugin would look itself, and repair what differs)")
         found = {"plugin": plan.result}
 
-        agent = args["agent"]
-        if agent is None:
-            agent = "agent" in plan.result
         if agent:
-            if "agent" not in plan.result:
-                raise AnsibleActionFail("agent: plugin.agent is false, so there is no agent launcher to ask")
             status = self._agent_status(str(plan.result["agent"]), digest)
             found["agent_status"] = status["status"]
             if status["rc"] != 0:

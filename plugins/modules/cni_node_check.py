@@ -62,6 +62,7 @@ attributes:
   platform:
     platforms: posix
     support: full
+    description: Nodes with a POSIX shell, coreutils and findutils, and python3 for the node state part.
 notes:
   - The controller needs the collection's controller requirements (pyroute2 and netaddr, the plugin bundle's
     libraries), as for M(nodenet.cni.cni_plugin).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,4 +90,33 @@ def run_module(
     out["_stdout"] = proc.stdout  # the --diff text is rendered only on screen
     out["_stderr"] = proc.stderr  # and the warnings
     out.setdefault("failed", proc.returncode != 0)  # the tree callback drops the flag
+    return out
+
+
+_TASK_HEADER = re.compile(r"^TASK \[(?:[^\]]*? : )?(.*)\] \**$")
+_HOST_LINE = re.compile(r"^(ok|changed|skipping|fatal|failed): \[([^\]]+?)(?: -> [^\]]+)?\](?:: [A-Z]+!)?(?: => (\{.*\}))?$")
+_INCLUDED = re.compile(r"^included: \S+ for (.*)$")
+
+
+def task_results(stdout: str, name: str) -> Dict[str, Dict[str, Any]]:
+    """What the default callback printed for every run of the task `name` (its name without the
+    role prefix): {host: {"status": ok|changed|skipping|included|fatal|failed, "result": the
+    result JSON (with -v), else {}}}; the last line per host wins."""
+    out: Dict[str, Dict[str, Any]] = {}
+    current = None
+    for line in stdout.splitlines():
+        header = _TASK_HEADER.match(line)
+        if header:
+            current = header.group(1) == name
+            continue
+        if not current:
+            continue
+        included = _INCLUDED.match(line)
+        if included:
+            for host in included.group(1).split(", "):
+                out[host.strip()] = {"status": "included", "result": {}}
+            continue
+        host_line = _HOST_LINE.match(line)
+        if host_line:
+            out[host_line.group(2)] = {"status": host_line.group(1), "result": json.loads(host_line.group(3)) if host_line.group(3) else {}}
     return out

@@ -19,10 +19,12 @@ import subprocess
 from typing import Dict, List
 
 import pytest
-from ansiblerun import ROOT, VENV_BIN, ansible_env
+from ansiblerun import ROOT, VENV_BIN, ansible_env, task_results
 
 LAB_NAME = "nnr%s" % secrets.token_hex(2)
 CLUSTER = "cni_node_cluster_cidr=10.244.0.0/16,fd00:10:244::/56"
+CHECK_TASK = "Check whether the node already matches (plugins, agent, pod network state)"
+CONVERGE_INCLUDE = "Install the plugins, keep the agent running, converge the pod network (unless the node matches)"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -101,8 +103,9 @@ def test_site_converges_then_a_second_run_changes_nothing(lab, tmp_path):
     second_proc = playbook("site.yml", lab, "-e", CLUSTER)
     second = ok(second_proc)
     assert all(second[h]["changed"] == 0 and second[h]["failed"] == 0 for h in nodes), second
-    assert re.search(r"TASK \[[^\]]*Install the packages the plugins need\][^\n]*\n(skipping: .*\n)+(?!ok|changed)", second_proc.stdout), \
-        second_proc.stdout[-3000:]
+    # the package manager did not run either (every node current: the whole converge include was skipped)
+    assert all(r["status"] == "skipping" for r in task_results(second_proc.stdout, "Install the packages the plugins need").values())
+    assert {r["status"] for r in task_results(second_proc.stdout, CONVERGE_INCLUDE).values()} == {"skipping"}, second_proc.stdout[-3000:]
     # asked for, probes run on unchanged nodes too, and are still quiet
     proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
     always = ok(proc)
@@ -122,9 +125,13 @@ def test_a_drifted_plugin_runtime_is_repaired_by_the_next_run(lab):
     edit = "f=$(ls /opt/cni/bin/.nodenet-cni/*/nodenet_cni/skel.py) && chmod 0644 $f && echo '# drifted' >> $f && grep -c drifted $f"
     proc = run([os.path.join(VENV_BIN, "ansible"), "-i", lab, drifted, "-m", "ansible.builtin.shell", "-a", edit])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = playbook("site.yml", lab, "-e", CLUSTER)
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-v")
     repaired = ok(proc)
     assert repaired[drifted]["changed"] > 0 and repaired[other]["changed"] == 0, repaired
+    # the role's check took the drifted node for not current, by its plugin part, and the other for current
+    checked = task_results(proc.stdout, CHECK_TASK)
+    assert checked[drifted]["result"]["not_current"] == "plugin" and checked[other]["result"]["current"] is True, checked
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CONVERGE_INCLUDE).items()} == {drifted: "included", other: "skipping"}
     plugin_task = r"TASK \[nodenet\.cni\.cni_node : Install the nodenet CNI plugins\][^\n]*\n(?:(?!TASK )[^\n]*\n)*?changed: \[%s\]"
     assert re.search(plugin_task % re.escape(drifted), proc.stdout), "the drifted node's cni_plugin task did not change"
     # cni_node_probe=changed: the repaired node alone is probed, against the unchanged converged one
@@ -136,6 +143,113 @@ def test_a_drifted_plugin_runtime_is_repaired_by_the_next_run(lab):
     assert "\n0" in proc.stdout or proc.stdout.rstrip().endswith("0"), proc.stdout
     again = ok(playbook("site.yml", lab, "-e", CLUSTER))
     assert all(again[h]["changed"] == 0 for h in (drifted, other)), again
+
+
+def test_a_converged_node_costs_one_check_and_a_skipped_include(lab):
+    """A no-change re-run: on every node the role's check (cni_node_check) finds the plugins, the
+    agent and the node state current, and the install, agent and converge tasks are skipped as
+    one include; site.yml runs the role's converge entry point (no subnets include of its own)."""
+    ok(playbook("site.yml", lab, "-e", CLUSTER))
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-v")
+    counts = ok(proc)
+    nodes = sorted(h for h in counts if h.startswith(LAB_NAME))
+    assert len(nodes) == 2 and all(counts[h]["changed"] == 0 for h in nodes), counts
+    checked = task_results(proc.stdout, CHECK_TASK)
+    assert sorted(checked) == nodes, proc.stdout[-3000:]
+    for name in nodes:
+        result = checked[name]["result"]
+        assert checked[name]["status"] == "ok" and result["current"] is True and result["not_current"] == "", result
+        assert result["plugin"]["runtime_dir"].startswith("/opt/cni/bin/.nodenet-cni/"), result
+        assert result["agent_status"]["digest"] == result["plugin"]["digest"] and result["state"]["changed"] is False, result
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CONVERGE_INCLUDE).items()} == {h: "skipping" for h in nodes}
+    for task in ("Install the nodenet CNI plugins", "Converge the pod network config, bridge, routes and boot files",
+                 "Assign pod subnets (when site.yml did not already)", "Attach a probe pod"):
+        assert task not in proc.stdout, task
+    assert "Validating arguments against arg spec 'converge'" in proc.stdout
+    # asked for, the probe runs on current nodes in the runtime the check found (no module fallback)
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
+    assert all(c["changed"] == 0 for h, c in ok(proc).items() if h.startswith(LAB_NAME))
+    assert re.search(r"TASK \[nodenet\.cni\.cni_node : Attach a probe pod\]", proc.stdout), proc.stdout[-3000:]
+    assert "where this play did not install the plugin runtime" not in proc.stdout
+    assert "nnprobe" not in probe_namespaces(lab)
+
+
+def node_names(inventory: str) -> List[str]:
+    listed = run([os.path.join(VENV_BIN, "ansible"), "-i", inventory, "k8s_nodes", "--list-hosts"]).stdout.split()
+    names = sorted(n for n in listed if n.startswith(LAB_NAME))
+    assert len(names) == 2, listed
+    return names
+
+
+def on_node(inventory: str, node: str, command: str) -> str:
+    proc = run([os.path.join(VENV_BIN, "ansible"), "-i", inventory, node, "-m", "ansible.builtin.shell", "-a", command])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_a_killed_agent_makes_the_node_not_current_and_the_full_path_restarts_it(lab):
+    ok(playbook("site.yml", lab, "-e", CLUSTER))
+    drifted, other = node_names(lab)
+    # the lab's supervisor stops the agent on SIGTERM (agent-supervisor.sh)
+    on_node(lab, drifted, "kill -TERM $(cat /etc/nodenet/agent-supervisor.pid); for i in $(seq 50); do "
+                          "[ -e /etc/nodenet/agent-supervisor.pid ] || break; sleep 0.1; done; ! /opt/cni/bin/nodenet-agent --status")
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-v")
+    counts = ok(proc)
+    checked = task_results(proc.stdout, CHECK_TASK)
+    assert checked[drifted]["result"]["not_current"] == "agent" and "no agent serves" in checked[drifted]["result"]["msg"], checked
+    assert checked[other]["result"]["current"] is True, checked
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CONVERGE_INCLUDE).items()} == {drifted: "included", other: "skipping"}
+    started = task_results(proc.stdout, "Agent | Start the lab supervisor unless it runs, wait until the agent serves, restart it on a new runtime")
+    assert list(started) == [drifted] and started[drifted]["status"] == "changed", started
+    assert counts[drifted]["changed"] > 0 and counts[other]["changed"] == 0, counts
+    # the node whose agent was restarted alone is probed, against the current one
+    attached = task_results(proc.stdout, "Attach a probe pod")
+    assert attached[drifted]["status"] == "ok" and attached[other]["status"] == "skipping", attached
+    decided = list(task_results(proc.stdout, "Decide which nodes of the batch to probe").values())[0]["result"]["ansible_facts"]
+    assert decided == {"cni_rollout_probing": [drifted], "cni_rollout_reference": other}, decided
+    assert "nnprobe" not in probe_namespaces(lab)
+    again = playbook("site.yml", lab, "-e", CLUSTER, "-v")
+    assert all(r["result"]["current"] for r in task_results(again.stdout, CHECK_TASK).values()) and ok(again)[drifted]["changed"] == 0
+
+
+def test_node_state_drift_makes_the_node_not_current_and_the_full_path_repairs_it(lab, tmp_path):
+    """A peer route deleted in one lab node's namespace, then the network config edited on the
+    other: the check names the state part that would change, --check predicts it without
+    repairing, and the next run repairs that node alone and probes it alone."""
+    ok(playbook("site.yml", lab, "-e", CLUSTER))
+    first, second = node_names(lab)
+    peer = on_nodes(lab, "cat /etc/nodenet/pod_subnet", tmp_path / "subnets")[first].split()[0]
+    routes = "ip -j route show proto 77"
+    on_node(lab, second, "ip route del %s proto 77" % peer)
+    assert peer not in on_node(lab, second, routes)
+    # --check: the check says not current, the converge task predicts the route, nothing is repaired
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "--check", "-v")
+    counts = ok(proc)
+    checked = task_results(proc.stdout, CHECK_TASK)
+    assert checked[second]["result"]["not_current"] == "state" and checked[second]["result"]["state"]["changed_parts"] == ["routes"], checked
+    assert checked[first]["result"]["current"] is True and counts[second]["changed"] > 0 and counts[first]["changed"] == 0, counts
+    assert peer not in on_node(lab, second, routes), "--check repaired the route"
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-v")
+    counts = ok(proc)
+    assert counts[second]["changed"] > 0 and counts[first]["changed"] == 0, counts
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CONVERGE_INCLUDE).items()} == {second: "included", first: "skipping"}
+    converged = task_results(proc.stdout, "Converge the pod network config, bridge, routes and boot files")
+    assert converged[second]["status"] == "changed" and converged[second]["result"]["changed_parts"] == ["routes"], converged
+    assert peer in on_node(lab, second, routes)
+    attached = task_results(proc.stdout, "Attach a probe pod")
+    assert attached[second]["status"] == "ok" and attached[first]["status"] == "skipping", attached
+    # the network config edited on the other node
+    conflist = "/etc/cni/net.d/10-podnet.conflist"
+    on_node(lab, first, "sed -i 's/\"hairpinMode\": true/\"hairpinMode\": false/' %s && grep -q '\"hairpinMode\": false' %s" % (conflist, conflist))
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "-v")
+    counts = ok(proc)
+    checked = task_results(proc.stdout, CHECK_TASK)
+    assert checked[first]["result"]["not_current"] == "state" and "netconf" in checked[first]["result"]["state"]["changed_parts"], checked
+    assert counts[first]["changed"] > 0 and counts[second]["changed"] == 0, counts
+    attached = task_results(proc.stdout, "Attach a probe pod")
+    assert attached[first]["status"] == "ok" and attached[second]["status"] == "skipping", attached
+    assert '"hairpinMode": true' in on_node(lab, first, "cat " + conflist)
+    assert "nnprobe" not in probe_namespaces(lab)
 
 
 def test_verify_pings_every_pair_in_both_families(lab):

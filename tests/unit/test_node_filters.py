@@ -11,10 +11,15 @@ from ansible_collections.nodenet.cni.plugins.filter.node_network import (
     agent_status,
     boot_sysctls,
     host_local_ranges,
+    installed_runtime,
     node_addresses,
+    node_changed,
+    node_converged,
+    node_current,
     node_table,
     packages_missing,
     peer_routes,
+    plugin_runtime_dir,
     probe_addresses,
     probe_batch_targets,
     probe_failures,
@@ -250,3 +255,50 @@ def test_agent_status_reads_the_last_json_line_and_is_empty_when_skipped():
     assert agent_status({"stdout_lines": ["would start"]}) == {}
     with pytest.raises(AnsibleFilterError, match="not JSON"):
         agent_status({"stdout_lines": ["{truncated"]})
+
+
+CURRENT = {"changed": False, "current": True, "not_current": "", "plugin": {"changed": False, "runtime_dir": "/opt/cni/bin/.nodenet-cni/abc", "digest": "abc"}}
+
+
+def test_a_node_the_check_found_current_is_converged_unchanged_and_a_reference():
+    """site.yml's probe after the role skipped a current node's install, agent and converge
+    tasks: only the check's result is registered there."""
+    not_current = dict(CURRENT, current=False, not_current="state", plugin={})
+    hv = HostVars(cur={"cni_node_check": CURRENT},
+                  drifted={"cni_node_check": not_current, "cni_node_plugin_install": {"changed": False},
+                           "cni_node_state_result": {"changed": True, "changed_parts": ["routes"]}},
+                  agent={"cni_node_check": dict(not_current, not_current="agent"), "cni_node_plugin_install": {"changed": False},
+                         "cni_node_agent_lab": {"changed": True}, "cni_node_state_result": {"changed": False, "changed_parts": []}},
+                  systemd={"cni_node_agent_systemd_restarted": {"changed": True}},
+                  skipped={"cni_node_check": {"skipped": True, "changed": False}}, failed={"cni_node_check": dict(CURRENT, failed=True)})
+    assert node_current(CURRENT) and not node_current(not_current) and not node_current(None)
+    assert not node_current(hv["skipped"]["cni_node_check"]) and not node_current(hv["failed"]["cni_node_check"])
+    assert node_converged(hv["cur"]) and not node_changed(hv["cur"])
+    assert not node_converged(hv["skipped"]) and not node_converged(hv["failed"])
+    # the drifted nodes alone are probed (an agent the role restarted too), against the current one
+    assert probe_hosts(["cur", "drifted", "agent", "systemd"], hv) == ["drifted", "agent", "systemd"]
+    assert probe_reference(["drifted", "agent"], ["drifted", "agent", "cur"], hv) == "cur"
+
+
+def test_installed_runtime_from_the_check_where_current_else_from_the_install_task():
+    install = {"changed": True, "runtime_dir": "/opt/cni/bin/.nodenet-cni/new", "digest": "new"}
+    assert installed_runtime(CURRENT, {}) == CURRENT["plugin"]
+    # not current: the install task ran after the check, and its result is the one
+    assert installed_runtime(dict(CURRENT, current=False, plugin={}), install) == install
+    # skipped check (--diff, missing packages): the install task's
+    assert installed_runtime({"skipped": True}, install) == install
+    # neither ran (site.yml --tags probe), or the install task was skipped: nothing
+    assert installed_runtime({}, {}) == {} and installed_runtime({}, {"skipped": True, "changed": False}) == {}
+    assert installed_runtime(None, None) == {}
+
+
+def test_plugin_runtime_dir_is_where_cni_plugin_installs_this_bundle():
+    from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer
+
+    digest = installer.bundle_digest(installer.collect_sources())
+    expected = install_check.plan({"bin_dir": ["/opt/cni/bin"]}, digest).rdir
+    assert plugin_runtime_dir({"bin_dir": ["/opt/cni/bin"], "prefix": "nodenet-"}) == expected
+    assert expected.startswith("/opt/cni/bin/.nodenet-cni/") and digest[:16] in expected
+    assert plugin_runtime_dir({"bin_dir": ["/opt/cni/bin"], "lib_dir": "/var/lib/nodenet"}).startswith("/var/lib/nodenet/")
+    # options only the module can judge: no runtime dir to predict
+    assert plugin_runtime_dir({"bin_dir": ["~/bin"]}) == ""
