@@ -37,9 +37,17 @@ MODULE_PROFILE = "legacy"  # a module's result serialization (AnsibleModule's de
 display = Display()
 
 
+_BUNDLE: Dict[str, Any] = {}
+
+
 def plugin_bundle() -> Dict[str, Any]:
     """The bundle's sources and digest, and where its tar.gz is built once per
-    ansible run (Ansible's private local tmp dir, shared by the forks)."""
+    ansible run (Ansible's private local tmp dir, shared by the forks). Read and
+    hashed once per process: the role's check templates the boot command with
+    the runtime dir (filter plugin_runtime_dir) and then looks for that runtime,
+    in one worker (the collection does not change during a run)."""
+    if _BUNDLE:
+        return dict(_BUNDLE)
     try:
         files = installer.collect_sources()
     except RuntimeError as e:
@@ -49,7 +57,8 @@ def plugin_bundle() -> Dict[str, Any]:
             "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
         ) from e
     digest = installer.bundle_digest(files)
-    return {"files": files, "digest": digest, "path": os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32])}
+    _BUNDLE.update(files=files, digest=digest, path=os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32]))
+    return dict(_BUNDLE)
 
 
 class PluginRuntimeMixin:
