@@ -384,16 +384,12 @@ def preload() -> None:
     from .. import skel
 
     for name in skel.PLUGIN_MODULES:
-        skel.load_plugin(name)
-    try:
-        from ..net import rtnl
-
-        rtnl._pyroute2()  # the message classes and their marshal
-        rtnl._filters()  # the request filters
-        from pyroute2.requests.main import RequestProcessor  # noqa: F401
-        from netaddr import IPAddress, IPNetwork  # noqa: F401
-    except ImportError:
-        pass  # a runtime without them fails its calls with that error, as an exec'd plugin would
+        plugin = skel.load_plugin(name)
+        if plugin.warm is not None:
+            try:
+                plugin.warm()
+            except ImportError:
+                pass  # a runtime without them fails its calls with that error, as an exec'd plugin would
 
 
 def main(argv: List[str], port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR) -> int:
