@@ -69,6 +69,28 @@ print(json.dumps({"before": before, "after": "pyroute2.ndb.main" in sys.modules,
     assert "NoSuchThing" in out["missing"] and out["version"] is True
 
 
+def test_threads_asking_at_once_all_get_the_name_from_one_init():
+    # the agent's worker threads: the first name that runs the real __init__
+    # must not fail the threads that ask while it runs
+    out = run("""
+import threading
+import pyroute2
+barrier = threading.Barrier(8)
+got, errors = [], []
+def ask():
+    barrier.wait()
+    try:
+        got.append(pyroute2.NDB.__module__)
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=ask) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"got": got, "errors": errors}))
+""")
+    assert out == {"got": ["pyroute2.ndb.main"] * 8, "errors": []}
+
+
 def test_an_imported_pyroute2_is_left_alone():
     code = "import pyroute2\n" + PRELUDE + "print(json.dumps({'installed': installed, 'full': hasattr(sys.modules['pyroute2'], 'NDB')}))\n"
     proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, timeout=120, check=False)

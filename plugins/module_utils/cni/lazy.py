@@ -11,14 +11,17 @@ importlib.resources, globs, sets), which costs more than a plugin call or a
 module needs. A lazy package is the same package (same `__path__`, same
 submodules, the same classes); its `__init__` just runs on the first name it
 does not resolve itself, instead of at import time. The modules' node_libs
-uses it, and so does agent/fallback.py (the shim's in-process fallback).
-Standard library only.
+uses it, and so do agent/fallback.py (the shim's in-process fallback) and
+the agent (agent/server.py), whose worker threads may be first to ask a
+package for a name: its `__init__` then runs once, in one thread, while the
+others wait for it. Standard library only.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import types
 from typing import Dict, Optional
 
@@ -40,6 +43,11 @@ _FAST_NAMES = {
 }
 
 
+# held while a lazy package runs its real `__init__` (reentrant: names that
+# `__init__` asks its own package for while it runs are not there yet)
+_FULL_INIT = threading.RLock()
+
+
 class _LazyPackage(types.ModuleType):
     def __getattr__(self, name: str) -> object:
         if name.startswith("__"):
@@ -54,10 +62,12 @@ class _LazyPackage(types.ModuleType):
             raise AttributeError(name)  # a submodule: the import system loads it (`from pyroute2 import netns`)
         # anything else: the real __init__, once, into this very module
         spec = self.__spec__
-        if spec is None or spec.loader is None or self.__dict__.get("_nodenet_full"):
+        if spec is None or spec.loader is None:
             raise AttributeError(name)
-        self.__dict__["_nodenet_full"] = True
-        spec.loader.exec_module(self)
+        with _FULL_INIT:
+            if not self.__dict__.get("_nodenet_full"):
+                self.__dict__["_nodenet_full"] = True
+                spec.loader.exec_module(self)
         try:
             return self.__dict__[name]
         except KeyError:

@@ -98,6 +98,10 @@ class Plugin:
     # Whether the plugin acts inside CNI_NETNS. One that never enters it
     # (host-local, portmap) accepts the caller's own netns, as Go's do.
     enters_netns: bool = True
+    # Imports now what its calls import on first use (pyroute2's message
+    # classes, netaddr's address types): a resident agent calls it once at
+    # start, so that no call pays for them. None: nothing to import.
+    warm: Optional[Callable[[], None]] = None
 
     def about(self) -> str:
         return "CNI %s plugin (nodenet.cni) v%s\nCNI protocol versions supported: %s\n" % (

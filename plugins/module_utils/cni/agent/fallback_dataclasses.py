@@ -1524,13 +1524,13 @@ CODE[
 ] = __create_fn__.__code__
 
 
-def __create_fn__(_type_name, _type_add, _type_delete, _type_check, _type_gc, _type_status, _type_supported_versions, _type_enters_netns, MISSING,
-                  _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_gc, _dflt_status, _dflt_supported_versions, _dflt_enters_netns,
-                  _return_type):
+def __create_fn__(_type_name, _type_add, _type_delete, _type_check, _type_gc, _type_status, _type_supported_versions, _type_enters_netns, _type_warm,
+                  MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, _dflt_gc, _dflt_status, _dflt_supported_versions, _dflt_enters_netns,
+                  _dflt_warm, _return_type):
 
     def __init__(self, name: _type_name, add: _type_add, delete: _type_delete, check: _type_check, gc: _type_gc = _dflt_gc,
                  status: _type_status = _dflt_status, supported_versions: _type_supported_versions = _dflt_supported_versions,
-                 enters_netns: _type_enters_netns = _dflt_enters_netns) -> _return_type:
+                 enters_netns: _type_enters_netns = _dflt_enters_netns, warm: _type_warm = _dflt_warm) -> _return_type:
         self.name = name
         self.add = add
         self.delete = delete
@@ -1539,16 +1539,19 @@ def __create_fn__(_type_name, _type_add, _type_delete, _type_check, _type_gc, _t
         self.status = status
         self.supported_versions = supported_versions
         self.enters_netns = enters_netns
+        self.warm = warm
     return __init__
 
 
 CODE[
     'def __create_fn__(_type_name, _type_add, _type_delete, _type_check, _type_gc, _type_status, _type_su'
-    'pported_versions, _type_enters_netns, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtins_object__, '
-    '_dflt_gc, _dflt_status, _dflt_supported_versions, _dflt_enters_netns, _return_type):\n'
+    'pported_versions, _type_enters_netns, _type_warm, MISSING, _HAS_DEFAULT_FACTORY, __dataclass_builtin'
+    's_object__, _dflt_gc, _dflt_status, _dflt_supported_versions, _dflt_enters_netns, _dflt_warm, _retur'
+    'n_type):\n'
     ' def __init__(self,name:_type_name,add:_type_add,delete:_type_delete,check:_type_check,gc:_type_gc=_'
     'dflt_gc,status:_type_status=_dflt_status,supported_versions:_type_supported_versions=_dflt_supported'
-    '_versions,enters_netns:_type_enters_netns=_dflt_enters_netns)->_return_type:\n'
+    '_versions,enters_netns:_type_enters_netns=_dflt_enters_netns,warm:_type_warm=_dflt_warm)->_return_ty'
+    'pe:\n'
     '  self.name=name\n'
     '  self.add=add\n'
     '  self.delete=delete\n'
@@ -1557,6 +1560,7 @@ CODE[
     '  self.status=status\n'
     '  self.supported_versions=supported_versions\n'
     '  self.enters_netns=enters_netns\n'
+    '  self.warm=warm\n'
     ' return __init__'
 ] = __create_fn__.__code__
 
@@ -1566,7 +1570,7 @@ def __create_fn__():
     def __repr__(self):
         return self.__class__.__qualname__ + (f'(name={self.name!r}, ' f'add={self.add!r}, ' f'delete={self.delete!r}, ' f'check={self.check!r}, '
                                               f'gc={self.gc!r}, ' f'status={self.status!r}, ' f'supported_versions={self.supported_versions!r}, '
-                                              f'enters_netns={self.enters_netns!r})')
+                                              f'enters_netns={self.enters_netns!r}, ' f'warm={self.warm!r})')
     return __repr__
 
 
@@ -1575,8 +1579,31 @@ CODE[
     ' def __repr__(self):\n'
     '  return self.__class__.__qualname__ + f"(name={self.name!r}, add={self.add!r}, delete={self.delete!'
     'r}, check={self.check!r}, gc={self.gc!r}, status={self.status!r}, supported_versions={self.supported'
-    '_versions!r}, enters_netns={self.enters_netns!r})"\n'
+    '_versions!r}, enters_netns={self.enters_netns!r}, warm={self.warm!r})"\n'
     ' return __repr__'
+] = __create_fn__.__code__
+
+
+def __create_fn__():
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.name, self.add, self.delete, self.check, self.gc, self.status, self.supported_versions, self.enters_netns,
+                    self.warm) == (other.name, other.add, other.delete, other.check, other.gc, other.status, other.supported_versions,
+                                   other.enters_netns, other.warm)
+        return NotImplemented
+    return __eq__
+
+
+CODE[
+    'def __create_fn__():\n'
+    ' def __eq__(self,other):\n'
+    '  if other.__class__ is self.__class__:\n'
+    '   return (self.name,self.add,self.delete,self.check,self.gc,self.status,self.supported_versions,sel'
+    'f.enters_netns,self.warm,)==(other.name,other.add,other.delete,other.check,other.gc,other.status,oth'
+    'er.supported_versions,other.enters_netns,other.warm,)\n'
+    '  return NotImplemented\n'
+    ' return __eq__'
 ] = __create_fn__.__code__
 
 

@@ -44,6 +44,12 @@ class Allocation:
         return IPConfig(address="%s/%d" % (self.text, self.range.subnet.prefixlen), gateway=format_ip(self.range.gateway))
 
 
+def preload() -> None:
+    """The netaddr parts allocation imports on first use, now (host-local's
+    `warm`, skel.Plugin, for a resident agent)."""
+    from netaddr import AddrFormatError, IPAddress, IPNetwork  # noqa: F401
+
+
 def _parse_ip(text: Optional[str]) -> Optional["IPAddress"]:
     from netaddr import AddrFormatError, IPAddress
 

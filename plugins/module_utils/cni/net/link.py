@@ -139,6 +139,16 @@ class NetlinkOpContext:
 _THREAD = threading.local()
 
 
+def preload() -> None:
+    """What net/'s netlink calls import on first use (net/rtnl.py's pyroute2
+    parts, and netaddr's address types that addr.py and route.py use), now:
+    a plugin's `warm` (skel.Plugin) for a resident agent."""
+    from . import rtnl
+
+    rtnl.preload()
+    from netaddr import IPAddress, IPNetwork  # noqa: F401
+
+
 def _in_home_netns() -> bool:
     """Is this thread in the process's own netns (the main thread's; an agent's host side)?"""
     try:

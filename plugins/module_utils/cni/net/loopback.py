@@ -2,45 +2,42 @@
 # Copyright (c) nodenet.cni contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The loopback device of the current netns, through pyroute2."""
+"""The loopback device of the calling thread's netns, on the plugins' own
+rtnetlink socket (net/rtnl.py through net/link.py and net/addr.py, as the
+bridge plugin uses it): no pyroute2 IPRoute, whose every call runs an
+asyncio event loop and whose import brings pyroute2's whole socket layer
+into the agent. Netlink failures are CNI errors naming what failed
+(link.netlink_op)."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import List
 
-
-def _lo_index(ipr) -> int:
-    return ipr.link_lookup(ifname="lo")[0]
+from . import addr as addrs
+from . import link as links
 
 
 def set_loopback_up() -> List[str]:
     """Set lo up; return its addresses as CIDR strings, IPv4 first (kernel order)."""
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        idx = _lo_index(ipr)
-        ipr.link("set", index=idx, state="up")
-        out = []
-        for msg in ipr.get_addr(index=idx):
-            out.append("%s/%d" % (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"]))
-        out.sort(key=family)
-        return out
+    with links.open_ipr() as ipr:
+        lo = links.require_link(ipr, "lo")
+        links.set_link_up(ipr, lo)
+        out = [address.cidr for address in addrs.list_addresses(ipr, lo)]
+    out.sort(key=family)
+    return out
 
 
 def set_loopback_down() -> None:
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        ipr.link("set", index=_lo_index(ipr), state="down")
+    with links.open_ipr() as ipr:
+        lo = links.require_link(ipr, "lo")
+        with links.netlink_op("set 'lo' down"):
+            ipr.link("set", index=lo.index, state="down")
 
 
 def loopback_is_up() -> bool:
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        link = ipr.get_links(_lo_index(ipr))[0]
-        return bool(link["flags"] & 1)  # IFF_UP
+    with links.open_ipr() as ipr:
+        return links.require_link(ipr, "lo").up
 
 
 def family(address: str) -> int:

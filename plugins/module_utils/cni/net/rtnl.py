@@ -631,6 +631,14 @@ def _filters() -> Dict[str, Callable[[str], List[Any]]]:
     return _FILTERS
 
 
+def preload() -> None:
+    """Import now what requests import on first use: pyroute2's message
+    classes and marshal, its request filters and their processor."""
+    _pyroute2()
+    _filters()
+    from pyroute2.requests.main import RequestProcessor  # noqa: F401
+
+
 def _processor(mode: str, command: str, query: Dict[str, Any], parameters: Optional[Dict[str, Any]] = None) -> Any:
     """pyroute2's request filters for one kind of request (IPRoute's get_arguments_processor)."""
     from pyroute2.requests.main import RequestProcessor

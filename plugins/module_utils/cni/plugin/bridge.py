@@ -479,4 +479,4 @@ class Rollback:
                 self.report.append("bridge: undo of a failed ADD left something behind: %s: %s" % (type(e).__name__, e))
 
 
-PLUGIN = Plugin(name="bridge", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status)
+PLUGIN = Plugin(name="bridge", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, warm=links.preload)

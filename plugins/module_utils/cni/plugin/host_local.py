@@ -118,4 +118,4 @@ def _data_dir_problem(network_dir: str) -> str:
 
 
 # host-local never enters CNI_NETNS, so the caller's own netns is fine (as Go's).
-PLUGIN = Plugin(name="host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, enters_netns=False)
+PLUGIN = Plugin(name="host-local", add=cmd_add, delete=cmd_del, check=cmd_check, gc=cmd_gc, status=cmd_status, enters_netns=False, warm=allocator.preload)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..config.netconf import parse_netconf
+from ..net import link as links
 from ..net import loopback as lo
 from ..net.netns import entered, netns_exists
 from ..skel import CmdArgs, Plugin
@@ -56,4 +57,4 @@ def cmd_check(args: CmdArgs) -> Optional[Result]:
     return None
 
 
-PLUGIN = Plugin(name="loopback", add=cmd_add, delete=cmd_del, check=cmd_check)
+PLUGIN = Plugin(name="loopback", add=cmd_add, delete=cmd_del, check=cmd_check, warm=links.preload)
