@@ -166,6 +166,12 @@ def test_a_converged_node_costs_one_check_and_a_skipped_include(lab):
                  "Assign pod subnets (when site.yml did not already)", "Attach a probe pod"):
         assert task not in proc.stdout, task
     assert "Validating arguments against arg spec 'converge'" in proc.stdout
+    # under --diff the check does not run (the tasks show their diffs): every task runs, and nothing changes
+    proc = playbook("site.yml", lab, "-e", CLUSTER, "--check", "--diff")
+    counts = ok(proc)
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CHECK_TASK).items()} == {h: "skipping" for h in nodes}
+    assert {h: r["status"] for h, r in task_results(proc.stdout, CONVERGE_INCLUDE).items()} == {h: "included" for h in nodes}
+    assert all(counts[h]["changed"] == 0 for h in nodes), counts
     # asked for, the probe runs on current nodes in the runtime the check found (no module fallback)
     proc = playbook("site.yml", lab, "-e", CLUSTER, "-e", "cni_node_probe=always")
     assert all(c["changed"] == 0 for h, c in ok(proc).items() if h.startswith(LAB_NAME))
