@@ -31,6 +31,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.nodenet.cni.plugins.filter.node_network import agent_status
 from ansible_collections.nodenet.cni.plugins.module_utils import install_check
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent import STATUS_NOT_SERVING, STATUS_OTHER_RUNTIME
 from ansible_collections.nodenet.cni.plugins.plugin_utils import node_actions
 
 ARGUMENT_SPEC = dict(
@@ -38,10 +39,9 @@ ARGUMENT_SPEC = dict(
     agent=dict(type="bool"),
     state=dict(type="dict"),
 )
-# what the cni_plugin action sets itself; what this check sets for cni_node_state
-PLUGIN_INTERNAL = ("src", "digest")
+# what this check sets for cni_node_state
 STATE_INTERNAL = ("runtime_dir",)
-AGENT_NOT_SERVING = {3: "no agent serves on the node", 4: "the agent serves another runtime"}
+AGENT_NOT_SERVING = {STATUS_NOT_SERVING: "no agent serves on the node", STATUS_OTHER_RUNTIME: "the agent serves another runtime"}
 
 
 class ActionModule(node_actions.PluginRuntimeMixin, node_actions.NodeStateMixin, ActionBase):
@@ -64,7 +64,7 @@ class ActionModule(node_actions.PluginRuntimeMixin, node_actions.NodeStateMixin,
     def _check(self, args, task_vars):
         plugin_args = dict(args["plugin"])
         state_args = dict(args["state"]) if args["state"] is not None else None
-        for option in PLUGIN_INTERNAL:
+        for option in node_actions.PLUGIN_INTERNAL_OPTIONS:
             if option in plugin_args:
                 raise AnsibleActionFail("plugin.%s is set by the cni_plugin action plugin; do not pass it" % option)
         if plugin_args.get("state", "present") != "present":

@@ -22,7 +22,6 @@ from ansible_collections.nodenet.cni.plugins.module_utils import install_check, 
 from ansible_collections.nodenet.cni.plugins.plugin_utils import node_actions
 
 MODULE = "nodenet.cni.cni_plugin"
-INTERNAL_OPTIONS = ("src", "digest")
 
 
 class ActionModule(node_actions.PluginRuntimeMixin, ActionBase):
@@ -39,7 +38,7 @@ class ActionModule(node_actions.PluginRuntimeMixin, ActionBase):
 
         module_args = self._task.args.copy()
         try:
-            for option in INTERNAL_OPTIONS:
+            for option in node_actions.PLUGIN_INTERNAL_OPTIONS:
                 if option in module_args:
                     raise AnsibleActionFail("%s is set by the nodenet.cni.cni_plugin action plugin; do not pass it" % option)
             if module_args.get("state", "present") == "present":

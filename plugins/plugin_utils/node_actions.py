@@ -32,6 +32,8 @@ from ansible_collections.nodenet.cni.plugins.module_utils import install_check, 
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
 
 DEFAULT_INTERPRETER = "/usr/bin/python3"
+# cni_plugin's options that its action plugin sets itself (the shipped bundle and its digest)
+PLUGIN_INTERNAL_OPTIONS = ("src", "digest")
 MODULE_PROFILE = "legacy"  # a module's result serialization (AnsibleModule's default)
 
 display = Display()

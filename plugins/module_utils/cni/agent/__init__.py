@@ -32,6 +32,11 @@ GREETING_TIMEOUT = 5
 MAX_STDIN = 15 << 20
 # The pseudo-plugin a root client asks for the agent's counters.
 STATS = ".stats"
+# `nodenet-agent --status [--expect-digest D]` exit codes besides 0 (it serves,
+# that runtime) and 1 (no answer to the request): read by the role's agent
+# tasks and by cni_node_check.
+STATUS_NOT_SERVING = 3  # no agent listens in this namespace
+STATUS_OTHER_RUNTIME = 4  # it serves another runtime than D
 
 
 def token_path(run_dir: str, key: str) -> str:

@@ -35,7 +35,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, token_path
+from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, STATUS_NOT_SERVING, STATUS_OTHER_RUNTIME, token_path
 
 MAX_REQUEST = 16 << 20  # bytes: a netconf with a big prevResult is a few KB
 REQUEST_TIMEOUT = 30.0  # seconds a greeted shim has to send its request
@@ -354,14 +354,14 @@ def _print_status(port: int, run_dir: str, expect_digest: Optional[str] = None) 
         counters = stats(port, run_dir)
     except AgentUnreachable as e:
         sys.stdout.write(json.dumps({"running": False, "reason": str(e)}) + "\n")
-        return 3
+        return STATUS_NOT_SERVING
     except (OSError, ValueError) as e:
         _log("the agent did not answer the status request: %s" % e)
         return 1
     counters["running"] = True
     sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
     if expect_digest and counters.get("digest") != expect_digest:
-        return 4
+        return STATUS_OTHER_RUNTIME
     return 0
 
 
