@@ -73,12 +73,15 @@ def timed_site(inventory: str, forks: int, extra: List[str], workdir: str, tag: 
     return {"wall": took["wall"], "cpu": took["cpu"], "load": os.getloadavg()[0], "tasks": timings["tasks"]}
 
 
-def by_task(tasks: List[Dict[str, object]]) -> Dict[str, float]:
-    """Seconds per task name (a task run in several batches or includes adds up)."""
-    out: Dict[str, float] = {}
+def by_task(tasks: List[Dict[str, object]]) -> Dict[str, List[float]]:
+    """Per task name: [wall seconds, main process CPU s, workers' CPU s] (a task run in
+    several batches or includes adds up)."""
+    out: Dict[str, List[float]] = {}
     for t in tasks:
         key = ("%s : %s" % (t["role"], t["name"])) if t["role"] else str(t["name"])
-        out[key] = out.get(key, 0.0) + float(t["seconds"])  # type: ignore[arg-type]
+        sums = out.setdefault(key, [0.0, 0.0, 0.0])
+        for i, field in enumerate(("seconds", "main_cpu", "workers_cpu")):
+            sums[i] += float(t.get(field, 0.0))  # type: ignore[arg-type]
     return out
 
 
@@ -126,10 +129,12 @@ def report(results: List[Dict[str, object]], forks: int) -> str:
         for phase in ("first", "rerun"):
             tasks = by_task(r[phase]["tasks"])  # type: ignore[index]
             lines.append("")
-            lines.append("%d nodes, %s: per task (seconds, largest first)" % (r["nodes"], phase))
-            for name, secs in sorted(tasks.items(), key=lambda kv: -kv[1]):
-                if secs >= 0.05:
-                    lines.append("  %7.2f  %s" % (secs, name))
+            lines.append("%d nodes, %s: per task (wall s, largest first; CPU s of the controller's main process"
+                         " and of its workers with what they ran)" % (r["nodes"], phase))
+            lines.append("  %7s  %6s  %7s" % ("wall", "main", "workers"))
+            for name, (secs, main, workers) in sorted(tasks.items(), key=lambda kv: -kv[1][0]):
+                if secs >= 0.05 or workers >= 0.05:
+                    lines.append("  %7.2f  %6.2f  %7.2f  %s" % (secs, main, workers, name))
     return "\n".join(lines)
 
 
