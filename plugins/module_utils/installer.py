@@ -40,7 +40,16 @@ BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
 # Data files of the bundled libraries that nothing on a node reads: netaddr's
 # IEEE MAC-vendor registries (8.9 MB, 80 % of the bundle before this), loaded
 # only by EUI(...).oui / .iab look-ups, which no plugin or module makes.
-BUNDLE_EXCLUDES = {"netaddr": frozenset(("eui/oui.txt", "eui/oui.idx", "eui/iab.txt", "eui/iab.idx"))}
+# pyroute2's subpackages that nothing on a Linux node can import (its own
+# __init__, IPRoute, NDB and the rest import none of them): the BSD backend,
+# the DHCP client with its `ext` helpers, the test fixtures, the packet
+# decoder tool and the wirouting demo (44 sources, each also a pyc: fewer
+# files for every node to create, the runtime's largest install cost).
+# A name ending in "/" is a whole directory.
+BUNDLE_EXCLUDES = {
+    "netaddr": frozenset(("eui/oui.txt", "eui/oui.idx", "eui/iab.txt", "eui/iab.idx")),
+    "pyroute2": frozenset(("bsd/", "dhcp/", "ext/", "fixtures/", "decoder/", "wirouting/")),
+}
 MANIFEST = "MANIFEST.json"
 LAUNCHER_MARK = shim.LAUNCHER_MARK
 # the installed name <prefix>agent maps to this (not a plugin: the node agent)
@@ -73,7 +82,9 @@ def plugin_names(plugins: List[str], prefix: str, reference_names: bool, agent: 
 def _package_files(root: str, arcroot: str, excludes: frozenset = frozenset()) -> Dict[str, bytes]:
     files: Dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and d != "tests")
+        dirnames[:] = sorted(
+            d for d in dirnames if d != "__pycache__" and d != "tests" and os.path.relpath(os.path.join(dirpath, d), root) + "/" not in excludes
+        )
         for fname in sorted(filenames):
             if fname.endswith((".pyc", ".pyo")):
                 continue
