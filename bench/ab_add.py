@@ -57,7 +57,7 @@ def setns(fd: int) -> None:
 INSTALL = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 names = installer.plugin_names(["bridge", "host-local", "loopback"], installer.DEFAULT_PREFIX, reference_names=True, agent=True)
 digest = installer.install_local(sys.argv[2], names, sys.argv[3])
 print(json.dumps(installer.runtime_dir_for(installer.default_lib_dir(sys.argv[2]), digest)))

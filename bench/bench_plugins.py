@@ -111,7 +111,7 @@ def load_installer():
         raise SystemExit("bench: %s/ansible_collections/nodenet/cni is missing; run `make setup` first" % collections)
     if collections not in sys.path:
         sys.path.insert(0, collections)
-    return importlib.import_module("ansible_collections.nodenet.cni.plugins.module_utils.installer")
+    return importlib.import_module("ansible_collections.nodenet.cni.plugins.module_utils.cni.node.installer")
 
 
 def install_in_sandbox(sandbox, python: str, plugins=("bridge", "host-local", "loopback")):

@@ -38,7 +38,7 @@ from typing import Dict, List, Optional
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from . import installer
+from .cni.node import installer
 
 ABSENT = "absent"
 CURRENT = "current"

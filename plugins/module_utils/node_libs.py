@@ -33,7 +33,7 @@ from importlib.machinery import PathFinder
 from dataclasses import dataclass, field
 from typing import Any, Iterable, List, Sequence, Tuple
 
-from . import installer
+from .cni.node import installer
 from .cni.lazy import lazy_package
 
 LIBRARIES: Tuple[str, ...] = ("pyroute2", "netaddr")

@@ -241,148 +241,18 @@ removed:
   sample: [/opt/cni/bin/nodenet-bridge]
 """
 
-import os
-import re
-
 # first: the cni package imported below runs from the installed plugin runtime's byte-code when it is the same
 from ansible_collections.nodenet.cni.plugins.module_utils import runtime_bytecode  # noqa: F401 pylint: disable=unused-import
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
-
-PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
-SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
-
-
-def check_args(module: AnsibleModule) -> None:
-    """Value checks argument_spec cannot declare; each message names its option."""
-    p = module.params
-    if not p["bin_dir"]:
-        module.fail_json(msg="bin_dir must name at least one directory")
-    for path in p["bin_dir"]:
-        if not os.path.isabs(path):
-            module.fail_json(msg="bin_dir must be absolute paths, got %r" % path)
-    if os.path.exists(p["bin_dir"][0]) and not os.path.isdir(p["bin_dir"][0]):
-        module.fail_json(msg="bin_dir %s exists and is not a directory" % p["bin_dir"][0])
-    if p["lib_dir"] is not None and not os.path.isabs(p["lib_dir"]):
-        module.fail_json(msg="lib_dir must be an absolute path, got %r" % p["lib_dir"])
-    if not PREFIX_RE.match(p["prefix"]) or p["prefix"] in (".", ".."):
-        module.fail_json(
-            msg="prefix must be non-empty and contain only letters, digits, '.', '_' and '-', got %r"
-            " (to install under the plain plugin names use reference_names=true)" % p["prefix"]
-        )
-    if not p["plugins"]:
-        module.fail_json(msg="plugins must name at least one plugin")
-    if not 1 <= p["agent_port"] <= 65535:
-        module.fail_json(msg="agent_port must be a TCP port (1-65535), got %d" % p["agent_port"])
-    for option in ("agent_run_dir", "interpreter", "bin_dir", "lib_dir"):
-        # baked into the bash shims: absolute, and nothing a shell would interpret
-        values = p[option] if isinstance(p[option], list) else [p[option]]
-        for value in values:
-            if value is not None and not SAFE_PATH_RE.match(value):
-                module.fail_json(msg="%s must be an absolute path of letters, digits and '_./+-', got %r" % (option, value))
-    if p["state"] == "present" and not p["digest"]:
-        module.fail_json(
-            msg="digest (and src) are set by the nodenet.cni.cni_plugin action plugin; run the module"
-            " through Ansible (ansible -m nodenet.cni.cni_plugin) rather than on its own"
-        )
-
-
-def conflict_message(conflicts: list, names: dict, bin_dir: str, prefix: str) -> str:
-    what = ", ".join(os.path.join(bin_dir, n) for n in conflicts)
-    if any(n == names[n] for n in conflicts):
-        return (
-            "reference_names=true would overwrite %s, not installed by nodenet.cni (a Go plugin?);"
-            " set force=true to replace them, or leave reference_names false to use only the %r-prefixed names" % (what, prefix)
-        )
-    return "prefix %r: %s already exist and were not installed by nodenet.cni; choose another prefix or set force=true" % (prefix, what)
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import install_cli
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            bin_dir=dict(type="list", elements="path", required=True),
-            lib_dir=dict(type="path"),
-            plugins=dict(type="list", elements="str", choices=list(installer.PLUGINS), default=list(installer.PLUGINS)),
-            prefix=dict(type="str", default=installer.DEFAULT_PREFIX),
-            reference_names=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            interpreter=dict(type="path", default="/usr/bin/python3"),
-            agent=dict(type="bool", default=True),
-            agent_port=dict(type="int", default=installer.DEFAULT_PORT),
-            agent_run_dir=dict(type="path", default=installer.DEFAULT_RUN_DIR),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            src=dict(type="path"),
-            digest=dict(type="str", no_log=False),
-        ),
-        supports_check_mode=True,
-    )
-    check_args(module)
-    p = module.params
-    bin_dir = os.path.normpath(p["bin_dir"][0])  # install into CNI_PATH's first directory
-    lib_dir = os.path.normpath(p["lib_dir"] or installer.default_lib_dir(bin_dir))
-    names = installer.plugin_names(sorted(set(p["plugins"])), p["prefix"], p["reference_names"], p["agent"])
-    agent_conf = dict(port=p["agent_port"], run_dir=os.path.normpath(p["agent_run_dir"]))
-    before = installer.current_state(bin_dir, lib_dir, names)
-    result = dict(changed=False, lib_dir=lib_dir)
-
-    if p["state"] == "absent":
-        desired = installer.absent_state(bin_dir, lib_dir, names)
-        result["removed"] = sorted(os.path.join(bin_dir, n) for n in names if installer.is_managed(os.path.join(bin_dir, n)))
-        if before != desired and not module.check_mode:
-            try:
-                installer.remove_state(bin_dir, lib_dir, names)
-            except OSError as e:
-                module.fail_json(msg="removing the plugins from bin_dir %s failed: %s" % (bin_dir, e), **result)
-    else:
-        try:
-            interpreter = installer.interpreter_info(p["interpreter"])
-        except ValueError as e:
-            module.fail_json(msg="interpreter: %s" % e, **result)
-        digest, files, pycs = p["digest"], None, {}
-        if p["src"]:
-            try:
-                digest, files, pycs = installer.read_bundle(p["src"])
-            except (OSError, ValueError) as e:
-                module.fail_json(msg="src: cannot read the plugin bundle: %s" % e, **result)
-            if digest != p["digest"]:
-                module.fail_json(msg="digest: the bundle in src has digest %s, expected %s (corrupted in transfer?)" % (digest, p["digest"]), **result)
-        blocking = installer.blocking_conflicts(bin_dir, names)
-        if blocking:
-            module.fail_json(msg="bin_dir: directories sit where launchers go, even force cannot replace them: %s" % ", ".join(blocking), **result)
-        conflicts = installer.conflicts(bin_dir, names)
-        if conflicts and not p["force"]:
-            module.fail_json(msg=conflict_message(conflicts, names, bin_dir, p["prefix"]), conflicts=[os.path.join(bin_dir, n) for n in conflicts], **result)
-        desired = installer.desired_state(bin_dir, lib_dir, names, digest, p["interpreter"], **agent_conf)
-        result.update(
-            digest=digest,
-            runtime_dir=installer.runtime_dir_for(lib_dir, digest),
-            plugins={n: dict(plugin=c, path=os.path.join(bin_dir, n)) for n, c in sorted(names.items()) if c != installer.AGENT},
-        )
-        if p["agent"]:
-            result["agent"] = os.path.join(bin_dir, p["prefix"] + "agent")
-        if before != desired and not module.check_mode and files is None:
-            # up to date is decided without the bundle; only now is it worth transferring
-            module.exit_json(bundle_needed=True, **result)
-        if before != desired and not module.check_mode:
-            try:
-                usable = installer.usable_pycs(pycs, interpreter)
-                compiled = installer.apply_state(bin_dir, lib_dir, names, digest, files, p["interpreter"], pycs=usable, **agent_conf)
-                if compiled:
-                    result["bytecode"] = compiled
-            except (OSError, RuntimeError) as e:
-                module.fail_json(msg="installing the plugins into bin_dir %s failed: %s" % (bin_dir, e), **result)
-
-    after = desired if module.check_mode else installer.current_state(bin_dir, lib_dir, names)
-    result["changed"] = before != after
-    if not module.check_mode and after != desired:
-        module.fail_json(msg="bin_dir %s did not reach the requested state (a concurrent change?)" % bin_dir, **result)
-    if module._diff:
-        result["diff"] = dict(
-            before=installer.describe_state(before, bin_dir, lib_dir),
-            after=installer.describe_state(after, bin_dir, lib_dir),
-            before_header="%s (before)" % bin_dir,
-            after_header="%s (after)" % bin_dir,
-        )
+    # (the work is install_cli.install, which a first install runs without a module run: the action plugin)
+    module = AnsibleModule(argument_spec=install_cli.ARGUMENT_SPEC, supports_check_mode=True)
+    result = install_cli.install(module.params, module.check_mode, module._diff)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -11,9 +11,12 @@ the controller; each step lives here once, as a mixin of ActionBase methods
 - PluginRuntimeMixin: the plugin bundle (its sources and digest) and the
   one-command look whether a node holds exactly the runtime cni_plugin would
   install (module_utils/install_check.py: its plan and verdict);
-- NodeStateMixin: cni_node_state's work run in the node's plugin runtime
-  (cni/node/state_cli.py), one `python3 -B -I -S` on the node, its answer as
-  the module's result; and the Python a module run would use on the node.
+- NodeCliMixin: a module's work run on the node without a module run, one
+  `python3 -B -I -S` whose answer is the module's result (cni_plugin's
+  install from the bundle on stdin, cni_node_state's converge); and the
+  Python a module run would use on the node;
+- NodeStateMixin: cni_node_state's work in the node's plugin runtime
+  (cni/node/state_cli.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.utils.display import Display
 from ansible.vars.clean import remove_internal_keys
-from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils import install_check, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
 
 DEFAULT_INTERPRETER = "/usr/bin/python3"
@@ -79,33 +83,23 @@ class PluginRuntimeMixin:
         return install_check.verdict(done.get("rc", -1), done.get("stdout", ""), plan), plan
 
 
-class NodeStateMixin:
-    """cni_node_state's work in the node's plugin runtime, for an ActionBase."""
+class NodeCliMixin:
+    """A module's work run on the node without a module run, for an ActionBase: one command
+    through the connection, its request on stdin, the module's result as its answer."""
 
-    def _state_in_runtime(self, module_args: Dict[str, Any], task_vars: Dict[str, Any], check: bool, diff: bool) -> Optional[Dict[str, Any]]:
-        """cni_node_state's result for `module_args` (with its runtime_dir) from the node's
-        plugin runtime, as a module run would return it; None where only a module run can
-        give it (AnsibleModule itself would refuse the options, the runtime has no node-state
-        entry point of this protocol, the interpreter is not there)."""
-        module_params, parts, error = node_state.validate(module_args)
-        if module_params is None:
-            return None  # AnsibleModule's own refusal, in its words
-        invocation = {"module_args": module_params}
-        if error:
-            return self._as_module_result(dict(failed=True, msg=error, invocation=invocation))
-        request = {"protocol": state_cli.PROTOCOL, "params": parts, "check": check, "diff": diff}
-        cmd = " ".join(
-            shlex.quote(word) for word in (self._node_interpreter(task_vars), "-B", "-I", "-S", "-c", node_state.BOOTSTRAP,
-                                           module_params["runtime_dir"], str(state_cli.PROTOCOL))
-        )
-        ran = self._low_level_execute_command(cmd, in_data=json.dumps(request).encode())  # type: ignore[attr-defined]
+    def _node_cli(self, cmd: str, in_data: bytes, invocation: Dict[str, Any], fallback_rc: int, what: str) -> Optional[Dict[str, Any]]:
+        """Run a module's work on the node without a module run (`cmd`, its request on stdin), whose
+        answer on stdout is {"result": the module's result, "warnings": [...]}: that result as a
+        module run would return it; None where it says the module must run instead (exit
+        `fallback_rc` with {"nodenet_cni_fallback": why}) or the interpreter is not there."""
+        ran = self._low_level_execute_command(cmd, in_data=in_data)  # type: ignore[attr-defined]
         rc, stdout, stderr = ran.get("rc"), ran.get("stdout", ""), ran.get("stderr", "")
         try:
             answer = json.loads(stdout)
         except ValueError:
             answer = None
-        if rc == node_state.FALLBACK_RC and isinstance(answer, dict) and "nodenet_cni_fallback" in answer:
-            display.vvv("cni_node_state: running the module: %s" % answer["nodenet_cni_fallback"],
+        if rc == fallback_rc and isinstance(answer, dict) and "nodenet_cni_fallback" in answer:
+            display.vvv("%s: running the module: %s" % (what, answer["nodenet_cni_fallback"]),
                         host=self._play_context.remote_addr)  # type: ignore[attr-defined]
             return None
         if rc in (126, 127):  # the interpreter is not there: the module says so, in Ansible's words
@@ -113,8 +107,7 @@ class NodeStateMixin:
         if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
             return self._as_module_result(dict(
                 failed=True, rc=rc, module_stdout=stdout, module_stderr=stderr, invocation=invocation,
-                msg="cni_node_state in the plugin runtime %s gave no result (rc %s): %s"
-                    % (module_params["runtime_dir"], rc, (stderr or stdout).strip()[-2000:])))
+                msg="%s gave no result (rc %s): %s" % (what, rc, (stderr or stdout).strip()[-2000:])))
         done = dict(answer["result"], invocation=invocation)
         if answer.get("warnings"):
             done["warnings"] = list(answer["warnings"])
@@ -142,3 +135,26 @@ class NodeStateMixin:
         if discovered:
             return str(templar.template(discovered))
         return DEFAULT_INTERPRETER
+
+
+class NodeStateMixin(NodeCliMixin):
+    """cni_node_state's work in the node's plugin runtime, for an ActionBase."""
+
+    def _state_in_runtime(self, module_args: Dict[str, Any], task_vars: Dict[str, Any], check: bool, diff: bool) -> Optional[Dict[str, Any]]:
+        """cni_node_state's result for `module_args` (with its runtime_dir) from the node's
+        plugin runtime, as a module run would return it; None where only a module run can
+        give it (AnsibleModule itself would refuse the options, the runtime has no node-state
+        entry point of this protocol, the interpreter is not there)."""
+        module_params, parts, error = node_state.validate(module_args)
+        if module_params is None:
+            return None  # AnsibleModule's own refusal, in its words
+        invocation = {"module_args": module_params}
+        if error:
+            return self._as_module_result(dict(failed=True, msg=error, invocation=invocation))
+        request = {"protocol": state_cli.PROTOCOL, "params": parts, "check": check, "diff": diff}
+        cmd = " ".join(
+            shlex.quote(word) for word in (self._node_interpreter(task_vars), "-B", "-I", "-S", "-c", node_state.BOOTSTRAP,
+                                           module_params["runtime_dir"], str(state_cli.PROTOCOL))
+        )
+        return self._node_cli(cmd, json.dumps(request).encode(), invocation, node_state.FALLBACK_RC,
+                              "cni_node_state in the plugin runtime %s" % module_params["runtime_dir"])

@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(config, items):
 def cni_bin(tmp_path_factory) -> str:
     """Our plugins installed by the same code cni_plugin uses, under prefixed
     and reference names, running on the node's python3."""
-    from ansible_collections.nodenet.cni.plugins.module_utils import installer
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
     bin_dir = str(tmp_path_factory.mktemp("cnibin"))
     names = installer.plugin_names(list(installer.PLUGINS), installer.DEFAULT_PREFIX, reference_names=True, agent=True)

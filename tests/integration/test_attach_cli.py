@@ -30,7 +30,7 @@ from attachrun import cache_files, conflist, leases, netns_exists, run_on_node, 
 from ansiblerun import ROOT
 from test_cni_attach import addresses_in, failing_plugin
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 NODE_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
 ROLE_VARS = os.path.join(ROOT, "roles", "cni_node", "vars", "main.yml")

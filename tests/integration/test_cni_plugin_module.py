@@ -328,31 +328,33 @@ def test_bin_dir_is_a_list_like_every_modules_and_installs_into_the_first(bin_di
     assert not ansible({"bin_dir": str(bin_dir)}).ok().changed, "a single path still means the same directory"
 
 
-def test_a_node_without_the_runtime_gets_the_bundle_with_the_first_module_run(bin_dir):
-    """One module run per install, not two: the action plugin's shell look at the node
-    finds no MANIFEST of this runtime, so the bundle goes along at once; an up-to-date
-    node gets no module run and no bundle (the look proves it current)."""
-
-    def run_verbose():
-        return run_counted(bin_dir)
-
-    out, runs, puts = run_verbose()
-    assert "CHANGED" in out and (runs, puts) == (1, 1), out[-3000:]
-    out, runs, puts = run_verbose()
-    assert "SUCCESS" in out and (runs, puts) == (0, 0), out[-3000:]
-    # a damaged runtime (MANIFEST there, a file altered): the module asks for the bundle, it comes, the runtime is repaired
+def test_a_node_without_the_runtime_gets_the_bundle_without_a_module_run(bin_dir):
+    """No module run and no file transfer for an install: the action plugin's shell look at
+    the node finds no MANIFEST of this runtime, so the bundle goes along at once on the stdin
+    of one python3 that installs it with the bundle's own installer (install_boot); an
+    up-to-date node gets no module run and no bundle (the look proves it current)."""
+    out, runs, puts, boots = run_counted(bin_dir)
+    assert "CHANGED" in out and (runs, puts, boots) == (0, 0, 1), out[-3000:]
+    assert '"bytecode": "bundled"' in out, out[-3000:]
+    out, runs, puts, boots = run_counted(bin_dir)
+    assert "SUCCESS" in out and (runs, puts, boots) == (0, 0, 0), out[-3000:]
+    # a damaged runtime (MANIFEST there, a file altered): the look cannot prove it current, the
+    # module (without the bundle) finds it damaged, the bundle comes on stdin, the runtime is repaired
     rdir = [os.path.join(str(bin_dir), ".nodenet-cni", d) for d in os.listdir(os.path.join(str(bin_dir), ".nodenet-cni")) if not d.startswith(".")][0]
     target = os.path.join(rdir, "nodenet_cni", "skel.py")
     os.chmod(target, 0o644)
     with open(target, "a") as f:
         f.write("# altered\n")
-    out, runs, puts = run_verbose()
-    assert "CHANGED" in out and (runs, puts) == (2, 1), out[-3000:]
+    out, runs, puts, boots = run_counted(bin_dir)
+    assert "CHANGED" in out and (runs, puts, boots) == (1, 0, 1), out[-3000:]
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
+
+    assert installer.runtime_problems(rdir, installer.collect_sources()) == []
 
 
-def run_counted(bin_dir, args: Any = None):
-    """One -vvv ad-hoc run: (stdout, module runs on the node, bundle transfers)."""
-    argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps(args or {"bin_dir": [str(bin_dir)]}), "-vvv"]
+def run_counted(bin_dir, args: Any = None, extra: Any = ()):
+    """One -vvv ad-hoc run: (stdout, module runs on the node, bundle transfers, installs from the bundle on stdin)."""
+    argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps(args or {"bin_dir": [str(bin_dir)]}), "-vvv", *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -360,7 +362,8 @@ def run_counted(bin_dir, args: Any = None):
     lines = proc.stdout.splitlines()
     module_runs = [line for line in lines if "EXEC" in line and "AnsiballZ_cni_plugin" in line and "chmod" not in line and "rm -f" not in line]
     bundle_puts = [line for line in lines if "PUT" in line and "nodenet-cni-bundle" in line]
-    return proc.stdout, len(module_runs), len(bundle_puts)
+    boots = [line for line in lines if "EXEC" in line and "nodenet-cni-install-boot" in line]
+    return proc.stdout, len(module_runs), len(bundle_puts), len(boots)
 
 
 def _runtime(bin_dir) -> str:
@@ -401,13 +404,13 @@ def test_a_drifted_node_is_never_taken_for_current(bin_dir, drift):
     """The action plugin skips the module run only when its shell look proves the node
     current: each drift here must still reach the module, which repairs it and
     reports changed; the next run is current again, without a module run."""
-    assert run_counted(bin_dir)[1:] == (1, 1)
-    assert run_counted(bin_dir)[1:] == (0, 0)
+    assert run_counted(bin_dir)[1:] == (0, 0, 1)
+    assert run_counted(bin_dir)[1:] == (0, 0, 0)
     DRIFTS[drift](bin_dir)
-    out, runs, _puts = run_counted(bin_dir)
-    assert "CHANGED" in out and runs >= 1, out[-3000:]
-    out, runs, puts = run_counted(bin_dir)
-    assert "SUCCESS" in out and (runs, puts) == (0, 0), out[-3000:]
+    out, runs, _puts, boots = run_counted(bin_dir)
+    assert "CHANGED" in out and runs + boots >= 1, out[-3000:]
+    out, runs, puts, boots = run_counted(bin_dir)
+    assert "SUCCESS" in out and (runs, puts, boots) == (0, 0, 0), out[-3000:]
 
 
 def test_the_node_uses_the_controllers_bytecode_and_the_runtime_stays_sealed(bin_dir):
@@ -415,7 +418,7 @@ def test_the_node_uses_the_controllers_bytecode_and_the_runtime_stays_sealed(bin
     compiled into the bundle are installed as they are (no compileall on the node), the
     runtime verifies against its MANIFEST, a plugin exec writes nothing into it, and a
     re-run neither reinstalls nor reports a change."""
-    from ansible_collections.nodenet.cni.plugins.module_utils import installer
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
     if installer.interpreter_info(NODE_PYTHON)["cache_tag"] != sys.implementation.cache_tag:
         pytest.skip("the node python3 is not the controller's Python version")
@@ -432,3 +435,41 @@ def test_the_node_uses_the_controllers_bytecode_and_the_runtime_stays_sealed(bin
     assert listing(bin_dir) == before and installer.runtime_problems(rdir) == []
     second = ansible({"bin_dir": [str(bin_dir)]}).ok()
     assert not second.changed and "bytecode" not in second.result and second.result["digest"] == first.result["digest"]
+
+
+def _without_paths(result: Dict[str, Any], *dirs: str) -> str:
+    text = json.dumps({k: v for k, v in result.items() if k != "invocation"}, sort_keys=True)
+    for d in dirs:
+        text = text.replace(d, "<bin_dir>")
+    return text
+
+
+def test_the_install_from_stdin_gives_the_modules_result_changes_and_diff(tmp_path):
+    """The same install two ways: from the bundle on stdin (a plain bin_dir) and through the
+    module with the bundle transferred (a bin_dir under ~, which only the node may expand, so
+    the action runs the module). Same result, same diff, same files, both sealed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    direct = tmp_path / "direct"
+    out_a, runs_a, puts_a, boots_a = run_counted(direct, {"bin_dir": [str(direct)]}, extra=("--diff",))
+    argv_env = dict(os.environ, HOME=str(home))
+    argv = [ANSIBLE, "localhost", "-m", "nodenet.cni.cni_plugin", "-a", json.dumps({"bin_dir": ["~/bin"]}), "-vvv", "--diff"]
+    env = {k: v for k, v in argv_env.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert not [line for line in lines if "EXEC" in line and "nodenet-cni-install-boot" in line], "a ~ path went to the node unexpanded"
+    assert [line for line in lines if "EXEC" in line and "AnsiballZ_cni_plugin" in line and "chmod" not in line and "rm -f" not in line]
+    # (under --diff the module looks first, without the bundle: it shows the installed state)
+    assert (runs_a, puts_a, boots_a) == (1, 0, 1), out_a[-3000:]
+    via_boot, via_module = Run(subprocess.CompletedProcess([], 0, out_a, "")), Run(proc)
+    assert via_boot.changed and via_module.changed
+    assert _without_paths(via_boot.result, str(direct)) == _without_paths(via_module.result, str(home / "bin"))
+    assert changed_lines(out_a) == [line.replace(str(home / "bin"), str(direct)) for line in changed_lines(proc.stdout)]
+    assert listing(direct) == listing(home / "bin")
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
+
+    for d in (direct, home / "bin"):
+        rdir = os.path.join(str(d), ".nodenet-cni", via_boot.result["digest"][:16])
+        assert installer.runtime_problems(rdir, installer.collect_sources()) == []

@@ -150,7 +150,7 @@ NODE_PYTHON = "/usr/bin/python3"
 
 
 def _installer():
-    from ansible_collections.nodenet.cni.plugins.module_utils import installer
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
     return installer
 

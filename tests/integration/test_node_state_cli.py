@@ -15,7 +15,8 @@ import pytest
 from ansiblerun import NODE_PYTHON, run_module
 from test_cni_node_state import bridge_addresses, files, owned_routes, parts
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils import node_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
 
 M = "nodenet.cni.cni_node_state"

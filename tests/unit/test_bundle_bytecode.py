@@ -23,7 +23,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 NODE_PYTHON = "/usr/bin/python3"
 NAMES = installer.plugin_names(list(installer.PLUGINS), installer.DEFAULT_PREFIX, False, True)

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 NODE_PYTHON = "/usr/bin/python3"
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 FILES = {"nodenet_cni/__init__.py": b"", "nodenet_cni/plugin/loopback.py": b"VALUE = 1\n"}
 DIGEST = "0123456789abcdef" * 4

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 FILES = {
     "nodenet_cni/__init__.py": b"",

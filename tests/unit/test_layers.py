@@ -23,6 +23,7 @@ PACKAGE = MODULE_UTILS / "cni"
 LAYERS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "spec": (("", "spec", "names", "fileio", "lazy"), ()),
     "agent protocol": (("agent", "agent.shim"), ()),
+    "install": (("node.installer",), ("spec", "agent protocol")),
     "config": (("config",), ("spec",)),
     "invoke": (("invoke",), ("spec", "config")),
     "ipam": (("ipam",), ("spec", "config")),
@@ -31,11 +32,11 @@ LAYERS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "skel": (("skel",), ("spec", "config", "invoke", "agent protocol")),
     "plugin": (("plugin",), ("spec", "config", "invoke", "ipam", "net", "skel")),
     "agent": (("agent.server", "agent.client", "agent.fallback"), ("spec", "config", "invoke", "skel", "agent protocol")),
-    "node": (("node",), ("spec", "config", "invoke", "ipam", "net", "runtime", "agent", "agent protocol")),
+    "node": (("node",), ("spec", "config", "invoke", "ipam", "net", "runtime", "agent", "agent protocol", "install")),
 }
 # The module side, beside the package in module_utils: what it may take from cni.
-MODULE_SIDE = ("installer", "node_libs", "podcidr", "mountinfo")
-MODULE_SIDE_MAY_IMPORT = ("spec", "agent protocol")
+MODULE_SIDE = ("install_boot", "node_libs", "podcidr", "mountinfo")
+MODULE_SIDE_MAY_IMPORT = ("spec", "agent protocol", "install")
 # Imported lazily, inside the functions that need them (the plugins' exec path stays lean).
 LAZY_ONLY = ("pyroute2", "netaddr")
 

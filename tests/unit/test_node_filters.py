@@ -293,7 +293,8 @@ def test_installed_runtime_from_the_check_where_current_else_from_the_install_ta
 
 
 def test_plugin_runtime_dir_is_where_cni_plugin_installs_this_bundle():
-    from ansible_collections.nodenet.cni.plugins.module_utils import install_check, installer
+    from ansible_collections.nodenet.cni.plugins.module_utils import install_check
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
     digest = installer.bundle_digest(installer.collect_sources())
     expected = install_check.plan({"bin_dir": ["/opt/cni/bin"]}, digest).rdir

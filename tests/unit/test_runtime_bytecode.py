@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC_PYC = installer.pyc_path("nodenet_cni/spec.py", sys.implementation.cache_tag)

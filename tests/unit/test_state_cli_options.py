@@ -5,7 +5,8 @@ action plugin checks with (module_utils/node_state.py), and the entry point it r
 
 from __future__ import annotations
 
-from ansible_collections.nodenet.cni.plugins.module_utils import installer, node_libs, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils import node_libs, node_state
+from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import installer
 from ansible_collections.nodenet.cni.plugins.module_utils.cni.node import state_cli
 from ansible_collections.nodenet.cni.plugins.modules import cni_node_state
 

@@ -6,6 +6,8 @@
 
 attach        cni_attach: a throw-away pod through the runtime chain, with its trace
 attach_cli    cni_attach's work without a module run: JSON request on stdin, result on stdout (site.yml's probes)
+installer     the plugin bundle: built on the controller, unpacked, sealed and verified on the node (cni_plugin)
+install_cli   cni_plugin's work, for the module and for a first install from the bundle itself (module_utils/install_boot.py)
 facts         cni_facts: plugins, versions, the active config, leaks and their remedies
 lint          the network list checked with the plugins' own parsers (cni_netconf, cni_facts)
 netconf_file  the conf file as declared state: render, compare, atomic write, exclusive

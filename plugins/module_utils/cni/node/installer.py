@@ -31,9 +31,9 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple, cast
 
-from .cni.agent import DEFAULT_PORT, DEFAULT_RUN_DIR
-from .cni.agent import shim
-from .cni.fileio import atomic_write
+from ..agent import DEFAULT_PORT, DEFAULT_RUN_DIR
+from ..agent import shim
+from ..fileio import atomic_write
 
 PACKAGE_NAME = "nodenet_cni"
 BUNDLED_LIBRARIES = ("pyroute2", "netaddr")
@@ -101,7 +101,7 @@ def collect_sources() -> Dict[str, bytes]:
     """Bundle contents (relative path -> bytes) from this Python's import path."""
     import importlib.util
 
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cni")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the cni package
     if not os.path.isdir(here):
         raise RuntimeError("the cni package is not on disk at %s (run from a collection checkout)" % here)
     files = _package_files(here, PACKAGE_NAME)
@@ -188,37 +188,43 @@ def write_bundle(files: Dict[str, bytes], path: str, pycs: Optional[Dict[str, ob
 
 
 def read_bundle(path: str) -> Tuple[str, Dict[str, bytes], Dict[str, object]]:
-    """(digest, sources, pycs): the pycs as compile_sources() made them, each checked
-    against the bundle's MANIFEST, one for every source; {} when the bundle has none."""
+    """(digest, sources, pycs) of the bundle file at `path`: parse_bundle()'s."""
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m.name, tar.extractfile(m).read() if m.isfile() else None) for m in tar]  # type: ignore[union-attr]
+    return parse_bundle(members, path)
+
+
+def parse_bundle(members: List[Tuple[str, Optional[bytes]]], where: str) -> Tuple[str, Dict[str, bytes], Dict[str, object]]:
+    """(digest, sources, pycs) of a bundle's tar members (name, bytes; None for anything but a
+    regular file): the pycs as compile_sources() made them, each checked against the bundle's
+    MANIFEST, one for every source; {} when the bundle has none. ValueError names what is wrong."""
     files: Dict[str, bytes] = {}
     compiled: Dict[str, bytes] = {}
     meta: Dict[str, object] = {}
-    with tarfile.open(path, "r:gz") as tar:
-        for member in tar.getmembers():
-            if not member.isfile() or member.name.startswith("/") or ".." in member.name.split("/"):
-                raise ValueError("unsafe member %r in plugin bundle" % member.name)
-            data = tar.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name == MANIFEST:
-                meta = json.loads(data)
-            elif member.name.endswith(".pyc"):
-                compiled[member.name] = data
-            else:
-                files[member.name] = data
+    for name, data in members:
+        if data is None or name.startswith("/") or ".." in name.split("/"):
+            raise ValueError("unsafe member %r in plugin bundle" % name)
+        if name == MANIFEST:
+            meta = json.loads(data)
+        elif name.endswith(".pyc"):
+            compiled[name] = data
+        else:
+            files[name] = data
     digest = str(meta.get("digest", ""))
     if bundle_digest(files) != digest:
-        raise ValueError("plugin bundle %s is corrupt: digest mismatch" % path)
+        raise ValueError("plugin bundle %s is corrupt: digest mismatch" % where)
     pyc = meta.get("pyc") if isinstance(meta.get("pyc"), dict) else None
     if not pyc:
         if compiled:
-            raise ValueError("plugin bundle %s has pycs its MANIFEST does not list" % path)
+            raise ValueError("plugin bundle %s has pycs its MANIFEST does not list" % where)
         return digest, files, {}
     hashes = pyc.get("sha256") or {}
     cache_tag = str(pyc.get("cache_tag", ""))
     expected = {pyc_path(rel, cache_tag) for rel in files if rel.endswith(".py")}
     if set(compiled) != expected or set(hashes) != expected:
-        raise ValueError("plugin bundle %s is corrupt: its pycs are not one per source" % path)
+        raise ValueError("plugin bundle %s is corrupt: its pycs are not one per source" % where)
     if any(hashlib.sha256(data).hexdigest() != hashes[rel] for rel, data in compiled.items()):
-        raise ValueError("plugin bundle %s is corrupt: a pyc differs from its MANIFEST" % path)
+        raise ValueError("plugin bundle %s is corrupt: a pyc differs from its MANIFEST" % where)
     return digest, files, {"cache_tag": cache_tag, "magic": str(pyc.get("magic", "")), "files": compiled}
 
 
