@@ -15,6 +15,16 @@ A benchmark, not a test: it measures and prints. Needs root (the lab).
 
 Each lab gets a unique name (nnbr<hex><N>) and is removed by lab_down at the
 end, also after a failure or Ctrl-C.
+
+The labs' state (each node's private /opt/cni, /etc/cni, ...) goes on a tmpfs
+the bench mounts for the run (--state tmpfs, the default; umounted at the
+end, also after a failure), as the lab's default /run is on a real node.
+`--state disk` keeps it under /run as the lab's default does. On a machine
+whose /run is an ext4 without a journal (this VM's), creating a file right
+after many were deleted walks every inode freed in the last 60-360 s
+(ext4's recently_deleted(), which only nojournal mode runs): the labs the
+bench itself just removed made each node's install cost 0.4-0.7 CPU s more,
+varying from run to run (bench/README.md, "The harness's own deletions").
 """
 
 from __future__ import annotations
@@ -85,10 +95,12 @@ def by_task(tasks: List[Dict[str, object]]) -> Dict[str, List[float]]:
     return out
 
 
-def bench_size(nodes: int, args: argparse.Namespace, workdir: str) -> Dict[str, object]:
+def bench_size(nodes: int, args: argparse.Namespace, workdir: str, state_root: str) -> Dict[str, object]:
     lab = "nnbr%s%d" % (secrets.token_hex(2), nodes)
     inventory = os.path.join(workdir, lab + ".yml")
     lab_vars = ["-e", "lab_name=" + lab, "-e", "lab_inventory_path=" + inventory]
+    if state_root:
+        lab_vars += ["-e", "lab_state_dir=%s/%s" % (state_root, lab)]
     for kv in args.lab_var:
         lab_vars += ["-e", kv]
     env = ansible_env({})
@@ -104,7 +116,7 @@ def bench_size(nodes: int, args: argparse.Namespace, workdir: str) -> Dict[str, 
         log("%s: lab_down" % lab)
         subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "playbooks/lab_down.yml", *lab_vars],
                        cwd=ROOT, env=env, capture_output=True, timeout=600, check=False)
-    return {"nodes": nodes, "lab": lab, "first": first, "rerun": rerun}
+    return {"nodes": nodes, "lab": lab, "state": args.state, "first": first, "rerun": rerun}
 
 
 def log(msg: str) -> None:
@@ -112,7 +124,8 @@ def log(msg: str) -> None:
 
 
 def report(results: List[Dict[str, object]], forks: int) -> str:
-    lines = ["site.yml roll-out on the lab (forks %d, one run; wall seconds, and CPU seconds of the run)" % forks, ""]
+    lines = ["site.yml roll-out on the lab (forks %d, one run, node state on %s; wall seconds, and CPU seconds of the run)"
+             % (forks, results[0].get("state", "disk") if results else "disk"), ""]
     lines.append("%-6s %10s %10s %16s %10s %10s %14s %12s" % ("nodes", "first", "re-run", "re-run/first", "first cpu", "re-run cpu", "cpu ratio", "load 1-min"))
     for r in results:
         f, rr = r["first"], r["rerun"]  # type: ignore[index]
@@ -145,6 +158,8 @@ def main() -> int:
     ap.add_argument("--probe", default="changed", choices=["changed", "always", "never"], help="cni_node_probe")
     ap.add_argument("--lab-var", action="append", default=[], help="KEY=VALUE for lab_up/lab_down (e.g. the lab's connection)")
     ap.add_argument("--json", help="write every figure and task timing here")
+    ap.add_argument("--state", default="tmpfs", choices=["tmpfs", "disk"],
+                    help="where the labs' node state lives: a tmpfs mounted for the run, or the lab's default under /run")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_rollout: needs root (the lab's namespaces)", file=sys.stderr)
@@ -153,8 +168,18 @@ def main() -> int:
     args.forks = args.forks or max(sizes)
     results = []
     with tempfile.TemporaryDirectory(prefix="nnbr-") as workdir:
-        for nodes in sizes:
-            results.append(bench_size(nodes, args, workdir))
+        state_root = ""
+        if args.state == "tmpfs":
+            state_root = "/run/nnbr-state-%s" % secrets.token_hex(3)
+            os.mkdir(state_root, 0o755)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", "nnbr-state", state_root], check=True, timeout=60)
+        try:
+            for nodes in sizes:
+                results.append(bench_size(nodes, args, workdir, state_root))
+        finally:
+            if state_root:
+                subprocess.run(["umount", state_root], check=False, timeout=60)
+                os.rmdir(state_root)
     print(report(results, args.forks))
     if args.json:
         with open(args.json, "w") as f:

@@ -12,11 +12,16 @@ without changing anything; the first part that is not current ends the check:
   with the module's rules against this controller's bundle digest). Current
   only when the look proves cni_plugin would change nothing; "absent" (a new
   node: its answer comes at once) and "unknown" are not current;
-- agent: the node agent serves that runtime (`<agent> --status
-  --expect-digest <digest>`, the test of the role's agent tasks);
+- agent: the node agent serves that runtime (the test of the role's agent
+  tasks, `<agent> --status --expect-digest <digest>`: its verdict,
+  agent/client.py's status);
 - state: cni_node_state in check mode, in that runtime (NodeStateMixin, the
   same path the cni_node_state action takes): current when no part would
   change and none fails.
+
+The agent and the state are asked in one run of that runtime's state entry
+point on the node (one Python start; only after the plugin look proved the
+runtime intact); the agent's verdict is still judged first.
 
 Everything runs on the node through the connection (no module run, nothing
 written), so the check is read-only under --check and without it alike.
@@ -86,16 +91,25 @@ class ActionModule(node_actions.PluginRuntimeMixin, node_actions.NodeStateMixin,
             return self._not_current("plugin", "the installed plugins are not proven current (cni_plugin would look itself, and repair what differs)")
         found = {"plugin": plan.result}
 
+        checked, asked = None, {}
+        if state_args is not None:
+            # the node state, and the agent in the same run on the node (one Python start, not two)
+            state_args["runtime_dir"] = plan.rdir
+            ask = {"port": plan.port, "run_dir": plan.run_dir, "expect_digest": digest} if agent else None
+            checked = self._state_in_runtime(state_args, task_vars, check=True, diff=False, agent=ask, rest=asked)
+
         if agent:
-            status = self._agent_status(str(plan.result["agent"]), digest)
+            if "agent" in asked:
+                status = {"rc": asked["agent"].get("rc", -1), "status": asked["agent"].get("status") or {},
+                          "stderr": str(asked["agent"].get("error") or "")[-500:]}
+            else:  # (no state to check, or it could not run in the runtime)
+                status = self._agent_status(str(plan.result["agent"]), digest)
             found["agent_status"] = status["status"]
             if status["rc"] != 0:
                 why = AGENT_NOT_SERVING.get(status["rc"], "the agent's status failed (rc %s): %s" % (status["rc"], status["stderr"]))
                 return self._not_current("agent", "%s (want %s)" % (why, digest[:12]), **found)
 
         if state_args is not None:
-            state_args["runtime_dir"] = plan.rdir
-            checked = self._state_in_runtime(state_args, task_vars, check=True, diff=False)
             if checked is None:
                 return self._not_current("state", "the node state cannot be checked in the plugin runtime %s (cni_node_state runs its module)"
                                          % plan.rdir, **found)

@@ -64,6 +64,7 @@ class Plan:
 
     def __init__(self, bin_dir: str, lib_dir: str, names: Dict[str, str], digest: str, interpreter: str, port: int, run_dir: str, agent: bool) -> None:
         self.bin_dir, self.lib_dir, self.digest, self.interpreter = bin_dir, lib_dir, digest, interpreter
+        self.port, self.run_dir = port, run_dir  # where the launchers find the agent
         self.rdir = installer.runtime_dir_for(lib_dir, digest)
         self.launchers = {
             posixpath.join(bin_dir, n): sha256(installer.render_launcher(c, interpreter, self.rdir, port, run_dir).encode()).hexdigest()

@@ -87,11 +87,13 @@ class NodeCliMixin:
     """A module's work run on the node without a module run, for an ActionBase: one command
     through the connection, its request on stdin, the module's result as its answer."""
 
-    def _node_cli(self, cmd: str, in_data: bytes, invocation: Dict[str, Any], fallback_rc: int, what: str) -> Optional[Dict[str, Any]]:
+    def _node_cli(self, cmd: str, in_data: bytes, invocation: Dict[str, Any], fallback_rc: int, what: str,
+                  rest: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """Run a module's work on the node without a module run (`cmd`, its request on stdin), whose
         answer on stdout is {"result": the module's result, "warnings": [...]}: that result as a
         module run would return it; None where it says the module must run instead (exit
-        `fallback_rc` with {"nodenet_cni_fallback": why}) or the interpreter is not there."""
+        `fallback_rc` with {"nodenet_cni_fallback": why}) or the interpreter is not there.
+        The answer's other keys go into `rest`."""
         ran = self._low_level_execute_command(cmd, in_data=in_data)  # type: ignore[attr-defined]
         rc, stdout, stderr = ran.get("rc"), ran.get("stdout", ""), ran.get("stderr", "")
         try:
@@ -108,6 +110,8 @@ class NodeCliMixin:
             return self._as_module_result(dict(
                 failed=True, rc=rc, module_stdout=stdout, module_stderr=stderr, invocation=invocation,
                 msg="%s gave no result (rc %s): %s" % (what, rc, (stderr or stdout).strip()[-2000:])))
+        if rest is not None:
+            rest.update((k, v) for k, v in answer.items() if k not in ("result", "warnings"))
         done = dict(answer["result"], invocation=invocation)
         if answer.get("warnings"):
             done["warnings"] = list(answer["warnings"])
@@ -140,21 +144,26 @@ class NodeCliMixin:
 class NodeStateMixin(NodeCliMixin):
     """cni_node_state's work in the node's plugin runtime, for an ActionBase."""
 
-    def _state_in_runtime(self, module_args: Dict[str, Any], task_vars: Dict[str, Any], check: bool, diff: bool) -> Optional[Dict[str, Any]]:
+    def _state_in_runtime(self, module_args: Dict[str, Any], task_vars: Dict[str, Any], check: bool, diff: bool,
+                          agent: Optional[Dict[str, Any]] = None, rest: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
         """cni_node_state's result for `module_args` (with its runtime_dir) from the node's
         plugin runtime, as a module run would return it; None where only a module run can
         give it (AnsibleModule itself would refuse the options, the runtime has no node-state
-        entry point of this protocol, the interpreter is not there)."""
+        entry point of this protocol, the interpreter is not there). With `agent` ({"port",
+        "run_dir", "expect_digest"}) the same run asks the node agent its status, into
+        rest["agent"] (state_cli's answer)."""
         module_params, parts, error = node_state.validate(module_args)
         if module_params is None:
             return None  # AnsibleModule's own refusal, in its words
         invocation = {"module_args": module_params}
         if error:
             return self._as_module_result(dict(failed=True, msg=error, invocation=invocation))
-        request = {"protocol": state_cli.PROTOCOL, "params": parts, "check": check, "diff": diff}
+        request: Dict[str, Any] = {"protocol": state_cli.PROTOCOL, "params": parts, "check": check, "diff": diff}
+        if agent is not None:
+            request["agent"] = agent
         cmd = " ".join(
             shlex.quote(word) for word in (self._node_interpreter(task_vars), "-B", "-I", "-S", "-c", node_state.BOOTSTRAP,
                                            module_params["runtime_dir"], str(state_cli.PROTOCOL))
         )
         return self._node_cli(cmd, json.dumps(request).encode(), invocation, node_state.FALLBACK_RC,
-                              "cni_node_state in the plugin runtime %s" % module_params["runtime_dir"])
+                              "cni_node_state in the plugin runtime %s" % module_params["runtime_dir"], rest)

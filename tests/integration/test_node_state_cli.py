@@ -217,3 +217,37 @@ def test_the_bootstrap_falls_back_only_for_what_it_names(runtime_dir, tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout) == {"result": {"changed": False, "changed_parts": []}, "warnings": []}, done
     done = boot(runtime_dir, json.dumps({"protocol": state_cli.PROTOCOL, "params": {"colour": {}}, "check": False, "diff": False}))
     assert done.returncode == 2 and "colour" in json.loads(done.stdout)["result"]["msg"], done
+
+
+def test_the_agent_asked_in_the_same_run_answers_as_its_status_command(runtime_dir, tmp_path):
+    """cni_node_check's request: the node state and the agent's `--status --expect-digest` verdict
+    in one run. In a throwaway namespace with no agent: exit code 3 (none serves), the status
+    the command prints, and the state's answer unchanged; a malformed agent request is refused."""
+    import subprocess
+
+    from ansible_collections.nodenet.cni.plugins.module_utils.cni.agent import STATUS_NOT_SERVING
+
+    ns = "nnsa%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=30)
+    try:
+        def boot(request):
+            return subprocess.run(["ip", "netns", "exec", ns, NODE_PYTHON, "-B", "-I", "-S", "-c", node_state.BOOTSTRAP, runtime_dir,
+                                   str(state_cli.PROTOCOL)], input=json.dumps(request), capture_output=True, text=True, timeout=60, check=False)
+
+        base = {"protocol": state_cli.PROTOCOL, "params": {}, "check": True, "diff": False}
+        agent = {"port": 1021, "run_dir": str(tmp_path / "run"), "expect_digest": "0" * 64}
+        done = boot(dict(base, agent=agent))
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert answer["result"] == {"changed": False, "changed_parts": []}
+        assert answer["agent"]["rc"] == STATUS_NOT_SERVING and answer["agent"]["status"]["running"] is False, answer
+        launcher = subprocess.run(["ip", "netns", "exec", ns, NODE_PYTHON, "-I", "-S", "-c",
+                                   "import sys; sys.path.insert(0, %r); from nodenet_cni.agent.server import main; "
+                                   "raise SystemExit(main(['--status', '--expect-digest', %r], port=1021, run_dir=%r))"
+                                   % (runtime_dir, agent["expect_digest"], agent["run_dir"])],
+                                  capture_output=True, text=True, timeout=60, check=False)
+        assert launcher.returncode == answer["agent"]["rc"] and json.loads(launcher.stdout) == answer["agent"]["status"]
+        done = boot(dict(base, agent={"port": "1021"}))
+        assert done.returncode == 2 and "agent" in json.loads(done.stdout)["result"]["msg"], done
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False, timeout=30)

@@ -15,7 +15,7 @@ import re
 import socket
 from typing import Dict, Mapping, Optional, Tuple
 
-from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, token_path
+from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, STATUS_NOT_SERVING, STATUS_OTHER_RUNTIME, token_path
 
 _KEY_RE = re.compile(r"\A[0-9]+-[0-9]+\Z")
 
@@ -92,3 +92,20 @@ def stats(port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR, timeout: flo
     if code != 0:
         raise ConnectionError("the agent refused the stats request: %s" % out.strip())
     return json.loads(out)
+
+
+def status(port: int = DEFAULT_PORT, run_dir: str = DEFAULT_RUN_DIR, expect_digest: Optional[str] = None) -> Tuple[int, Dict[str, object], str]:
+    """`nodenet-agent --status [--expect-digest D]`'s verdict: (exit code, the status JSON, an
+    error): 0 and the counters with running=true; STATUS_NOT_SERVING and {"running": false,
+    "reason"} when none answers here; STATUS_OTHER_RUNTIME when it serves another runtime than
+    `expect_digest`; 1, {} and the error when it answered but not with its counters."""
+    try:
+        counters = stats(port, run_dir)
+    except AgentUnreachable as e:
+        return STATUS_NOT_SERVING, {"running": False, "reason": str(e)}, ""
+    except (OSError, ValueError) as e:
+        return 1, {}, "the agent did not answer the status request: %s" % e
+    counters["running"] = True
+    if expect_digest and counters.get("digest") != expect_digest:
+        return STATUS_OTHER_RUNTIME, counters, ""
+    return 0, counters, ""

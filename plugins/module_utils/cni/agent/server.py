@@ -35,7 +35,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, STATUS_NOT_SERVING, STATUS_OTHER_RUNTIME, token_path
+from . import DEFAULT_PORT, DEFAULT_RUN_DIR, GREETING, STATS, token_path
 
 MAX_REQUEST = 16 << 20  # bytes: a netconf with a big prevResult is a few KB
 REQUEST_TIMEOUT = 30.0  # seconds a greeted shim has to send its request
@@ -348,21 +348,14 @@ def _runtime_digest() -> str:
 
 
 def _print_status(port: int, run_dir: str, expect_digest: Optional[str] = None) -> int:
-    from .client import AgentUnreachable, stats
+    from .client import status
 
-    try:
-        counters = stats(port, run_dir)
-    except AgentUnreachable as e:
-        sys.stdout.write(json.dumps({"running": False, "reason": str(e)}) + "\n")
-        return STATUS_NOT_SERVING
-    except (OSError, ValueError) as e:
-        _log("the agent did not answer the status request: %s" % e)
-        return 1
-    counters["running"] = True
-    sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
-    if expect_digest and counters.get("digest") != expect_digest:
-        return STATUS_OTHER_RUNTIME
-    return 0
+    rc, counters, error = status(port, run_dir, expect_digest)
+    if error:
+        _log(error)
+    else:
+        sys.stdout.write(json.dumps(counters, sort_keys=True) + "\n")
+    return rc
 
 
 def preload() -> None:

@@ -20,9 +20,14 @@ the node (its sealed pycs), one `python3 -B -I -S` through the connection:
     <interpreter> -B -I -S -c '<node_state.BOOTSTRAP>' <runtime dir> <PROTOCOL>
 
 The request on stdin: {"protocol": PROTOCOL, "params": {part: its validated
-options, with bin_dir}, "check": bool, "diff": bool}. The answer on stdout:
-{"result": the module's result (on failure with "failed" and the module's
-"msg"), "warnings": the module's warnings}. PROTOCOL changes whenever the
+options, with bin_dir}, "check": bool, "diff": bool}, and for
+nodenet.cni.cni_node_check, which asks the node agent in the same run
+(one Python start on the node instead of two), "agent": {"port", "run_dir",
+"expect_digest"}. The answer on stdout: {"result": the module's result (on
+failure with "failed" and the module's "msg"), "warnings": the module's
+warnings}, and with "agent" in the request, "agent": {"rc", "status",
+"error"}: what `nodenet-agent --status --expect-digest` would exit with,
+print and log (agent/client.py's status). PROTOCOL changes whenever the
 request or the answer does; the action runs the module instead on a
 runtime with another one (or none).
 """
@@ -36,7 +41,7 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 from . import boot_files, bridge_state, netconf_file, owned_routes, pod_subnet_file
 from .part import PartFailed
 
-PROTOCOL = 1
+PROTOCOL = 2
 PARTS = ("pod_subnets", "netconf", "bridge", "routes", "boot")
 # the module's options (node_libs.node_module adds bin_dir; the action plugin's runtime_dir: module_utils/node_state.py)
 ARGUMENT_SPEC: Dict[str, Any] = dict({part: dict(type="dict") for part in PARTS}, pod_subnets=dict(type="dict", options=pod_subnet_file.ARGUMENT_SPEC))
@@ -141,8 +146,8 @@ class RequestError(Exception):
     """The request is not what the action plugin sends (another protocol, a malformed one)."""
 
 
-def parse_request(text: str) -> Tuple[Dict[str, Any], bool, bool]:
-    """The request JSON -> (params by part, check, diff)."""
+def parse_request(text: str) -> Tuple[Dict[str, Any], bool, bool, Optional[Dict[str, Any]]]:
+    """The request JSON -> (params by part, check, diff, the agent to ask or None)."""
     try:
         raw = json.loads(text)
     except ValueError as e:
@@ -157,18 +162,30 @@ def parse_request(text: str) -> Tuple[Dict[str, Any], bool, bool]:
         raise RequestError("params: not a part: %s" % ", ".join(unknown))
     if not all(isinstance(p, dict) for p in params.values()):
         raise RequestError("params: each part's options must be an object")
-    return params, check, diff
+    agent = raw.get("agent")
+    if agent is not None and not (
+        isinstance(agent, dict) and isinstance(agent.get("port"), int) and isinstance(agent.get("run_dir"), str)
+        and isinstance(agent.get("expect_digest"), str)
+    ):
+        raise RequestError("agent: an object with port (an integer), run_dir and expect_digest (strings)")
+    return params, check, diff, agent
 
 
 def run(text: str) -> Dict[str, Any]:
-    """One request -> the answer (the module's result and warnings)."""
-    params, check, diff = parse_request(text)
+    """One request -> the answer (the module's result and warnings; the agent's status when asked)."""
+    params, check, diff, agent = parse_request(text)
+    answer: Dict[str, Any] = {}
+    if agent is not None:
+        from ..agent.client import status
+
+        rc, counters, error = status(agent["port"], agent["run_dir"], agent["expect_digest"])
+        answer["agent"] = {"rc": rc, "status": counters, "error": error}
     try:
         specs = check_parts(params)
     except PartInputError as e:
-        return {"result": {"failed": True, "msg": e.msg}, "warnings": []}
+        return dict(answer, result={"failed": True, "msg": e.msg}, warnings=[])
     result, warnings = converge(params, specs, check, diff)
-    return {"result": result, "warnings": warnings}
+    return dict(answer, result=result, warnings=warnings)
 
 
 def main(stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None) -> int:
