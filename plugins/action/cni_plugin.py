@@ -136,7 +136,10 @@ class ActionModule(node_actions.PluginRuntimeMixin, node_actions.NodeCliMixin, A
             with open(local + ".lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not os.path.isfile(local):
-                    self._build_bundle(bundle["files"], local)
+                    files = node_actions.bundle_sources()
+                    if installer.bundle_digest(files) != bundle["digest"]:
+                        raise AnsibleActionFail("the collection's plugin sources changed during this run; run it again")
+                    self._build_bundle(files, local)
         return local
 
     @staticmethod

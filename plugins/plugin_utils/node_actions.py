@@ -25,6 +25,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 from ansible import constants as C
@@ -44,27 +45,46 @@ display = Display()
 
 
 _BUNDLE: Dict[str, Any] = {}
+# The digest, once per ansible run, for every worker (each a fork that does not keep what the one
+# before it computed): reading and hashing the bundle's ~275 sources costs a worker ~40 ms of CPU.
+_DIGEST_FILE = "nodenet-cni-bundle.digest"
 
 
 def plugin_bundle() -> Dict[str, Any]:
-    """The bundle's sources and digest, and where its tar.gz is built once per
-    ansible run (Ansible's private local tmp dir, shared by the forks). Read and
-    hashed once per process: the role's check templates the boot command with
-    the runtime dir (filter plugin_runtime_dir) and then looks for that runtime,
-    in one worker (the collection does not change during a run)."""
+    """The bundle's digest, and where its tar.gz is built once per ansible run (Ansible's
+    private local tmp dir, shared by the forks); bundle_sources() gives its sources. The
+    digest is computed once per run (the first worker writes it beside the tar.gz; the
+    collection does not change during a run) and kept per process: the role's check
+    templates the boot command with the runtime dir (filter plugin_runtime_dir) and then
+    looks for that runtime, in one worker."""
     if _BUNDLE:
         return dict(_BUNDLE)
+    stamp = os.path.join(C.DEFAULT_LOCAL_TMP, _DIGEST_FILE)
     try:
-        files = installer.collect_sources()
+        with open(stamp) as f:
+            digest = f.read().strip()
+    except OSError:
+        digest = ""
+    if len(digest) != 64:
+        digest = installer.bundle_digest(bundle_sources())
+        fd, tmp = tempfile.mkstemp(prefix=".digest-", dir=C.DEFAULT_LOCAL_TMP)
+        with os.fdopen(fd, "w") as f:
+            f.write(digest)
+        os.replace(tmp, stamp)  # atomic: another fork reads all of it or none
+    _BUNDLE.update(digest=digest, path=os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32]))
+    return dict(_BUNDLE)
+
+
+def bundle_sources() -> Dict[str, bytes]:
+    """The bundle's sources (relative path -> bytes) from this controller's collection and libraries."""
+    try:
+        return installer.collect_sources()
     except RuntimeError as e:
         raise AnsibleActionFail(
             "cannot build the plugin bundle on the controller: %s; install the controller's requirements into the "
             "Python that runs Ansible: %s -m pip install 'pyroute2>=0.7.3' 'netaddr>=0.10' (the collection's "
             "meta/ee-requirements.txt; see its README, 'Install from Galaxy')" % (e, sys.executable)
         ) from e
-    digest = installer.bundle_digest(files)
-    _BUNDLE.update(files=files, digest=digest, path=os.path.join(C.DEFAULT_LOCAL_TMP, "nodenet-cni-bundle-%s.tar.gz" % digest[:32]))
-    return dict(_BUNDLE)
 
 
 class PluginRuntimeMixin:
