@@ -16,11 +16,16 @@ description:
     collection into a CNI bin directory, as small launcher scripts that run on the node's own
     Python 3 (3.9 or newer) with nothing else installed by hand.
   - The action plugin of the same name builds the plugin runtime (this collection's C(cni)
-    package plus the pure-Python libraries pyroute2 and netaddr) on the controller, copies it
-    to the node and passes it to the module. The module unpacks it into a content-addressed
-    directory under O(lib_dir) and writes one launcher per plugin name into O(bin_dir). Every
-    write is atomic, so a container runtime exec'ing a plugin during an upgrade sees the old or
-    the new plugin, never half of either.
+    package plus the pure-Python libraries pyroute2 and netaddr) on the controller, once per run,
+    and sends it to a node that needs it. It is unpacked into a content-addressed directory under
+    O(lib_dir), and one launcher per plugin name is written into O(bin_dir). Every write is
+    atomic, so a container runtime exec'ing a plugin during an upgrade sees the old or the new
+    plugin, never half of either.
+  - A node that already has this runtime gets neither the bundle nor a module run (one shell
+    command proves it current). A node that needs it gets the bundle on the stdin of one
+    C(python3 -B -I -S), which installs it with the bundle's own copy of this module's code (same
+    result, failures and diff); under C(--check), with a Python older than 3.9 on the node, or
+    when the transfer is damaged, the bundle is copied to the node and this module installs it.
   - By default the launchers are named with O(prefix) (C(nodenet-bridge), C(nodenet-host-local),
     ...), so an existing Go plugin set in the same directory is never overwritten. With
     O(reference_names=true) they are also installed as C(bridge), C(host-local), C(loopback) and
@@ -114,10 +119,11 @@ options:
   src:
     description:
       - Internal, set by the action plugin; do not set it yourself.
-      - Path on the node of the plugin bundle the action plugin transferred.
+      - Path on the node of the plugin bundle the action plugin transferred (where it runs this module rather than
+        installing from the bundle on stdin).
       - Without it the module installs nothing; if the installed plugins already match O(digest) it reports no change,
-        otherwise it returns RV(bundle_needed) and the action plugin transfers the bundle and runs it again. So a
-        node that is up to date never receives the bundle.
+        otherwise it returns RV(bundle_needed) and the action plugin sends the bundle. So a node that is up to date
+        never receives the bundle.
     type: path
   digest:
     description:
