@@ -178,8 +178,12 @@ def main() -> int:
                 results.append(bench_size(nodes, args, workdir, state_root))
         finally:
             if state_root:
-                subprocess.run(["umount", state_root], check=False, timeout=60)
-                os.rmdir(state_root)
+                if subprocess.run(["umount", state_root], check=False, timeout=60).returncode != 0:
+                    subprocess.run(["umount", "--lazy", state_root], check=False, timeout=60)
+                try:
+                    os.rmdir(state_root)
+                except OSError as e:
+                    log("could not remove %s: %s" % (state_root, e))
     print(report(results, args.forks))
     if args.json:
         with open(args.json, "w") as f:

@@ -86,7 +86,7 @@ class BundleImporter:
 
         rel = module.__spec__.origin[len("<plugin bundle>/"):]
         source = self.files[rel]
-        head, tail = rel.rsplit("/", 1)
+        head, tail = rel.rsplit("/", 1)  # (installer.pyc_path's rule: the installer is not loaded yet)
         pyc = self.files.get("%s/__pycache__/%s.%s.pyc" % (head, tail[:-3], self.tag)) if self.tag else None
         if pyc and pyc[:4] == self.magic and pyc[8:16] == importlib.util.source_hash(source):
             code = marshal.loads(pyc[16:])  # compiled by the controller from exactly this source

@@ -38,7 +38,7 @@ from typing import Dict, List, Optional
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from .cni.node import installer
+from .cni.node import install_cli, installer
 
 ABSENT = "absent"
 CURRENT = "current"
@@ -46,8 +46,10 @@ UNKNOWN = "unknown"
 
 # the options the module takes besides the internal src/digest (its argument_spec)
 _OPTIONS = frozenset(("bin_dir", "lib_dir", "plugins", "prefix", "reference_names", "force", "interpreter", "agent", "agent_port", "agent_run_dir", "state"))
-_SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./+-]*$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+# the module's own rules and defaults (cni/node/install_cli.py)
+_SAFE_PATH_RE = install_cli.SAFE_PATH_RE
+_PREFIX_RE = install_cli.PREFIX_RE
+_DEFAULTS = {option: spec.get("default") for option, spec in install_cli.ARGUMENT_SPEC.items()}
 
 
 def _bool(value: object) -> Optional[bool]:
@@ -121,21 +123,21 @@ def plan(module_args: Dict[str, object], digest: str) -> Optional[Plan]:
     if lib_dir is not None and not (isinstance(lib_dir, str) and _SAFE_PATH_RE.match(lib_dir)):
         return None
     lib_dir = posixpath.normpath(lib_dir or installer.default_lib_dir(bin_dir))
-    plugins = args.get("plugins", list(installer.PLUGINS))
+    plugins = args.get("plugins", _DEFAULTS["plugins"])
     if not isinstance(plugins, list) or not plugins or not all(p in installer.PLUGINS for p in plugins):
         return None
-    prefix = args.get("prefix", installer.DEFAULT_PREFIX)
+    prefix = args.get("prefix", _DEFAULTS["prefix"])
     if not isinstance(prefix, str) or not _PREFIX_RE.match(prefix) or prefix in (".", ".."):
         return None
-    flags = {k: _bool(args.get(k, default)) for k, default in (("reference_names", False), ("agent", True), ("force", False))}
+    flags = {k: _bool(args.get(k, _DEFAULTS[k])) for k in ("reference_names", "agent", "force")}
     if None in flags.values():
         return None
-    interpreter = args.get("interpreter", "/usr/bin/python3")
-    run_dir = args.get("agent_run_dir", installer.DEFAULT_RUN_DIR)
+    interpreter = args.get("interpreter", _DEFAULTS["interpreter"])
+    run_dir = args.get("agent_run_dir", _DEFAULTS["agent_run_dir"])
     if not all(isinstance(p, str) and _SAFE_PATH_RE.match(p) for p in (interpreter, run_dir)):
         return None
     try:
-        port = int(str(args.get("agent_port", installer.DEFAULT_PORT)))
+        port = int(str(args.get("agent_port", _DEFAULTS["agent_port"])))
     except ValueError:
         return None
     if not 1 <= port <= 65535 or not re.match(r"^[0-9a-f]{64}$", digest):
